@@ -1,0 +1,161 @@
+/// How a gauge's values from several processes are merged: the ten modes of prometheus_client.
+///
+/// One enum serves the file names (`gauge_<mode>_<pid>.db`), the metric API and the merge.
+/// The `live` modes differ from their plain twins only in that the files of dead processes
+/// are removed (by `mark-dead`, or left out automatically when this package's lock says the
+/// owner is dead).
+public enum GaugeMode: String, CaseIterable, Hashable, Sendable {
+    /// One series per process, labelled with `pid`; kept after the process dies.
+    case all
+    /// One series per process, labelled with `pid`; removed when the process dies.
+    case liveall
+    /// The minimum over processes.
+    case min
+    /// The minimum over live processes.
+    case livemin
+    /// The maximum over processes.
+    case max
+    /// The maximum over live processes.
+    case livemax
+    /// The sum over processes.
+    case sum
+    /// The sum over live processes.
+    case livesum
+    /// The most recently set value (by wall-clock timestamp).
+    case mostrecent
+    /// The most recently set value among live processes.
+    case livemostrecent
+
+    /// Whether files of this mode are removed once their process is dead.
+    public var isLive: Bool {
+        switch self {
+        case .liveall, .livemin, .livemax, .livesum, .livemostrecent: return true
+        case .all, .min, .max, .sum, .mostrecent: return false
+        }
+    }
+
+    /// The mode without its `live` prefix: how values are combined.
+    public var aggregation: GaugeMode {
+        switch self {
+        case .all, .liveall: return .all
+        case .min, .livemin: return .min
+        case .max, .livemax: return .max
+        case .sum, .livesum: return .sum
+        case .mostrecent, .livemostrecent: return .mostrecent
+        }
+    }
+
+    /// Whether `set` stores the wall-clock time and increments are refused.
+    public var isMostRecent: Bool { aggregation == .mostrecent }
+}
+
+/// The kind of values a metric file holds; it decides the file name's prefix.
+public enum FileKind: Hashable, Sendable, CustomStringConvertible {
+    /// `counter_<pid>.db`.
+    case counter
+    /// `histogram_<pid>.db`: `_sum` and non-cumulative `_bucket` entries.
+    case histogram
+    /// `summary_<pid>.db`: `_count` and `_sum` entries.
+    case summary
+    /// `gauge_<mode>_<pid>.db`.
+    case gauge(GaugeMode)
+
+    /// Every kind, gauges in each mode.
+    public static let allKinds: [FileKind] =
+        [.counter, .histogram, .summary] + GaugeMode.allCases.map { .gauge($0) }
+
+    /// The part of the file name before the process identifier, such as `gauge_livesum`.
+    public var prefix: String {
+        switch self {
+        case .counter: return "counter"
+        case .histogram: return "histogram"
+        case .summary: return "summary"
+        case .gauge(let mode): return "gauge_\(mode.rawValue)"
+        }
+    }
+
+    /// The metric type name Python derives from the file name (`counter`, `gauge`, ...).
+    public var typeName: String {
+        switch self {
+        case .counter: return "counter"
+        case .histogram: return "histogram"
+        case .summary: return "summary"
+        case .gauge: return "gauge"
+        }
+    }
+
+    /// The prefix, as `description`.
+    public var description: String { prefix }
+}
+
+/// The name of a metric file: what it holds and whose it is.
+///
+/// Parses and builds `counter_123.db`, `gauge_livesum_123.db`, the suffixed names used when a
+/// pid is already claimed by another live process (`counter_123-1.db`), and the archive files
+/// written by compaction (`counter_archive.db`). This is the only place that knows the
+/// naming scheme.
+public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
+    /// The kind of values the file holds.
+    public var kind: FileKind
+    /// The owner: a process identifier (`123`, `123-1`), or `archive`.
+    public var owner: String
+
+    /// The owner string used by compaction's archive files.
+    public static let archiveOwner = "archive"
+
+    /// Builds a name from its parts.
+    public init(kind: FileKind, owner: String) {
+        self.kind = kind
+        self.owner = owner
+    }
+
+    /// Whether this is a compaction archive rather than one process's file.
+    public var isArchive: Bool { owner == Self.archiveOwner }
+
+    /// The process id part of the owner (`123` for `123-1`), if it is numeric.
+    public var pid: Int32? {
+        let digits = owner.split(separator: "-", maxSplits: 1).first.map(String.init) ?? owner
+        return Int32(digits)
+    }
+
+    /// The file name, such as `gauge_livesum_123.db`.
+    public var description: String { "\(kind.prefix)_\(owner).db" }
+
+    /// Parses a file name (not a path); `nil` if it is not a metric file name.
+    ///
+    /// The owner may be any non-empty text without `_` or `/`, as prometheus_client allows a
+    /// custom process identifier; the collector reports such names as they are.
+    public init?(parsing name: String) {
+        guard name.hasSuffix(".db") else { return nil }
+        let stem = name.dropLast(3)
+        let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
+        let kind: FileKind
+        let ownerPart: Substring
+        switch parts.first {
+        case "counter" where parts.count == 2: kind = .counter; ownerPart = parts[1]
+        case "histogram" where parts.count == 2: kind = .histogram; ownerPart = parts[1]
+        case "summary" where parts.count == 2: kind = .summary; ownerPart = parts[1]
+        case "gauge" where parts.count == 3:
+            guard let mode = GaugeMode(rawValue: String(parts[1])) else { return nil }
+            kind = .gauge(mode); ownerPart = parts[2]
+        default: return nil
+        }
+        guard !ownerPart.isEmpty, !ownerPart.contains("/") else { return nil }
+        self.kind = kind
+        self.owner = String(ownerPart)
+    }
+
+    /// Why a `*.db` name is not a metric file name, for error messages.
+    public static func problem(with name: String) -> String {
+        let stem = name.hasSuffix(".db") ? String(name.dropLast(3)) : name
+        let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
+        guard let first = parts.first, ["counter", "histogram", "summary", "gauge"].contains(String(first)) else {
+            return "unknown metric type '\(parts.first.map(String.init) ?? "")' in file name"
+        }
+        if first == "gauge" {
+            if parts.count < 3 { return "gauge file name without a mode and owner" }
+            if GaugeMode(rawValue: String(parts[1])) == nil { return "unknown gauge mode '\(parts[1])'" }
+        }
+        return "file name is not <type>_<pid>.db or gauge_<mode>_<pid>.db"
+    }
+}

@@ -1,0 +1,392 @@
+// The only place (together with SocketSyscalls.swift) that imports Glibc. Each system call is
+// wrapped once: calls that can be interrupted retry EINTR, `close` does not, and every failure
+// becomes a `SystemError` naming the call and the path.
+import Glibc
+import Synchronization
+
+/// Thin, package-internal wrappers over the system calls the store needs.
+package enum Sys {
+    @inline(__always)
+    static var errno: Int32 { Glibc.errno }
+
+    /// Runs `body` until it does not fail with EINTR; returns its result or the errno.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ body: () -> T) -> Result<T, Errno> {
+        while true {
+            let r = body()
+            if r >= 0 { return .success(r) }
+            let e = Glibc.errno
+            if e != EINTR { return .failure(Errno(e)) }
+        }
+    }
+
+    package static func fail(_ call: String, _ path: String?, _ e: Errno) -> SystemError {
+        SystemError(call: call, path: path, errno: e)
+    }
+
+    // MARK: files
+
+    /// Flags for `open`.
+    package struct OpenFlags: OptionSet, Sendable {
+        package let rawValue: Int32
+        package init(rawValue: Int32) { self.rawValue = rawValue }
+        package static let readOnly = OpenFlags(rawValue: O_RDONLY)
+        package static let readWrite = OpenFlags(rawValue: O_RDWR)
+        package static let writeOnly = OpenFlags(rawValue: O_WRONLY)
+        package static let create = OpenFlags(rawValue: O_CREAT)
+        package static let exclusive = OpenFlags(rawValue: O_EXCL)
+        package static let truncate = OpenFlags(rawValue: O_TRUNC)
+        package static let noFollow = OpenFlags(rawValue: O_NOFOLLOW)
+        package static let directory = OpenFlags(rawValue: O_DIRECTORY)
+        package static let nonBlocking = OpenFlags(rawValue: O_NONBLOCK)
+    }
+
+    package static func open(_ path: String, _ flags: OpenFlags, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
+        switch retrying({ Glibc.open(path, flags.rawValue | O_CLOEXEC, mode) }) {
+        case .success(let fd): return fd
+        case .failure(let e): throw fail("open", path, e)
+        }
+    }
+
+    package static func close(_ fd: Int32) {
+        // Never retried: on Linux the descriptor is released even when close reports EINTR.
+        _ = Glibc.close(fd)
+    }
+
+    /// What `fstat`/`lstat` tell about a file.
+    package struct FileStatus: Sendable {
+        package var size: Int
+        package var mode: UInt32
+        package var inode: UInt64
+        package var device: UInt64
+        package var uid: UInt32
+        package var modificationTime: Double
+        package var isRegular: Bool { mode & S_IFMT == S_IFREG }
+        package var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
+        package var isSymlink: Bool { mode & S_IFMT == S_IFLNK }
+        package var permissions: UInt32 { mode & 0o7777 }
+        init(_ st: stat) {
+            size = Int(st.st_size); mode = st.st_mode; inode = UInt64(st.st_ino)
+            device = UInt64(st.st_dev); uid = st.st_uid
+            modificationTime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        }
+    }
+
+    package static func fstat(_ fd: Int32, path: String) throws(SystemError) -> FileStatus {
+        var st = Glibc.stat()
+        switch retrying({ c_fstat(fd, &st) }) {
+        case .success: return FileStatus(st)
+        case .failure(let e): throw fail("fstat", path, e)
+        }
+    }
+
+    package static func lstat(_ path: String) throws(SystemError) -> FileStatus {
+        var st = Glibc.stat()
+        switch retrying({ c_lstat(path, &st) }) {
+        case .success: return FileStatus(st)
+        case .failure(let e): throw fail("lstat", path, e)
+        }
+    }
+
+    package static func stat(_ path: String) throws(SystemError) -> FileStatus {
+        var st = Glibc.stat()
+        switch retrying({ c_stat(path, &st) }) {
+        case .success: return FileStatus(st)
+        case .failure(let e): throw fail("stat", path, e)
+        }
+    }
+
+    /// Reserves `[0, length)` so that later writes through a mapping cannot hit SIGBUS.
+    package static func fallocate(_ fd: Int32, length: Int, path: String) throws(SystemError) {
+        while true {
+            // posix_fallocate returns the error code instead of setting errno.
+            let r = posix_fallocate(fd, 0, off_t(length))
+            if r == 0 { return }
+            if r == EINTR { continue }
+            throw fail("posix_fallocate", path, Errno(r))
+        }
+    }
+
+    package static func ftruncate(_ fd: Int32, length: Int, path: String) throws(SystemError) {
+        switch retrying({ Glibc.ftruncate(fd, off_t(length)) }) {
+        case .success: return
+        case .failure(let e): throw fail("ftruncate", path, e)
+        }
+    }
+
+    package static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int, path: String) throws(SystemError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let r = retrying { Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }
+            switch r {
+            case .success(let n):
+                if n == 0 { return done }
+                done += n
+            case .failure(let e): throw fail("pread", path, e)
+            }
+        }
+        return done
+    }
+
+    package static func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, offset: Int, path: String) throws(SystemError) {
+        var done = 0
+        while done < bytes.count {
+            switch retrying({ Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done)) }) {
+            case .success(let n): done += n
+            case .failure(let e): throw fail("pwrite", path, e)
+            }
+        }
+    }
+
+    package static func pwrite(_ fd: Int32, _ bytes: [UInt8], offset: Int, path: String) throws(SystemError) {
+        let r: Result<Void, SystemError> = bytes.withUnsafeBytes { b in
+            do throws(SystemError) { try pwrite(fd, b, offset: offset, path: path); return .success(()) } catch { return .failure(error) }
+        }
+        try r.get()
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer at the end of the file.
+    package static func pread(_ fd: Int32, count: Int, offset: Int, path: String) throws(SystemError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let r: Result<Int, SystemError> = out.withUnsafeMutableBytes { b in
+            do throws(SystemError) { return .success(try pread(fd, into: b, offset: offset, path: path)) } catch { return .failure(error) }
+        }
+        out.removeLast(count - (try r.get()))
+        return out
+    }
+
+    package static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(SystemError) {
+        var done = 0
+        while done < bytes.count {
+            switch retrying({ Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }) {
+            case .success(let n): done += n
+            case .failure(let e): throw fail("write", path, e)
+            }
+        }
+    }
+
+    package static func fsync(_ fd: Int32, path: String) throws(SystemError) {
+        switch retrying({ Glibc.fsync(fd) }) {
+        case .success: return
+        case .failure(let e): throw fail("fsync", path, e)
+        }
+    }
+
+    package static func link(_ from: String, _ to: String) throws(SystemError) {
+        switch retrying({ Glibc.link(from, to) }) {
+        case .success: return
+        case .failure(let e): throw fail("link", to, e)
+        }
+    }
+
+    package static func rename(_ from: String, _ to: String) throws(SystemError) {
+        switch retrying({ Glibc.rename(from, to) }) {
+        case .success: return
+        case .failure(let e): throw fail("rename", to, e)
+        }
+    }
+
+    package static func unlink(_ path: String) throws(SystemError) {
+        switch retrying({ Glibc.unlink(path) }) {
+        case .success: return
+        case .failure(let e): throw fail("unlink", path, e)
+        }
+    }
+
+    package static func mkdir(_ path: String, mode: UInt32 = 0o755) throws(SystemError) {
+        switch retrying({ Glibc.mkdir(path, mode) }) {
+        case .success: return
+        case .failure(let e): throw fail("mkdir", path, e)
+        }
+    }
+
+    package static func rmdir(_ path: String) throws(SystemError) {
+        switch retrying({ Glibc.rmdir(path) }) {
+        case .success: return
+        case .failure(let e): throw fail("rmdir", path, e)
+        }
+    }
+
+    /// Creates a fresh private directory from a template ending in `XXXXXX`.
+    package static func mkdtemp(_ template: String) throws(SystemError) -> String {
+        var bytes = Array(template.utf8CString)
+        let r = bytes.withUnsafeMutableBufferPointer { Glibc.mkdtemp($0.baseAddress!) }
+        if r == nil { throw fail("mkdtemp", template, Errno(Glibc.errno)) }
+        return bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    package static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let dir = opendir(path) else { throw fail("opendir", path, Errno(Glibc.errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            Glibc.errno = 0
+            guard let entry = readdir(dir) else {
+                let e = Glibc.errno
+                if e != 0 { throw fail("readdir", path, Errno(e)) }
+                break
+            }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    // MARK: mappings
+
+    package static func mapShared(_ fd: Int32, length: Int, writable: Bool, path: String) throws(SystemError) -> UnsafeMutableRawPointer {
+        let prot = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
+        guard let p = mmap(nil, length, prot, MAP_SHARED | MAP_NORESERVE, fd, 0), p != MAP_FAILED else {
+            throw fail("mmap", path, Errno(Glibc.errno))
+        }
+        return p
+    }
+
+    package static func unmap(_ base: UnsafeMutableRawPointer, length: Int) {
+        _ = munmap(base, length)
+    }
+
+    // MARK: locks and processes
+
+    /// Outcome of a non-blocking `flock`.
+    package enum LockOutcome: Sendable { case acquired, heldElsewhere }
+
+    package static func flock(_ fd: Int32, exclusive: Bool, path: String) throws(SystemError) -> LockOutcome {
+        let op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB
+        switch retrying({ c_flock(fd, op) }) {
+        case .success: return .acquired
+        case .failure(let e):
+            if e.rawValue == EWOULDBLOCK { return .heldElsewhere }
+            throw fail("flock", path, e)
+        }
+    }
+
+    /// Takes `flock` in blocking mode (used for the compactor's directory lock).
+    package static func flockBlocking(_ fd: Int32, path: String) throws(SystemError) {
+        switch retrying({ c_flock(fd, LOCK_EX) }) {
+        case .success: return
+        case .failure(let e): throw fail("flock", path, e)
+        }
+    }
+
+    package static func unlock(_ fd: Int32) {
+        _ = c_flock(fd, LOCK_UN)
+    }
+
+    package static func getpid() -> Int32 { Glibc.getpid() }
+
+    package static func geteuid() -> UInt32 { Glibc.geteuid() }
+
+    package static func currentUmask() -> UInt32 {
+        // umask can only be read by setting it; restore at once. Not thread-safe against a
+        // concurrent umask change, which no sane program does.
+        let old = Glibc.umask(0o022)
+        _ = Glibc.umask(old)
+        return UInt32(old)
+    }
+
+    /// Whether a process with this pid exists (zombies count as existing).
+    package static func processExists(_ pid: Int32) -> Bool {
+        if Glibc.kill(pid, 0) == 0 { return true }
+        return Glibc.errno == EPERM
+    }
+
+    package static func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    package static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    package static func randomUInt64() -> UInt64 {
+        UInt64.random(in: 0...UInt64.max)
+    }
+
+    package static func environment(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
+    }
+
+    package static func writeStandardError(_ text: String) {
+        var t = text
+        t.withUTF8 { u in
+            var done = 0
+            while done < u.count {
+                let r = Glibc.write(STDERR_FILENO, u.baseAddress! + done, u.count - done)
+                if r < 0 { if Glibc.errno == EINTR { continue }; return }
+                done += r
+            }
+        }
+    }
+
+    package static func strerror(_ code: Int32) -> String {
+        guard let s = Glibc.strerror(code) else { return "errno \(code)" }
+        return String(cString: s)
+    }
+
+    // MARK: fork
+
+    /// Installs the fork handlers once per process.
+    package static func installForkHandlers(
+        prepare: @convention(c) () -> Void, parent: @convention(c) () -> Void, child: @convention(c) () -> Void
+    ) {
+        _ = pthread_atfork(prepare, parent, child)
+    }
+
+    /// A mutex that can be locked in one function and unlocked in another, as the fork handlers
+    /// need (Synchronization.Mutex only offers a scoped `withLock`).
+    package final class PthreadMutex: @unchecked Sendable {
+        private let m: UnsafeMutablePointer<pthread_mutex_t>
+        package init() {
+            m = .allocate(capacity: 1)
+            m.initialize(to: pthread_mutex_t())
+            pthread_mutex_init(m, nil)
+        }
+        deinit { pthread_mutex_destroy(m); m.deallocate() }
+        package func lock() { pthread_mutex_lock(m) }
+        package func unlock() { pthread_mutex_unlock(m) }
+        /// Re-initialises the mutex in a fork child, where its owner thread may not exist.
+        package func reinitialize() { pthread_mutex_init(m, nil) }
+        @inline(__always)
+        package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+            lock(); defer { unlock() }
+            return try body()
+        }
+    }
+}
+
+extension Errno {
+    /// The C library's text for this code.
+    public var message: String { Sys.strerror(rawValue) }
+    /// ENOSPC: no space left on the device.
+    public static let noSpace = Errno(ENOSPC)
+    /// ENOENT: no such file or directory.
+    public static let noEntry = Errno(ENOENT)
+    /// EEXIST: the file exists.
+    public static let exists = Errno(EEXIST)
+    /// EWOULDBLOCK: the operation would block (a lock is held elsewhere).
+    public static let wouldBlock = Errno(EWOULDBLOCK)
+    /// ELOOP: a symbolic link was met where none is followed.
+    public static let symlinkLoop = Errno(ELOOP)
+    /// EACCES: permission denied.
+    public static let accessDenied = Errno(EACCES)
+    /// ENOTDIR: not a directory.
+    public static let notDirectory = Errno(ENOTDIR)
+    /// EFBIG/E2BIG stand-in for a file the format cannot address.
+    public static let tooBig = Errno(EFBIG)
+}
+
+// File-scope forwarders: inside `Sys`, the names `stat` and `flock` would resolve to the
+// wrappers or to the C structs of the same name.
+@inline(__always) private func c_stat(_ path: String, _ st: inout stat) -> Int32 { stat(path, &st) }
+@inline(__always) private func c_lstat(_ path: String, _ st: inout stat) -> Int32 { lstat(path, &st) }
+@inline(__always) private func c_fstat(_ fd: Int32, _ st: inout stat) -> Int32 { fstat(fd, &st) }
+@inline(__always) private func c_flock(_ fd: Int32, _ op: Int32) -> Int32 { flock(fd, op) }

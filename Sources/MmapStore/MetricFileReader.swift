@@ -1,0 +1,169 @@
+/// One entry of a metric file as read from disk.
+public struct RawEntry {
+    /// The key's bytes, valid only during the callback.
+    public var key: UnsafeRawBufferPointer
+    /// The stored value.
+    public var value: Double
+    /// The stored timestamp (0 when never set).
+    public var timestamp: Double
+    /// The entry's offset in the file.
+    public var offset: Int
+}
+
+/// One entry with its key decoded.
+public struct DecodedEntry: Hashable, Sendable {
+    /// The decoded key.
+    public var key: SeriesKey
+    /// The stored value.
+    public var value: Double
+    /// The stored timestamp (0 when never set).
+    public var timestamp: Double
+    /// The entry's offset in the file.
+    public var offset: Int
+}
+
+/// Reads metric files defensively: every length and offset is bounds-checked, files are read
+/// with `pread` rather than mapped (a file truncated under a mapping would raise SIGBUS),
+/// symbolic links are not followed, and every problem is a ``MetricFileError``.
+///
+/// ```swift
+/// var reader = MetricFileReader()
+/// let contents = try reader.load(path: "/run/metrics/counter_123.db")
+/// try contents.forEachEntry { entry in print(entry.value) }
+/// ```
+public struct MetricFileReader: ~Copyable {
+    private var buffer: UnsafeMutableRawBufferPointer
+
+    /// Creates a reader with a reusable buffer.
+    public init() {
+        buffer = .allocate(byteCount: 1 << 16, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Reads the used part of a file into the reader's buffer and checks its header.
+    ///
+    /// The result borrows the reader's buffer: it is valid until the next `load`.
+    /// - Parameter path: the file's path.
+    /// - Returns: the file's bytes in use, with its writer.
+    /// - Throws: ``MetricFileError`` naming the file and the problem.
+    public mutating func load(path: String) throws(MetricFileError) -> LoadedMetricFile {
+        let fd: Int32
+        do {
+            fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
+        } catch {
+            if error.errno == .symlinkLoop { throw MetricFileError(path: path, kind: .symlink) }
+            if error.errno == .noEntry { throw MetricFileError(path: path, kind: .vanished) }
+            throw MetricFileError(path: path, kind: .system(error))
+        }
+        defer { Sys.close(fd) }
+        let status: Sys.FileStatus
+        do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
+        guard status.isRegular else { throw MetricFileError(path: path, kind: .notRegularFile) }
+        if status.size == 0 { throw MetricFileError(path: path, kind: .empty) }
+        if status.size < FileFormat.headerSize {
+            throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: FileFormat.headerSize))
+        }
+        // First read: up to 64 KiB covers most files in one call.
+        var got = try read(fd, path: path, offset: 0, count: Swift.min(status.size, buffer.count))
+        guard got >= FileFormat.headerSize else {
+            throw MetricFileError(path: path, kind: .truncated(size: got, needed: FileFormat.headerSize))
+        }
+        let used = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: 0, as: Int32.self)))
+        let marker = (buffer[4], buffer[5], buffer[6], buffer[7])
+        guard let writer = FileFormat.writer(marker: marker) else {
+            throw MetricFileError(path: path, kind: .unknownMarker)
+        }
+        if case .swift(let v) = writer, v != FileFormat.version {
+            throw MetricFileError(path: path, kind: .unknownVersion(v))
+        }
+        if used == 0 {
+            // An all-zero header: a file that holds nothing yet (Python reads it as empty too).
+            return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<0]), writer: writer, fileSize: status.size)
+        }
+        guard used >= FileFormat.headerSize else { throw MetricFileError(path: path, kind: .invalidUsed(used)) }
+        if used > status.size || used > got && got < buffer.count && got == status.size {
+            throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: used))
+        }
+        if used > buffer.count {
+            var newCount = buffer.count
+            while newCount < used { newCount *= 2 }
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: newCount, alignment: 16)
+            bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
+            buffer.deallocate()
+            buffer = bigger
+        }
+        if got < used {
+            got += try read(fd, path: path, offset: got, count: used - got)
+            if got < used { throw MetricFileError(path: path, kind: .truncated(size: got, needed: used)) }
+        }
+        return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<used]), writer: writer, fileSize: status.size)
+    }
+
+    private func read(_ fd: Int32, path: String, offset: Int, count: Int) throws(MetricFileError) -> Int {
+        do {
+            return try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + count)]), offset: offset, path: path)
+        } catch {
+            throw MetricFileError(path: path, kind: .system(error))
+        }
+    }
+
+    /// Reads a file and decodes every entry; convenient for tools and tests.
+    /// - Throws: ``MetricFileError`` for the first problem found.
+    public static func decodeAll(path: String) throws(MetricFileError) -> (writer: FileFormat.Writer, entries: [DecodedEntry]) {
+        var reader = MetricFileReader()
+        let file = try reader.load(path: path)
+        var entries: [DecodedEntry] = []
+        var failure: MetricFileError?
+        try file.forEachEntry { e in
+            guard failure == nil else { return }
+            do throws(KeyDecodingError) {
+                entries.append(DecodedEntry(key: try SeriesKey(decoding: e.key), value: e.value, timestamp: e.timestamp, offset: e.offset))
+            } catch {
+                failure = MetricFileError(path: path, kind: .invalidKey(offset: e.offset, error))
+            }
+        }
+        if let failure { throw failure }
+        return (file.writer, entries)
+    }
+}
+
+/// The used bytes of a file, borrowed from a ``MetricFileReader``'s buffer.
+public struct LoadedMetricFile {
+    /// The file's path.
+    public let path: String
+    /// The bytes in use, header included (empty for an all-zero file).
+    public let bytes: UnsafeRawBufferPointer
+    /// Who wrote the file.
+    public let writer: FileFormat.Writer
+    /// The file's size on disk (its capacity).
+    public let fileSize: Int
+
+    /// Calls `body` for each entry, in file order.
+    /// - Throws: ``MetricFileError`` when an entry runs past the bytes in use; entries before
+    ///   it have already been passed to `body`.
+    public func forEachEntry(_ body: (RawEntry) -> Void) throws(MetricFileError) {
+        try Self.forEachEntry(in: bytes, path: path, body)
+    }
+
+    /// Walks the entries of a file's used bytes (header included), bounds-checking each one.
+    public static func forEachEntry(in bytes: UnsafeRawBufferPointer, path: String, _ body: (RawEntry) -> Void) throws(MetricFileError) {
+        let used = bytes.count
+        var pos = FileFormat.headerSize
+        while pos < used {
+            guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
+            guard length >= 0, length <= used else {
+                throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+            }
+            let keyStart = pos + 4
+            let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
+            let end = valueOffset + 16
+            guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+            let value = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
+            let ts = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+            body(RawEntry(key: UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)]), value: value, timestamp: ts, offset: pos))
+            pos = end
+        }
+    }
+}

@@ -1,0 +1,284 @@
+import Synchronization
+
+/// Who this process is, for file names: its pid by default, injectable for tests.
+public struct ProcessIdentity: Sendable {
+    /// Returns the current process identifier; called at start and after each fork.
+    public let current: @Sendable () -> String
+
+    /// An identity computed by `current`.
+    public init(_ current: @escaping @Sendable () -> String) { self.current = current }
+
+    /// The real process id, in decimal.
+    public static let processID = ProcessIdentity { String(Sys.getpid()) }
+
+    /// A fixed identifier, so that one test process can play pid 123 and pid 456.
+    public static func fixed(_ id: String) -> ProcessIdentity { ProcessIdentity { id } }
+}
+
+/// All of one process's metric files in a directory, and every series written into them.
+///
+/// A store hands out ``SeriesHandle``s whose updates are lock-free. It survives `fork`: a
+/// `pthread_atfork` child handler bumps a process-wide epoch (no system call per update), the
+/// next update in the child notices the changed epoch, opens the child's own files, re-creates
+/// every known series there at zero (as prometheus_client does) and re-points the handles, so
+/// the child never writes into its parent's files.
+///
+/// ```swift
+/// let store = try ProcessStore(directory: "/run/metrics")
+/// let requests = try store.series(kind: .counter, key: SeriesKey(
+///     family: "requests", sample: "requests_total", labels: [], help: "Requests."))
+/// requests.add(1)
+/// ```
+public final class ProcessStore: @unchecked Sendable {
+    /// The multiprocess directory.
+    public let directory: String
+    /// How the store learns its process identifier.
+    public let identity: ProcessIdentity
+    /// The mapping reservation per file.
+    public let reservation: Int
+
+    let lock = ForkAwareLock()
+    @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
+    @usableFromInline let boundEpoch = Atomic<UInt64>(0)
+    // Guarded by `lock`.
+    private var pid: String
+    private var files: [FileKind: MetricFile] = [:]
+    private var handles: [SeriesHandle] = []
+    private var byKey: [HandleKey: SeriesHandle] = [:]
+    /// Series created while the disk was full (or another system error): they count in memory only.
+    private var failedAppends = 0
+
+    private struct HandleKey: Hashable { var kind: FileKind; var key: [UInt8] }
+
+    /// Opens a store over `directory`, which must exist and be a directory.
+    /// - Parameters:
+    ///   - directory: the multiprocess directory.
+    ///   - identity: the process identifier used in file names.
+    ///   - reservation: the address range mapped per file.
+    /// - Throws: `SystemError` when the directory cannot be used.
+    public init(directory: String, identity: ProcessIdentity = .processID, reservation: Int = MetricFile.defaultReservation) throws(SystemError) {
+        let st = try Sys.stat(directory)
+        guard st.isDirectory else { throw SystemError(call: "stat", path: directory, errno: .notDirectory) }
+        self.directory = directory
+        self.identity = identity
+        self.reservation = reservation
+        self.pid = identity.current()
+        epochSource = ForkEpoch.pointer
+        boundEpoch.store(epochSource.pointee.load(ordering: .acquiring), ordering: .releasing)
+    }
+
+    /// The identifier the store's files are named after now.
+    public var currentOwner: String { lock.withLock { pid } }
+
+    /// The paths of the files this store has open.
+    public var openPaths: [String] { lock.withLock { files.values.map(\.path).sorted() } }
+
+    /// How many series could not be appended (disk full or another error) and count in memory only.
+    public var failedAppendCount: Int { lock.withLock { failedAppends } }
+
+    /// The handle for `key` in the file of `kind`, creating its entry (at zero) if needed.
+    ///
+    /// Asking twice for the same series returns the same handle.
+    /// - Throws: `SystemError` (ENOSPC on a full disk). The caller may keep counting in memory.
+    public func series(kind: FileKind, key: SeriesKey) throws(SystemError) -> SeriesHandle {
+        try series(kind: kind, encodedKey: key.encoded())
+    }
+
+    /// The handle for an already encoded key.
+    public func series(kind: FileKind, encodedKey key: [UInt8]) throws(SystemError) -> SeriesHandle {
+        rebindIfNeeded()
+        return try lock.withLock { () throws(SystemError) -> SeriesHandle in
+            let hk = HandleKey(kind: kind, key: key)
+            if let h = byKey[hk] { return h }
+            let file = try file(kind)
+            let slot = try file.slot(for: key)
+            let h = SeriesHandle(store: self, kind: kind, key: key, address: slot.address)
+            handles.append(h)
+            byKey[hk] = h
+            return h
+        }
+    }
+
+    private func file(_ kind: FileKind) throws(SystemError) -> MetricFile {
+        if let f = files[kind] { return f }
+        let f = try MetricFile.claim(directory: directory, kind: kind, pid: pid, reservation: reservation)
+        files[kind] = f
+        return f
+    }
+
+    /// Declares that the process identity may have changed, as a fork does; the next update
+    /// re-checks it. Tests use it to play a second process without forking.
+    public func processIdentityMayHaveChanged() {
+        boundEpoch.store(UInt64.max, ordering: .releasing)
+    }
+
+    /// Closes every file (releasing their locks). Handles then write into private memory.
+    public func close() {
+        lock.withLock {
+            for h in handles { h.detach() }
+            for f in files.values { f.close() }
+            files = [:]
+        }
+    }
+
+    @usableFromInline
+    func rebindIfNeeded() {
+        let epoch = epochSource.pointee.load(ordering: .acquiring)
+        if boundEpoch.load(ordering: .acquiring) == epoch { return }
+        lock.withLock {
+            if boundEpoch.load(ordering: .acquiring) == epoch { return }
+            let newPid = identity.current()
+            if newPid != pid {
+                // Never write into the parent's files: drop them (closing our copy of the
+                // descriptor keeps the parent's lock intact) and re-create every series at 0.
+                for f in files.values { f.close() }
+                files = [:]
+                pid = newPid
+                for h in handles {
+                    do {
+                        let slot = try file(h.kind).slot(for: h.key)
+                        h.rebind(to: slot.address)
+                    } catch {
+                        failedAppends += 1
+                        h.detach()
+                    }
+                }
+            }
+            boundEpoch.store(epoch, ordering: .releasing)
+        }
+    }
+}
+
+/// One series' value in a process's file; cheap to update from any thread.
+///
+/// Keep the handle (through the metric child that owns it) on hot paths: an update is one
+/// atomic operation on the mapping plus a check of the fork epoch.
+public final class SeriesHandle: @unchecked Sendable {
+    @usableFromInline let store: ProcessStore?
+    @usableFromInline let address = Atomic<UInt>(0)
+    let kind: FileKind
+    let key: [UInt8]
+
+    init(store: ProcessStore?, kind: FileKind, key: [UInt8], address: UnsafeMutableRawPointer) {
+        self.store = store
+        self.kind = kind
+        self.key = key
+        self.address.store(UInt(bitPattern: address), ordering: .releasing)
+    }
+
+    /// A handle over private memory, for single-process use and for series that could not be
+    /// stored in a file.
+    public init() {
+        store = nil
+        kind = .counter
+        key = []
+        detach()
+    }
+
+    func rebind(to address: UnsafeMutableRawPointer) {
+        self.address.store(UInt(bitPattern: address), ordering: .releasing)
+    }
+
+    /// Moves the handle to private memory, keeping its current value.
+    func detach() {
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+        // The old memory may be unmapped right after; copy the value first when there is one.
+        let old = self.address.load(ordering: .acquiring)
+        if old != 0, store != nil, let p = UnsafeMutableRawPointer(bitPattern: old) {
+            _ = p  // the mapping may already be gone in a fork child: do not read it
+        }
+        memory.initializeMemory(as: UInt64.self, repeating: 0, count: 2)
+        // Deliberately leaked: other threads may still hold the old address briefly.
+        self.address.store(UInt(bitPattern: memory), ordering: .releasing)
+    }
+
+    /// The slot currently backing this series, after checking for a fork.
+    @inlinable
+    public var slot: ValueSlot {
+        if let store, _slowPath(store.boundEpoch.load(ordering: .acquiring) != store.epochSource.pointee.load(ordering: .relaxed)) {
+            store.rebindIfNeeded()
+        }
+        return ValueSlot(UnsafeMutableRawPointer(bitPattern: address.load(ordering: .acquiring)).unsafelyUnwrapped)
+    }
+
+    /// Adds `delta` to the value.
+    @inlinable
+    public func add(_ delta: Double) { slot.add(delta) }
+
+    /// Sets the value.
+    @inlinable
+    public func set(_ value: Double) { slot.set(value) }
+
+    /// Sets the value and the timestamp (mostrecent gauges).
+    @inlinable
+    public func set(_ value: Double, timestamp: Double) { slot.set(value, timestamp: timestamp) }
+
+    /// The current value.
+    @inlinable
+    public var value: Double { slot.value }
+
+    /// The current timestamp.
+    @inlinable
+    public var timestamp: Double { slot.timestamp }
+}
+
+/// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.
+enum ForkEpoch {
+    nonisolated(unsafe) static let pointer: UnsafePointer<Atomic<UInt64>> = {
+        let p = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
+        p.initialize(to: Atomic(1))
+        ForkAwareLock.installHandlers(epoch: p)
+        return UnsafePointer(p)
+    }()
+}
+
+/// A lock that is safe across `fork`: the fork handlers take every such lock before the fork
+/// and release them in both parent and child, so a child never inherits a lock held by a
+/// thread that does not exist in it (the deadlock of prometheus_client issue #431).
+package final class ForkAwareLock: @unchecked Sendable {
+    let mutex = Sys.PthreadMutex()
+
+    package init() { Self.register(self) }
+
+    @inline(__always)
+    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try mutex.withLock(body)
+    }
+
+    // MARK: registry
+
+    private final class Weak { weak var lock: ForkAwareLock?; init(_ l: ForkAwareLock) { lock = l } }
+    nonisolated(unsafe) private static var registry: [Weak] = []
+    private static let registryMutex = Sys.PthreadMutex()
+    nonisolated(unsafe) private static var epoch: UnsafeMutablePointer<Atomic<UInt64>>?
+    nonisolated(unsafe) private static var held: [ForkAwareLock] = []
+
+    private static func register(_ l: ForkAwareLock) {
+        _ = ForkEpoch.pointer  // make sure the handlers are installed
+        registryMutex.withLock {
+            registry.removeAll { $0.lock == nil }
+            registry.append(Weak(l))
+        }
+    }
+
+    static func installHandlers(epoch e: UnsafeMutablePointer<Atomic<UInt64>>) {
+        epoch = e
+        Sys.installForkHandlers(
+            prepare: {
+                ForkAwareLock.registryMutex.lock()
+                ForkAwareLock.held = ForkAwareLock.registry.compactMap(\.lock)
+                for l in ForkAwareLock.held { l.mutex.lock() }
+            },
+            parent: {
+                for l in ForkAwareLock.held.reversed() { l.mutex.unlock() }
+                ForkAwareLock.held = []
+                ForkAwareLock.registryMutex.unlock()
+            },
+            child: {
+                ForkAwareLock.epoch?.pointee.wrappingAdd(1, ordering: .releasing)
+                for l in ForkAwareLock.held.reversed() { l.mutex.unlock() }
+                ForkAwareLock.held = []
+                ForkAwareLock.registryMutex.unlock()
+            })
+    }
+}

@@ -1,0 +1,1 @@
+// Merge and exposition live here.

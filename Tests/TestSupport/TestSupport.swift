@@ -1,0 +1,167 @@
+// Helpers shared by the test targets: temporary directories, the package's own executables,
+// child processes, and the external tools the test script installs.
+import Foundation
+
+/// A fresh, empty temporary directory for one test; removed by `remove()`.
+public struct TempDirectory: Sendable {
+    /// The directory's path.
+    public let path: String
+
+    /// Creates a directory under `$TMPDIR` (or `/tmp`) whose name starts with `prefix`.
+    public init(_ prefix: String = "pmp") {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed under \(base)")
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// `path/name`.
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    /// The names in the directory, sorted.
+    public func names() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+    }
+
+    /// Deletes the directory and everything in it.
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// What a finished child process did.
+public struct ProcessResult: Sendable {
+    /// The exit code, or 128 + signal when it was killed.
+    public var status: Int32
+    /// Whether it was ended by a signal.
+    public var signaled: Bool
+    /// Its standard output.
+    public var stdout: String
+    /// Its standard error.
+    public var stderr: String
+}
+
+/// The directory holding the package's built executables (next to the test bundle).
+public func buildProductsDirectory() -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = (exe as NSString).deletingLastPathComponent
+    // On Linux the test binary is `<products>/<Package>PackageTests.xctest`.
+    if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
+    return dir
+}
+
+/// The path of one of the package's executables, such as `prom-multiproc-cli`.
+public func executable(_ name: String) -> String { buildProductsDirectory() + "/" + name }
+
+/// The environment for children: crash reports off, so a crashing child cannot hang the run.
+public func childEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+    var env = ProcessInfo.processInfo.environment
+    env["SWIFT_BACKTRACE"] = "enable=no"
+    env.removeValue(forKey: "PROMETHEUS_MULTIPROC_DIR")
+    env.removeValue(forKey: "prometheus_multiproc_dir")
+    for (k, v) in extra { env[k] = v }
+    return env
+}
+
+/// Starts a child process; the caller waits or kills it.
+public func launch(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                   stdout: Pipe? = nil, stderr: Pipe? = nil) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.environment = childEnvironment(environment)
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = stdout ?? FileHandle.nullDevice
+    p.standardError = stderr ?? FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+/// Runs a child process to completion and captures its output.
+///
+/// Output is drained while the child runs, so a chatty child cannot fill the pipe and block.
+public func run(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                input: String? = nil, timeout: Double = 600) throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = arguments
+    p.environment = childEnvironment(environment)
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    let inPipe = Pipe()
+    p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    final class Box: @unchecked Sendable { var data = Data(); let lock = NSLock() }
+    let outBox = Box(), errBox = Box()
+    let group = DispatchGroup()
+    for (pipe, box) in [(out, outBox), (err, errBox)] {
+        group.enter()
+        DispatchQueue.global().async {
+            let d = pipe.fileHandleForReading.readDataToEndOfFile()
+            box.lock.lock(); box.data = d; box.lock.unlock()
+            group.leave()
+        }
+    }
+    try p.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(input.data(using: .utf8)!)
+        try? inPipe.fileHandleForWriting.close()
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(5_000) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+    group.wait()
+    let signaled = p.terminationReason == .uncaughtSignal
+    return ProcessResult(status: signaled ? 128 + p.terminationStatus : p.terminationStatus, signaled: signaled,
+                         stdout: String(decoding: outBox.data, as: UTF8.self),
+                         stderr: String(decoding: errBox.data, as: UTF8.self))
+}
+
+/// An external tool the test script provides, or a loud failure explaining how to get it.
+///
+/// Tests never skip silently when a tool is missing: `scripts/test.sh` installs everything and
+/// exports these variables.
+public enum ExternalTool: String, Sendable {
+    /// A Python interpreter with prometheus_client 0.26.0 (`PROM_MULTIPROC_PYTHON`).
+    case python = "PROM_MULTIPROC_PYTHON"
+    /// `promtool` (`PROM_MULTIPROC_PROMTOOL`).
+    case promtool = "PROM_MULTIPROC_PROMTOOL"
+    /// A directory on a tiny tmpfs (about 1 MiB) for the full-disk test (`PROM_MULTIPROC_TINY_TMPFS`).
+    case tinyTmpfs = "PROM_MULTIPROC_TINY_TMPFS"
+
+    /// The tool's path.
+    /// - Throws: `MissingTool` when the variable is unset or the path does not exist.
+    public func path() throws -> String {
+        guard let p = ProcessInfo.processInfo.environment[rawValue], !p.isEmpty,
+              FileManager.default.fileExists(atPath: p) else {
+            throw MissingTool(variable: rawValue)
+        }
+        return p
+    }
+}
+
+/// A required tool is missing: the test fails and says how to run the suite properly.
+public struct MissingTool: Error, CustomStringConvertible {
+    /// The environment variable that names the tool.
+    public var variable: String
+    /// The message.
+    public var description: String {
+        "\(variable) is not set or does not exist: run the suite with scripts/test.sh, which installs and exports it"
+    }
+}
+
+/// The repository root (where Package.swift is), found from this source file's location.
+public func repositoryRoot(_ file: String = #filePath) -> String {
+    var url = URL(fileURLWithPath: file)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}
+
+/// Runs one of the repository's Python scripts (`scripts/python/NAME`) with the interop venv.
+public func runPython(_ script: String, _ arguments: [String], input: String? = nil) throws -> ProcessResult {
+    let python = try ExternalTool.python.path()
+    return try run(python, [repositoryRoot() + "/scripts/python/" + script] + arguments, input: input)
+}
