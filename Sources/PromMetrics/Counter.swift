@@ -1,0 +1,98 @@
+/// One labelled series of a ``Counter``. Keep it for hot paths: an increment is one atomic
+/// operation, with no lock and no allocation.
+public final class CounterChild: Sendable {
+    @usableFromInline let handle: SeriesHandle
+    @usableFromInline let metricName: String
+
+    init(handle: SeriesHandle, metricName: String) {
+        self.handle = handle
+        self.metricName = metricName
+    }
+
+    /// Adds `amount` (1 by default).
+    /// - Precondition: `amount` is not negative; a counter only goes up.
+    @inlinable
+    public func increment(by amount: Double = 1) {
+        precondition(!(amount < 0), "counter '\(metricName)': increment by a negative amount (\(amount))")
+        handle.add(amount)
+    }
+
+    /// The current value.
+    public var value: Double { handle.value }
+
+    /// Runs `body` and counts one when it throws; rethrows the error.
+    public func countErrors<T>(_ body: () throws -> T) rethrows -> T {
+        do { return try body() } catch { increment(); throw error }
+    }
+
+    /// Runs `body` and counts one when it throws an error of type `type`; rethrows every error.
+    public func countErrors<T, E: Error>(of type: E.Type, _ body: () throws -> T) rethrows -> T {
+        do { return try body() } catch { if error is E { increment() }; throw error }
+    }
+
+    /// Runs async `body` and counts one when it throws; rethrows the error.
+    public func countErrors<T>(_ body: () async throws -> T) async rethrows -> T {
+        do { return try await body() } catch { increment(); throw error }
+    }
+
+    /// Runs async `body` and counts one when it throws an error of type `type`.
+    public func countErrors<T, E: Error>(of type: E.Type, _ body: () async throws -> T) async rethrows -> T {
+        do { return try await body() } catch { if error is E { increment() }; throw error }
+    }
+}
+
+/// A counter: a value that only goes up, such as requests served.
+///
+/// As in prometheus_client, a `_total` suffix on the name is dropped from the family name and
+/// added to the sample name: `Counter("http_requests_total", ...)` is family `http_requests`
+/// with sample `http_requests_total`.
+///
+/// ```swift
+/// let requests = try Counter("http_requests_total", help: "Requests served.", labelNames: ["method", "code"])
+/// let ok = requests.labels("GET", "200")   // keep this for the hot path
+/// ok.increment()
+/// ```
+public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchecked Sendable {
+    /// Creates and registers a counter.
+    /// - Parameters:
+    ///   - name: the metric name; a `_total` suffix is dropped from the family name.
+    ///   - help: the help text.
+    ///   - labelNames: the label names, in the order `labels(...)` takes values.
+    ///   - namespace: prefix joined with `_`.
+    ///   - subsystem: second prefix joined with `_`.
+    ///   - unit: unit suffix (such as `seconds`), appended unless already there.
+    ///   - registry: the registry (``Registry/default`` when nil).
+    /// - Throws: `MetricError` for invalid names or a duplicate registration.
+    public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
+                unit: String = "", registry: Registry? = nil) throws(MetricError) {
+        let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .counter)
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
+            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            return CounterChild(handle: base.storage.handle(kind: .counter, key: base.key(sample: base.name + "_total", labels: labels)),
+                                metricName: base.name)
+        }
+        try finishInit(self, registry: registry, kind: .counter)
+    }
+
+    /// Adds `amount` to an unlabelled counter.
+    @inlinable
+    public func increment(by amount: Double = 1) { only.increment(by: amount) }
+
+    /// The value of an unlabelled counter.
+    public var value: Double { only.value }
+
+    /// Runs `body` and counts one when it throws (unlabelled counter).
+    public func countErrors<T>(_ body: () throws -> T) rethrows -> T { try only.countErrors(body) }
+
+    /// Runs `body` and counts one when it throws an error of type `type` (unlabelled counter).
+    public func countErrors<T, E: Error>(of type: E.Type, _ body: () throws -> T) rethrows -> T { try only.countErrors(of: type, body) }
+
+    /// The sample names: `<name>_total`.
+    public var sampleNames: [String] { [name + "_total", name + "_created"] }
+
+    /// A snapshot of every child's value.
+    public func collect() -> [MetricFamilySnapshot] {
+        let samples = children().map { Sample(name: name + "_total", labels: $0.labels, value: $0.child.value) }
+        return [MetricFamilySnapshot(name: name, kind: .counter, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
+    }
+}

@@ -1,0 +1,148 @@
+/// One labelled series of a ``Gauge``.
+public final class GaugeChild: Sendable {
+    @usableFromInline let handle: SeriesHandle
+    @usableFromInline let mode: GaugeMode
+    @usableFromInline let clock: MetricClock
+    @usableFromInline let metricName: String
+
+    init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String) {
+        self.handle = handle
+        self.mode = mode
+        self.clock = clock
+        self.metricName = metricName
+    }
+
+    /// Adds `amount` (1 by default).
+    /// - Precondition: the gauge is not in a `mostrecent` mode, where only `set` is allowed.
+    @inlinable
+    public func increment(by amount: Double = 1) {
+        precondition(!mode.isMostRecent, "gauge '\(metricName)': increment/decrement is not allowed in \(mode.rawValue) mode, use set()")
+        handle.add(amount)
+    }
+
+    /// Subtracts `amount` (1 by default).
+    /// - Precondition: the gauge is not in a `mostrecent` mode.
+    @inlinable
+    public func decrement(by amount: Double = 1) { increment(by: -amount) }
+
+    /// Sets the value; in the `mostrecent` modes the wall-clock time is stored with it.
+    @inlinable
+    public func set(_ value: Double) {
+        if mode.isMostRecent {
+            handle.set(value, timestamp: clock.wallTime())
+        } else {
+            handle.set(value)
+        }
+    }
+
+    /// Sets the value to the current wall-clock time in seconds.
+    public func setToCurrentTime() { set(clock.wallTime()) }
+
+    /// The current value.
+    public var value: Double { handle.value }
+
+    /// Adds one while `body` runs and subtracts it after, even when `body` throws.
+    public func trackInProgress<T>(_ body: () throws -> T) rethrows -> T {
+        increment()
+        defer { decrement() }
+        return try body()
+    }
+
+    /// Adds one while async `body` runs and subtracts it after, even when `body` throws.
+    public func trackInProgress<T>(_ body: () async throws -> T) async rethrows -> T {
+        increment()
+        defer { decrement() }
+        return try await body()
+    }
+
+    /// Runs `body` and sets the gauge to its duration in seconds, even when `body` throws.
+    public func time<T>(_ body: () throws -> T) rethrows -> T {
+        let start = clock.monotonicTime()
+        defer { set(Swift.max(clock.monotonicTime() - start, 0)) }
+        return try body()
+    }
+
+    /// Runs async `body` and sets the gauge to its duration in seconds, even when it throws.
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T {
+        let start = clock.monotonicTime()
+        defer { set(Swift.max(clock.monotonicTime() - start, 0)) }
+        return try await body()
+    }
+}
+
+/// A gauge: a value that goes up and down, such as requests in progress.
+///
+/// In multiprocess mode, `mode` says how the values of several processes are merged
+/// (``GaugeMode``); `all` (the default, as in prometheus_client) keeps one series per process
+/// with a `pid` label.
+///
+/// ```swift
+/// let inProgress = try Gauge("http_requests_in_progress", help: "Requests in progress.", mode: .livesum)
+/// try inProgress.trackInProgress { try handle(request) }
+/// ```
+public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked Sendable {
+    /// How values of several processes are merged.
+    public let mode: GaugeMode
+
+    /// Creates and registers a gauge.
+    /// - Parameters:
+    ///   - name: the metric name.
+    ///   - help: the help text.
+    ///   - labelNames: the label names (`pid` is reserved in multiprocess mode).
+    ///   - namespace: prefix joined with `_`.
+    ///   - subsystem: second prefix joined with `_`.
+    ///   - unit: unit suffix, appended unless already there.
+    ///   - mode: the multiprocess merge mode.
+    ///   - registry: the registry (``Registry/default`` when nil).
+    /// - Throws: `MetricError` for invalid names or a duplicate registration.
+    public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
+                unit: String = "", mode: GaugeMode = .all, registry: Registry? = nil) throws(MetricError) {
+        let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .gauge)
+        self.mode = mode
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
+            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            return GaugeChild(handle: base.storage.handle(kind: .gauge(mode), key: base.key(sample: base.name, labels: labels)),
+                              mode: mode, clock: base.clock, metricName: base.name)
+        }
+        try finishInit(self, registry: registry, kind: .gauge)
+    }
+
+    /// Adds `amount` to an unlabelled gauge.
+    @inlinable
+    public func increment(by amount: Double = 1) { only.increment(by: amount) }
+
+    /// Subtracts `amount` from an unlabelled gauge.
+    @inlinable
+    public func decrement(by amount: Double = 1) { only.decrement(by: amount) }
+
+    /// Sets an unlabelled gauge.
+    @inlinable
+    public func set(_ value: Double) { only.set(value) }
+
+    /// Sets an unlabelled gauge to the current time.
+    public func setToCurrentTime() { only.setToCurrentTime() }
+
+    /// The value of an unlabelled gauge.
+    public var value: Double { only.value }
+
+    /// Tracks `body` as in progress on an unlabelled gauge.
+    public func trackInProgress<T>(_ body: () throws -> T) rethrows -> T { try only.trackInProgress(body) }
+
+    /// Tracks async `body` as in progress on an unlabelled gauge.
+    public func trackInProgress<T>(_ body: () async throws -> T) async rethrows -> T { try await only.trackInProgress(body) }
+
+    /// Sets an unlabelled gauge to the duration of `body`.
+    public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }
+
+    /// Sets an unlabelled gauge to the duration of async `body`.
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await only.time(body) }
+
+    /// The sample names: the family name.
+    public var sampleNames: [String] { [name] }
+
+    /// A snapshot of every child's value.
+    public func collect() -> [MetricFamilySnapshot] {
+        let samples = children().map { Sample(name: name, labels: $0.labels, value: $0.child.value) }
+        return [MetricFamilySnapshot(name: name, kind: .gauge, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
+    }
+}

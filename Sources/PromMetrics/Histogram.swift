@@ -1,0 +1,138 @@
+/// One labelled series of a ``Histogram``: non-cumulative bucket counts and a sum.
+///
+/// An observation adds 1 to one bucket and the value to the sum: two atomic operations, no
+/// lock, no allocation. Buckets are made cumulative when collected.
+public final class HistogramChild: Sendable {
+    @usableFromInline let upperBounds: [Double]
+    @usableFromInline let buckets: [SeriesHandle]
+    @usableFromInline let sum: SeriesHandle
+    @usableFromInline let clock: MetricClock
+
+    init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock) {
+        self.upperBounds = upperBounds
+        self.buckets = buckets
+        self.sum = sum
+        self.clock = clock
+    }
+
+    /// Records one observation.
+    @inlinable
+    public func observe(_ value: Double) {
+        // The last bound is +Inf, so the scan stops there; NaN lands in no bucket (as in Python).
+        var i = 0
+        let last = upperBounds.count - 1
+        while i < last && !(value <= upperBounds[i]) { i += 1 }
+        if value <= upperBounds[i] { buckets[i].add(1) }
+        sum.add(value)
+    }
+
+    /// Runs `body` and observes its duration in seconds, even when it throws.
+    public func time<T>(_ body: () throws -> T) rethrows -> T {
+        let start = clock.monotonicTime()
+        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
+        return try body()
+    }
+
+    /// Runs async `body` and observes its duration in seconds, even when it throws.
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T {
+        let start = clock.monotonicTime()
+        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
+        return try await body()
+    }
+
+    /// The cumulative count per upper bound.
+    public var cumulativeCounts: [Double] {
+        var total = 0.0
+        return buckets.map { total += $0.value; return total }
+    }
+
+    /// The sum of observations.
+    public var sumValue: Double { sum.value }
+}
+
+/// A histogram: observations counted in buckets, with their count and sum.
+///
+/// In multiprocess mode the file holds `_sum` and one `_bucket` entry per bound with
+/// non-cumulative counts, exactly as prometheus_client writes them.
+///
+/// ```swift
+/// let latency = try Histogram("request_duration_seconds", help: "Latency.", labelNames: ["route"])
+/// let api = latency.labels("/api")
+/// try api.time { try serve() }
+/// ```
+public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @unchecked Sendable {
+    /// prometheus_client's default buckets.
+    public static let defaultBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, .infinity]
+
+    /// The upper bounds, ascending, ending with `+Inf`.
+    public let upperBounds: [Double]
+
+    /// Creates and registers a histogram.
+    /// - Parameters:
+    ///   - name: the metric name.
+    ///   - help: the help text.
+    ///   - labelNames: the label names (`le` is reserved).
+    ///   - namespace: prefix joined with `_`.
+    ///   - subsystem: second prefix joined with `_`.
+    ///   - unit: unit suffix, appended unless already there.
+    ///   - buckets: upper bounds in ascending order; `+Inf` is added when missing.
+    ///   - registry: the registry (``Registry/default`` when nil).
+    /// - Throws: `MetricError` for invalid names, unsorted or NaN buckets, too few buckets,
+    ///   or a duplicate registration.
+    public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
+                unit: String = "", buckets: [Double] = Histogram.defaultBuckets, registry: Registry? = nil) throws(MetricError) {
+        let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .histogram)
+        var bounds = buckets
+        if bounds.contains(where: \.isNaN) { throw MetricError(metric: family, reason: "bucket bounds must not be NaN") }
+        if bounds != bounds.sorted() { throw MetricError(metric: family, reason: "buckets not in sorted order: \(buckets)") }
+        if bounds.last != .infinity { bounds.append(.infinity) }
+        if bounds.count < 2 { throw MetricError(metric: family, reason: "a histogram needs at least two buckets (one plus +Inf)") }
+        if Set(bounds).count != bounds.count { throw MetricError(metric: family, reason: "duplicate bucket bounds: \(buckets)") }
+        self.upperBounds = bounds
+        let finalBounds = bounds
+        let leValues = bounds.map(BucketBound.format)
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
+            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            // Python creates `_sum` first, then the buckets in order: same file layout.
+            let sum = base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_sum", labels: labels))
+            let handles = leValues.map { le in
+                base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_bucket", labels: labels + [Label("le", le)]))
+            }
+            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: base.clock)
+        }
+        try finishInit(self, registry: registry, kind: .histogram)
+    }
+
+    /// Records one observation on an unlabelled histogram.
+    @inlinable
+    public func observe(_ value: Double) { only.observe(value) }
+
+    /// Observes the duration of `body` on an unlabelled histogram.
+    public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }
+
+    /// Observes the duration of async `body` on an unlabelled histogram.
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await only.time(body) }
+
+    /// The sample names: `_bucket`, `_count`, `_sum`.
+    public var sampleNames: [String] { [name + "_bucket", name + "_count", name + "_sum", name + "_created"] }
+
+    /// A snapshot: cumulative buckets, `_count` and `_sum` per child.
+    public func collect() -> [MetricFamilySnapshot] {
+        var samples: [Sample] = []
+        let les = upperBounds.map(BucketBound.format)
+        for (labels, child) in children() {
+            let counts = child.cumulativeCounts
+            for (le, count) in zip(les, counts) {
+                samples.append(Sample(name: name + "_bucket", labels: labels + [Label("le", le)], value: count))
+            }
+            samples.append(Sample(name: name + "_count", labels: labels, value: counts.last ?? 0))
+            samples.append(Sample(name: name + "_sum", labels: labels, value: child.sumValue))
+        }
+        return [MetricFamilySnapshot(name: name, kind: .histogram, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
+    }
+}
+
+/// Formats bucket bounds for the `le` label as prometheus_client's `floatToGoString` does.
+enum BucketBound {
+    static func format(_ d: Double) -> String { GoFloat.format(d) }
+}

@@ -1,0 +1,86 @@
+/// The clocks metrics read: wall-clock time for `mostrecent` gauges and `setToCurrentTime`,
+/// and a monotonic clock for durations. Injectable so tests control time.
+public struct MetricClock: Sendable {
+    /// Seconds since the UNIX epoch.
+    public let wallTime: @Sendable () -> Double
+    /// Monotonic seconds, for measuring durations.
+    public let monotonicTime: @Sendable () -> Double
+
+    /// A clock made of two functions.
+    public init(wallTime: @escaping @Sendable () -> Double, monotonicTime: @escaping @Sendable () -> Double) {
+        self.wallTime = wallTime
+        self.monotonicTime = monotonicTime
+    }
+
+    /// The system's clocks.
+    public static let system = MetricClock(
+        wallTime: { Sys.wallClock() },
+        monotonicTime: { Double(Sys.monotonicNanoseconds()) / 1e9 })
+}
+
+/// Where metric values live: in this process's memory, or in per-process files under a
+/// multiprocess directory.
+///
+/// By default (``fromEnvironment``) the choice follows prometheus_client: multiprocess mode
+/// when `PROMETHEUS_MULTIPROC_DIR` (or the deprecated `prometheus_multiproc_dir`) is set.
+/// Tests use ``multiprocess(directory:identity:)`` explicitly instead of the environment.
+public final class MetricStorage: Sendable {
+    /// The per-process file store, in multiprocess mode.
+    public let store: ProcessStore?
+
+    private init(store: ProcessStore?) { self.store = store }
+
+    /// Whether values are written into a multiprocess directory.
+    public var isMultiprocess: Bool { store != nil }
+
+    /// Values in this process's memory only.
+    public static let inProcess = MetricStorage(store: nil)
+
+    /// Values in per-process files under `directory`.
+    /// - Parameters:
+    ///   - directory: the multiprocess directory; it must exist.
+    ///   - identity: the process identifier used in file names (the pid by default).
+    /// - Throws: `SystemError` when the directory is missing or not a directory.
+    public static func multiprocess(directory: String, identity: ProcessIdentity = .processID) throws(SystemError) -> MetricStorage {
+        MetricStorage(store: try ProcessStore(directory: directory, identity: identity))
+    }
+
+    /// The storage chosen from the environment, decided once per process.
+    ///
+    /// Multiprocess when `PROMETHEUS_MULTIPROC_DIR` is set; the deprecated lowercase
+    /// `prometheus_multiproc_dir` works too, with a warning on standard error. A directory
+    /// that cannot be used is reported on standard error and values stay in memory.
+    public static let fromEnvironment: MetricStorage = {
+        guard let directory = environmentDirectory() else { return .inProcess }
+        do {
+            return try multiprocess(directory: directory)
+        } catch {
+            Sys.writeStandardError("prom-multiproc: PROMETHEUS_MULTIPROC_DIR unusable, metrics stay in memory: \(error)\n")
+            return .inProcess
+        }
+    }()
+
+    /// The multiprocess directory named by the environment, if any.
+    public static func environmentDirectory() -> String? {
+        if let d = Sys.environment("PROMETHEUS_MULTIPROC_DIR") { return d }
+        if let d = Sys.environment("prometheus_multiproc_dir") {
+            Sys.writeStandardError("prom-multiproc: prometheus_multiproc_dir is deprecated, use PROMETHEUS_MULTIPROC_DIR instead\n")
+            return d
+        }
+        return nil
+    }
+
+    /// A handle for one series: a slot in this process's file of `kind`, or private memory.
+    ///
+    /// When the file cannot take the series (disk full, permissions), the series counts in
+    /// memory only; the failure is reported on standard error and counted in the store.
+    func handle(kind: FileKind, key: SeriesKey) -> SeriesHandle {
+        guard let store else { return SeriesHandle() }
+        do {
+            return try store.series(kind: kind, key: key)
+        } catch {
+            Sys.writeStandardError("prom-multiproc: cannot store series \(key.sample) in \(store.directory): \(error); counting in memory only\n")
+            return SeriesHandle()
+        }
+    }
+}
