@@ -265,8 +265,8 @@ package enum Sys {
     }
 
     /// Takes `flock` in blocking mode (used for the compactor's directory lock).
-    package static func flockBlocking(_ fd: Int32, path: String) throws(SystemError) {
-        switch retrying({ c_flock(fd, LOCK_EX) }) {
+    package static func flockBlocking(_ fd: Int32, exclusive: Bool = true, path: String) throws(SystemError) {
+        switch retrying({ c_flock(fd, exclusive ? LOCK_EX : LOCK_SH) }) {
         case .success: return
         case .failure(let e): throw fail("flock", path, e)
         }
