@@ -278,6 +278,12 @@ package enum Sys {
 
     package static func getpid() -> Int32 { Glibc.getpid() }
 
+    /// Ends this process with SIGKILL at once (a test hook for crash-at-a-step tests).
+    package static func killSelf() -> Never {
+        _ = Glibc.kill(Glibc.getpid(), SIGKILL)
+        _exit(137)
+    }
+
     package static func geteuid() -> UInt32 { Glibc.geteuid() }
 
     package static func currentUmask() -> UInt32 {
