@@ -34,6 +34,8 @@ final class HTTPEventLoop {
         var scanned = 0
         /// A kept-alive connection between requests that has received nothing yet.
         var idle = false
+        /// The peer shut down its sending side; answer what it sent, then close.
+        var peerClosed = false
         /// When the current state's time runs out (monotonic nanoseconds).
         var deadline: UInt64
         /// When the connection last started waiting for a request head: the eviction order.
@@ -133,8 +135,8 @@ final class HTTPEventLoop {
                 nearest = min(nearest, connection.deadline)
             }
             // Wake at the nearest deadline (rounded up), and at least once a second.
-            let waitNanoseconds = nearest > now ? nearest - now : 0
-            let timeout = Int32(min(1000, (waitNanoseconds + 999_999) / 1_000_000))
+            let waitNanoseconds = min(nearest > now ? nearest - now : 0, 1_000_000_000)
+            let timeout = Int32((waitNanoseconds + 999_999) / 1_000_000)
 
             do {
                 _ = try Sys.poll(&descriptors, timeoutMilliseconds: timeout)
@@ -248,8 +250,11 @@ final class HTTPEventLoop {
                 parse(connection, now: now)
                 return
             case .endOfStream:
-                // The peer is gone (or half-closed without a complete request).
-                close(connection)
+                // A client may send its request and shut down its side at once
+                // (`printf ... | nc -N`): answer a complete request, then close.
+                connection.peerClosed = true
+                parse(connection, now: now)
+                if case .readingHead = connection.state { close(connection) }
                 return
             case .transferred(let n):
                 var bytes = receiveBuffer[0..<n]
@@ -292,7 +297,7 @@ final class HTTPEventLoop {
         guard let connection = connections[id],
             case .awaitingHandler(let headOnly, let keepAlive) = connection.state
         else { return }
-        let keep = keepAlive && !stopping
+        let keep = keepAlive && !stopping && !connection.peerClosed
         startWriting(
             connection, HTTPResponseEncoder.encode(response, headOnly: headOnly, keepAlive: keep, date: date()),
             keepAlive: keep, now: now)

@@ -187,6 +187,7 @@ public final class MetricsHTTPServer: Sendable {
     ///
     /// Installs process-wide signal handlers (replacing any other handler for those two
     /// signals); the C handler only writes to a pipe, and the shutdown runs on a watcher thread.
+    /// The registration lasts for the life of the process and keeps this server object alive.
     ///
     /// - Throws: `SystemError` naming `sigaction`, `pipe` or `pthread_create` when the
     ///   handlers cannot be installed.
