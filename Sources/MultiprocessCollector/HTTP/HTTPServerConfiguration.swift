@@ -3,7 +3,8 @@
 /// Where ``MetricsHTTPServer`` listens and the limits that keep slow or abusive clients from
 /// stalling scrapes.
 ///
-/// The defaults suit a metrics endpoint on a private network:
+/// Timeouts are in seconds and must be positive (zero or less times out at once); counts
+/// below 1 are treated as 1. The defaults suit a metrics endpoint on a private network:
 ///
 /// ```swift
 /// var configuration = HTTPServerConfiguration()
