@@ -45,55 +45,84 @@ public enum GoFloat {
     ///   - value: The value to format.
     ///   - buffer: The buffer the ASCII bytes are appended to.
     public static func append(_ value: Double, to buffer: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumLength) { scratch in
+            guard let base = scratch.baseAddress else { return }
+            let count = write(value, into: base)
+            buffer.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+        }
+    }
+
+    /// The most bytes ``write(_:into:)`` writes (`-2.2250738585072014e-308` is 24).
+    package static let maximumLength = 32
+
+    /// Writes the bytes of ``format(_:)`` at `out`, which must have room for
+    /// ``maximumLength`` bytes, and returns how many were written.
+    package static func write(_ value: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
         if value.isNaN {
-            buffer.append(contentsOf: [0x4E, 0x61, 0x4E])  // NaN
-            return
+            out[0] = 0x4E; out[1] = 0x61; out[2] = 0x4E  // NaN
+            return 3
         }
         if value.isInfinite {
-            buffer.append(value > 0 ? 0x2B : 0x2D)  // + or -
-            buffer.append(contentsOf: [0x49, 0x6E, 0x66])  // Inf
-            return
+            out[0] = value > 0 ? 0x2B : 0x2D  // + or -
+            out[1] = 0x49; out[2] = 0x6E; out[3] = 0x66  // Inf
+            return 4
         }
         let magnitude = value.magnitude
         // Fast path for integers below 2^53: every one of them is a double of its own, so its
         // shortest round-trip digits are its decimal digits (trailing zeros aside). Counters,
         // bucket counts and most gauges take this path.
         if magnitude < 9_007_199_254_740_992, magnitude.rounded(.towardZero) == magnitude {
-            appendInteger(UInt64(magnitude), negative: value.sign == .minus, to: &buffer)
-            return
+            return writeInteger(UInt64(magnitude), negative: value.sign == .minus, into: out)
         }
-        appendShortest(value, to: &buffer)
+        return writeShortest(value, into: out)
     }
 
     private static let zero: UInt8 = 0x30
     private static let dot: UInt8 = 0x2E
 
-    private static func appendInteger(_ n: UInt64, negative: Bool, to buffer: inout [UInt8]) {
-        var digits: (UInt64, UInt64) = (0, 0)  // up to 16 digits, 8 per word (most significant first)
+    private static func writeInteger(_ n: UInt64, negative: Bool, into out: UnsafeMutablePointer<UInt8>) -> Int {
         var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            // Write digits backwards into a 16-byte scratch area.
+        if negative { out[0] = 0x2D; count = 1 }
+        var digits = 1
+        var power: UInt64 = 10
+        while digits < 16 && n >= power { digits += 1; power &*= 10 }
+        if negative || digits <= 6 {
+            // Python's repr: the digits and ".0".
             var m = n
-            var index = 16
+            var index = count + digits
             repeat {
                 index -= 1
-                raw[index] = zero &+ UInt8(truncatingIfNeeded: m % 10)
+                out[index] = zero &+ UInt8(truncatingIfNeeded: m % 10)
                 m /= 10
             } while m != 0
-            count = 16 - index
-            let d = UnsafeRawBufferPointer(rebasing: raw[index..<16])
-            emit(digits: d, decimalPoint: count, negative: negative, to: &buffer)
+            count += digits
+            out[count] = dot
+            out[count + 1] = zero
+            return count + 2
+        }
+        // Seven digits or more, positive: Go's exponent form, via the general layout.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { scratch in
+            guard let base = scratch.baseAddress else { return 0 }
+            var m = n
+            var index = digits
+            repeat {
+                index -= 1
+                base[index] = zero &+ UInt8(truncatingIfNeeded: m % 10)
+                m /= 10
+            } while m != 0
+            return emit(digits: base, count: digits, decimalPoint: digits, negative: false, into: out)
         }
     }
 
-    private static func appendShortest(_ value: Double, to buffer: inout [UInt8]) {
+    private static func writeShortest(_ value: Double, into out: UnsafeMutablePointer<UInt8>) -> Int {
         // Swift's `description` is the shortest round-trip representation (SwiftDtoa), the
         // same digits as Python's repr (checked against Python on random doubles in the
         // tests); only its layout differs, so take the digits and exponent out of it and lay
         // them out as Python does. Descriptions of up to 15 bytes are small strings, with no
         // heap allocation.
         let text = value.description
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { scratch in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { scratch in
+            guard let digits = scratch.baseAddress else { return 0 }
             var count = 0  // significant digits collected
             var pointPosition = 0  // digits seen before '.', counting leading zeros
             var leadingZeros = 0
@@ -106,8 +135,6 @@ public enum GoFloat {
                 switch byte {
                 case 0x2D:  // -
                     if inExponent { exponentNegative = true } else { negative = true }
-                case 0x2B:  // +
-                    break
                 case 0x2E:  // .
                     seenPoint = true
                 case 0x65, 0x45:  // e E
@@ -119,72 +146,70 @@ public enum GoFloat {
                         if !seenPoint { pointPosition += 1 }
                         if count == 0 && byte == zero {
                             leadingZeros += 1
-                        } else if count < scratch.count {
-                            scratch[count] = byte
+                        } else if count < 32 {
+                            digits[count] = byte
                             count += 1
                         }
                     }
-                default:
+                default:  // '+' of the exponent
                     break
                 }
             }
-            while count > 1 && scratch[count - 1] == zero { count -= 1 }
             if exponentNegative { exponent = -exponent }
             // value = 0.DIGITS × 10^decimalPoint
-            let decimalPoint = pointPosition + exponent - leadingZeros
-            emit(digits: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(scratch)[0..<count]),
-                 decimalPoint: decimalPoint, negative: negative, to: &buffer)
+            return emit(digits: digits, count: count, decimalPoint: pointPosition + exponent - leadingZeros,
+                        negative: negative, into: out)
         }
     }
 
     /// Lays out `0.DIGITS × 10^decimalPoint` as `floatToGoString` does.
     ///
-    /// `digits` has no leading zeros; trailing zeros are allowed (the integer path has them).
-    private static func emit(digits: UnsafeRawBufferPointer, decimalPoint: Int, negative: Bool,
-                             to buffer: inout [UInt8]) {
-        var significant = digits.count
+    /// `digits` has no leading zeros; trailing zeros are allowed.
+    private static func emit(digits: UnsafeMutablePointer<UInt8>, count digitCount: Int, decimalPoint: Int,
+                             negative: Bool, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        var significant = digitCount
         while significant > 1 && digits[significant - 1] == zero { significant -= 1 }
-        if negative { buffer.append(0x2D) }
+        var n = 0
+        func put(_ byte: UInt8) { out[n] = byte; n += 1 }
+        func putDigits(_ range: Range<Int>) { for i in range { put(digits[i]) } }
+        func putExponentForm(_ exponent: Int) {
+            // D[.DDD]e±XX with at least two exponent digits, as both Python and Go write it.
+            put(digits[0])
+            if significant > 1 {
+                put(dot)
+                putDigits(1 ..< significant)
+            }
+            put(0x65)  // e
+            put(exponent < 0 ? 0x2D : 0x2B)
+            let e = exponent.magnitude
+            if e >= 100 { put(zero &+ UInt8(e / 100)) }
+            put(zero &+ UInt8(e / 10 % 10))
+            put(zero &+ UInt8(e % 10))
+        }
+        if negative { put(0x2D) }
         // Python's repr (format code 'r'): fixed notation unless decpt <= -4 or decpt > 16.
-        if decimalPoint > -4 && decimalPoint <= 16 {
-            if !negative && decimalPoint > 6 {
-                // Go's switch to exponents: the mantissa with '0' and '.' stripped on the right.
-                appendExponentForm(digits, significant: significant, exponent: decimalPoint - 1, to: &buffer)
-                return
-            }
-            if decimalPoint <= 0 {
-                buffer.append(zero)
-                buffer.append(dot)
-                for _ in 0 ..< -decimalPoint { buffer.append(zero) }
-                buffer.append(contentsOf: digits[0..<significant])
-            } else if decimalPoint >= significant {
-                buffer.append(contentsOf: digits[0..<significant])
-                for _ in 0 ..< decimalPoint - significant { buffer.append(zero) }
-                buffer.append(dot)
-                buffer.append(zero)
-            } else {
-                buffer.append(contentsOf: digits[0..<decimalPoint])
-                buffer.append(dot)
-                buffer.append(contentsOf: digits[decimalPoint..<significant])
-            }
+        guard decimalPoint > -4 && decimalPoint <= 16 else {
+            putExponentForm(decimalPoint - 1)
+            return n
+        }
+        if !negative && decimalPoint > 6 {
+            // Go's switch to exponents: the mantissa with '0' and '.' stripped on the right.
+            putExponentForm(decimalPoint - 1)
+        } else if decimalPoint <= 0 {
+            put(zero)
+            put(dot)
+            for _ in 0 ..< -decimalPoint { put(zero) }
+            putDigits(0 ..< significant)
+        } else if decimalPoint >= significant {
+            putDigits(0 ..< significant)
+            for _ in 0 ..< decimalPoint - significant { put(zero) }
+            put(dot)
+            put(zero)
         } else {
-            appendExponentForm(digits, significant: significant, exponent: decimalPoint - 1, to: &buffer)
+            putDigits(0 ..< decimalPoint)
+            put(dot)
+            putDigits(decimalPoint ..< significant)
         }
-    }
-
-    /// `D[.DDD]e±XX` with at least two exponent digits, as both Python and Go write it.
-    private static func appendExponentForm(_ digits: UnsafeRawBufferPointer, significant: Int, exponent: Int,
-                                           to buffer: inout [UInt8]) {
-        buffer.append(digits[0])
-        if significant > 1 {
-            buffer.append(dot)
-            buffer.append(contentsOf: digits[1..<significant])
-        }
-        buffer.append(0x65)  // e
-        buffer.append(exponent < 0 ? 0x2D : 0x2B)
-        let e = exponent.magnitude
-        if e >= 100 { buffer.append(zero &+ UInt8(e / 100)) }
-        buffer.append(zero &+ UInt8(e / 10 % 10))
-        buffer.append(zero &+ UInt8(e % 10))
+        return n
     }
 }

@@ -37,14 +37,16 @@ public enum Exposition {
                               escaping: NameEscaping = .underscores, into buffer: inout [UInt8]) {
         var sampleCount = 0
         for family in families { sampleCount += family.samples.count }
-        buffer.reserveCapacity(buffer.count + families.count * 96 + sampleCount * 64 + 8)
+        var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
         switch format {
         case .prometheusText:
-            for family in families { renderText(family, escaping: escaping, into: &buffer) }
+            for family in families { renderText(family, escaping: escaping, into: &writer) }
         case .openMetrics:
-            for family in families { renderOpenMetrics(family, escaping: escaping, into: &buffer) }
-            ExpositionBytes.append("# EOF\n", to: &buffer)
+            for family in families { renderOpenMetrics(family, escaping: escaping, into: &writer) }
+            writer.write("# EOF\n" as StaticString)
         }
+        buffer.reserveCapacity(buffer.count + writer.count)
+        writer.append(to: &buffer)
     }
 
     /// Returns the exposition of `families` as bytes.
@@ -67,7 +69,7 @@ public enum Exposition {
     private static let openMetricsOnlySuffixes = ["_created", "_gcount", "_gsum"]
 
     private static func renderText(_ family: MetricFamilySnapshot, escaping: NameEscaping,
-                                   into buffer: inout [UInt8]) {
+                                   into buffer: inout ByteWriter) {
         let headerName: String
         let typeName: StaticString
         switch family.kind {
@@ -84,12 +86,15 @@ public enum Exposition {
         // Which of the three suffixes appear (bit i for openMetricsOnlySuffixes[i]).
         var deferred: UInt8 = 0
         let familyLength = family.name.utf8.count
-        for sample in family.samples {
-            if let index = openMetricsOnlyIndex(sample.name, familyName: family.name, familyLength: familyLength) {
-                deferred |= 1 << index
-                continue
+        family.samples.withUnsafeBufferPointer { samples in
+            for index in samples.indices {
+                if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
+                                                     familyLength: familyLength) {
+                    deferred |= 1 << suffix
+                    continue
+                }
+                appendSample(samples[index], escaping: escaping, into: &buffer)
             }
-            appendSample(sample, escaping: escaping, into: &buffer)
         }
         guard deferred != 0 else { return }
         for (index, suffix) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << index) != 0 {
@@ -114,22 +119,22 @@ public enum Exposition {
     }
 
     private static func appendTextHeader(name: String, help: String, type: StaticString, escaping: NameEscaping,
-                                         into buffer: inout [UInt8]) {
-        ExpositionBytes.append("# HELP ", to: &buffer)
-        ExpositionNames.append(name, metric: true, escaping: escaping, to: &buffer)
-        buffer.append(ExpositionBytes.space)
-        ExpositionBytes.appendEscaped(help, quote: false, to: &buffer)
-        ExpositionBytes.append("\n# TYPE ", to: &buffer)
-        ExpositionNames.append(name, metric: true, escaping: escaping, to: &buffer)
-        buffer.append(ExpositionBytes.space)
-        ExpositionBytes.append(type, to: &buffer)
-        buffer.append(ExpositionBytes.newline)
+                                         into buffer: inout ByteWriter) {
+        buffer.write("# HELP " as StaticString)
+        ExpositionNames.write(name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.writeEscaped(help, quote: false)
+        buffer.write("\n# TYPE " as StaticString)
+        ExpositionNames.write(name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.write(type)
+        buffer.write(ExpositionBytes.newline)
     }
 
     // MARK: - OpenMetrics 1.0.0
 
     private static func renderOpenMetrics(_ family: MetricFamilySnapshot, escaping: NameEscaping,
-                                          into buffer: inout [UInt8]) {
+                                          into buffer: inout ByteWriter) {
         let typeName: StaticString
         switch family.kind {
         case .counter: typeName = "counter"
@@ -140,23 +145,26 @@ public enum Exposition {
         case .stateset: typeName = "stateset"
         case .unknown: typeName = "unknown"
         }
-        ExpositionBytes.append("# HELP ", to: &buffer)
-        ExpositionNames.append(family.name, metric: true, escaping: escaping, to: &buffer)
-        buffer.append(ExpositionBytes.space)
-        ExpositionBytes.appendEscaped(family.help, quote: true, to: &buffer)
-        ExpositionBytes.append("\n# TYPE ", to: &buffer)
-        ExpositionNames.append(family.name, metric: true, escaping: escaping, to: &buffer)
-        buffer.append(ExpositionBytes.space)
-        ExpositionBytes.append(typeName, to: &buffer)
-        buffer.append(ExpositionBytes.newline)
+        buffer.write("# HELP " as StaticString)
+        ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.writeEscaped(family.help, quote: true)
+        buffer.write("\n# TYPE " as StaticString)
+        ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.write(typeName)
+        buffer.write(ExpositionBytes.newline)
         if let unit = family.unit, !unit.isEmpty {
-            ExpositionBytes.append("# UNIT ", to: &buffer)
-            ExpositionNames.append(family.name, metric: true, escaping: escaping, to: &buffer)
-            buffer.append(ExpositionBytes.space)
-            ExpositionBytes.append(unit, to: &buffer)
-            buffer.append(ExpositionBytes.newline)
+            buffer.write("# UNIT " as StaticString)
+            ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+            buffer.write(ExpositionBytes.space)
+            buffer.write(unit)
+            buffer.write(ExpositionBytes.newline)
         }
-        for sample in family.samples { appendSample(sample, escaping: escaping, into: &buffer) }
+        family.samples.withUnsafeBufferPointer { samples in
+            // Indexing (not `for sample in`) passes each sample borrowed, without a retain.
+            for index in samples.indices { appendSample(samples[index], escaping: escaping, into: &buffer) }
+        }
     }
 
     // MARK: - Sample lines (the same in both formats)
@@ -164,85 +172,72 @@ public enum Exposition {
     /// `name{label="value",...} value\n`, or `{"name",label="value",...} value\n` for a
     /// non-legacy name under `allow-utf-8`.
     @inline(__always)
-    private static func appendSample(_ sample: Sample, escaping: NameEscaping, into buffer: inout [UInt8]) {
+    private static func appendSample(_ sample: Sample, escaping: NameEscaping, into buffer: inout ByteWriter) {
         if escaping == .allowUTF8 && !ExpositionNames.isLegacy(sample.name, metric: true) {
-            buffer.append(ExpositionBytes.openBrace)
-            ExpositionNames.append(sample.name, metric: true, escaping: escaping, to: &buffer)
+            buffer.write(ExpositionBytes.openBrace)
+            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
             if !sample.labels.isEmpty {
-                buffer.append(ExpositionBytes.comma)
+                buffer.write(ExpositionBytes.comma)
                 appendLabels(sample.labels, escaping: escaping, into: &buffer)
             }
-            buffer.append(ExpositionBytes.closeBrace)
+            buffer.write(ExpositionBytes.closeBrace)
         } else {
-            ExpositionNames.append(sample.name, metric: true, escaping: escaping, to: &buffer)
+            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
             if !sample.labels.isEmpty {
-                buffer.append(ExpositionBytes.openBrace)
+                buffer.write(ExpositionBytes.openBrace)
                 appendLabels(sample.labels, escaping: escaping, into: &buffer)
-                buffer.append(ExpositionBytes.closeBrace)
+                buffer.write(ExpositionBytes.closeBrace)
             }
         }
-        buffer.append(ExpositionBytes.space)
-        GoFloat.append(sample.value, to: &buffer)
-        buffer.append(ExpositionBytes.newline)
+        buffer.write(ExpositionBytes.space)
+        buffer.writeValue(sample.value)
+        buffer.write(ExpositionBytes.newline)
     }
 
     /// The labels sorted by name, comma-separated, without braces.
     @inline(__always)
-    private static func appendLabels(_ labels: [Label], escaping: NameEscaping, into buffer: inout [UInt8]) {
-        if isSortedByName(labels) {
-            for index in labels.indices {
-                if index != labels.startIndex { buffer.append(ExpositionBytes.comma) }
-                appendLabel(labels[index], escaping: escaping, into: &buffer)
-            }
-        } else if labels.count <= 8 {
-            // Histogram buckets carry `le` last, so most of them land here: pick the labels in
-            // order by selection, which needs no allocation for the handful of labels a series has.
-            var previous: Int? = nil
-            for position in 0 ..< labels.count {
-                var best: Int? = nil
-                for candidate in labels.indices {
-                    if let previous, !comesAfter(candidate, previous, in: labels) { continue }
-                    if let current = best, !nameLess(labels[candidate].name, labels[current].name) { continue }
-                    best = candidate
+    private static func appendLabels(_ labels: [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
+        labels.withUnsafeBufferPointer { labels in
+            if isSortedByName(labels) {
+                for index in labels.indices {
+                    if index != 0 { buffer.write(ExpositionBytes.comma) }
+                    appendLabel(labels[index], escaping: escaping, into: &buffer)
                 }
-                guard let chosen = best else { break }
-                if position != 0 { buffer.append(ExpositionBytes.comma) }
-                appendLabel(labels[chosen], escaping: escaping, into: &buffer)
-                previous = chosen
+                return
             }
-        } else {
-            let sorted = labels.enumerated().sorted { a, b in
-                nameLess(a.element.name, b.element.name) || (a.element.name == b.element.name && a.offset < b.offset)
-            }
-            for (position, item) in sorted.enumerated() {
-                if position != 0 { buffer.append(ExpositionBytes.comma) }
-                appendLabel(item.element, escaping: escaping, into: &buffer)
+            // Typically a histogram bucket, whose `le` comes last: an insertion sort of the
+            // indices, on the stack, puts it in place with a handful of comparisons. Stable, so
+            // duplicate names (which a well-formed sample never has) keep their order.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
+                for index in labels.indices {
+                    var position = index
+                    while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
+                        order[position] = order[position - 1]
+                        position -= 1
+                    }
+                    order[position] = index
+                }
+                for position in labels.indices {
+                    if position != 0 { buffer.write(ExpositionBytes.comma) }
+                    appendLabel(labels[order[position]], escaping: escaping, into: &buffer)
+                }
             }
         }
     }
 
-    /// The order used by the selection above: by name, then by position (so duplicate names,
-    /// which a well-formed sample never has, are still each written once).
     @inline(__always)
-    private static func comesAfter(_ candidate: Int, _ previous: Int, in labels: [Label]) -> Bool {
-        let a = labels[candidate].name, b = labels[previous].name
-        if nameLess(b, a) { return true }
-        return a == b && candidate > previous
+    private static func appendLabel(_ label: Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
+        ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.equals)
+        buffer.write(ExpositionBytes.quote)
+        buffer.writeEscaped(label.value, quote: true)
+        buffer.write(ExpositionBytes.quote)
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: Label, escaping: NameEscaping, into buffer: inout [UInt8]) {
-        ExpositionNames.append(label.name, metric: false, escaping: escaping, to: &buffer)
-        buffer.append(ExpositionBytes.equals)
-        buffer.append(ExpositionBytes.quote)
-        ExpositionBytes.appendEscaped(label.value, quote: true, to: &buffer)
-        buffer.append(ExpositionBytes.quote)
-    }
-
-    @inline(__always)
-    private static func isSortedByName(_ labels: [Label]) -> Bool {
-        var index = labels.startIndex + 1
-        while index < labels.endIndex {
+    private static func isSortedByName(_ labels: UnsafeBufferPointer<Label>) -> Bool {
+        var index = 1
+        while index < labels.count {
             if nameLess(labels[index].name, labels[index - 1].name) { return false }
             index += 1
         }
@@ -252,17 +247,14 @@ public enum Exposition {
     /// Code-point order, as Python's `sorted` on strings: UTF-8 byte order is code-point order.
     @inline(__always)
     static func nameLess(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                let n = min(x.count, y.count)
-                var i = 0
-                while i < n {
-                    if x[i] != y[i] { return x[i] < y[i] }
-                    i += 1
-                }
-                return x.count < y.count
-            }
+        let x = a.utf8.span, y = b.utf8.span
+        let n = min(x.count, y.count)
+        var i = 0
+        while i < n {
+            let p = x[unchecked: i], q = y[unchecked: i]
+            if p != q { return p < q }
+            i += 1
         }
+        return x.count < y.count
     }
 }

@@ -26,14 +26,13 @@ enum ExpositionNames {
     /// `^[a-zA-Z_][a-zA-Z0-9_]*$` (`metric: false`).
     @inline(__always)
     static func isLegacy(_ name: String, metric: Bool) -> Bool {
-        var name = name  // withUTF8 is mutating: it makes a bridged string native first
-        return name.withUTF8 { isLegacy(bytes: $0, metric: metric) }
+        isLegacy(bytes: name.utf8.span, metric: metric)
     }
 
     @inline(__always)
-    static func isLegacy(bytes: UnsafeBufferPointer<UInt8>, metric: Bool) -> Bool {
-        if bytes.isEmpty { return false }
-        for (i, b) in bytes.enumerated() where !isLegacyByte(b, first: i == 0, metric: metric) {
+    static func isLegacy(bytes: Span<UInt8>, metric: Bool) -> Bool {
+        guard !bytes.isEmpty, isLegacyByte(bytes[unchecked: 0], first: true, metric: metric) else { return false }
+        for i in 1 ..< bytes.count where !isLegacyByte(bytes[unchecked: i], first: false, metric: metric) {
             return false
         }
         return true
@@ -51,51 +50,51 @@ enum ExpositionNames {
 
     /// Appends `name` as prometheus_client's `escape_metric_name` (`metric: true`) or
     /// `escape_label_name` (`metric: false`) writes it under `escaping`.
-    static func append(_ name: String, metric: Bool, escaping: NameEscaping, to buffer: inout [UInt8]) {
-        let legacy = isLegacy(name, metric: metric)
-        if legacy && escaping != .dots {
-            buffer.append(contentsOf: name.utf8)
+    static func write(_ name: String, metric: Bool, escaping: NameEscaping, to buffer: inout ByteWriter) {
+        let bytes = name.utf8.span
+        if escaping != .dots && isLegacy(bytes: bytes, metric: metric) {
+            buffer.write(bytes)
             return
         }
         if name.isEmpty { return }
         switch escaping {
         case .allowUTF8:
-            buffer.append(0x22)
-            ExpositionBytes.appendEscaped(name, quote: true, to: &buffer)
-            buffer.append(0x22)
+            buffer.write(0x22)
+            buffer.writeEscaped(name, quote: true)
+            buffer.write(0x22)
         case .underscores:
             for (i, scalar) in name.unicodeScalars.enumerated() {
                 if isLegacyScalar(scalar, first: i == 0, metric: metric) {
-                    buffer.append(UInt8(truncatingIfNeeded: scalar.value))
+                    buffer.write(UInt8(truncatingIfNeeded: scalar.value))
                 } else {
-                    buffer.append(0x5F)
+                    buffer.write(0x5F)
                 }
             }
         case .dots:
             for (i, scalar) in name.unicodeScalars.enumerated() {
                 if scalar == "_" {
-                    buffer.append(contentsOf: [0x5F, 0x5F])
+                    buffer.write(0x5F, 0x5F)
                 } else if scalar == "." {
-                    buffer.append(contentsOf: Array("_dot_".utf8))
+                    buffer.write("_dot_" as StaticString)
                 } else if isLegacyScalar(scalar, first: i == 0, metric: metric) {
-                    buffer.append(UInt8(truncatingIfNeeded: scalar.value))
+                    buffer.write(UInt8(truncatingIfNeeded: scalar.value))
                 } else {
-                    buffer.append(contentsOf: [0x5F, 0x5F])
+                    buffer.write(0x5F, 0x5F)
                 }
             }
         case .values:
-            buffer.append(contentsOf: [0x55, 0x5F, 0x5F])  // U__
+            buffer.write("U__" as StaticString)
             for (i, scalar) in name.unicodeScalars.enumerated() {
                 if scalar == "_" {
-                    buffer.append(contentsOf: [0x5F, 0x5F])
+                    buffer.write(0x5F, 0x5F)
                 } else if isLegacyScalar(scalar, first: i == 0, metric: metric) {
-                    buffer.append(UInt8(truncatingIfNeeded: scalar.value))
+                    buffer.write(UInt8(truncatingIfNeeded: scalar.value))
                 } else {
                     // Python writes format(ord(c), 'x'): lower-case hex, no padding. (Its
                     // `_FFFD_` case is for lone surrogates, which a Swift String cannot hold.)
-                    buffer.append(0x5F)
-                    buffer.append(contentsOf: String(scalar.value, radix: 16).utf8)
-                    buffer.append(0x5F)
+                    buffer.write(0x5F)
+                    buffer.write(String(scalar.value, radix: 16))
+                    buffer.write(0x5F)
                 }
             }
         }
