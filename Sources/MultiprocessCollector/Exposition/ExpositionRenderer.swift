@@ -107,13 +107,23 @@ public enum Exposition {
         }
     }
 
+    /// Whether `sampleName` is exactly `familyName` + one of ``openMetricsOnlySuffixes``
+    /// (compared by bytes, as Python compares code points; `hasSuffix` would compare
+    /// canonically equivalent characters).
     @inline(__always)
     private static func openMetricsOnlyIndex(_ sampleName: String, familyName: String, familyLength: Int) -> Int? {
         let extra = sampleName.utf8.count - familyLength
         guard extra == 5 || extra == 7 || extra == 8 else { return nil }  // _gsum, _gcount, _created
-        for (index, suffix) in openMetricsOnlySuffixes.enumerated()
-        where suffix.utf8.count == extra && sampleName.hasSuffix(suffix) && sampleName.hasPrefix(familyName) {
-            return index
+        let sample = sampleName.utf8.span, family = familyName.utf8.span
+        for i in 0 ..< familyLength where sample[unchecked: i] != family[unchecked: i] { return nil }
+        for (index, suffix) in openMetricsOnlySuffixes.enumerated() where suffix.utf8.count == extra {
+            let tail = suffix.utf8.span
+            var equal = true
+            for i in 0 ..< extra where sample[unchecked: familyLength + i] != tail[unchecked: i] {
+                equal = false
+                break
+            }
+            if equal { return index }
         }
         return nil
     }
