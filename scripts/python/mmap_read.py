@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Print every entry of metric files as prometheus_client 0.26.0 reads them.
+
+Usage: mmap_read.py FILE...
+Prints a JSON object {basename: [[key, value, timestamp], ...]} using
+prometheus_client.mmap_dict.MmapedDict.read_all_values_from_file, the collector's reader.
+Exit 1 with the Python error on standard error if reading raises.
+"""
+import json
+import os
+import sys
+
+
+def main():
+    from prometheus_client.mmap_dict import MmapedDict
+    out = {}
+    for path in sys.argv[1:]:
+        out[os.path.basename(path)] = [[k, v, t] for k, v, t, _pos in MmapedDict.read_all_values_from_file(path)]
+    json.dump(out, sys.stdout, sort_keys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as e:
+        sys.stderr.write("%s: %s\n" % (type(e).__name__, e))
+        sys.exit(1)
