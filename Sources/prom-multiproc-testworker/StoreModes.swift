@@ -8,8 +8,8 @@ import Synchronization
 
 let storeModes: [String: WorkerMode] = [
     "hold": WorkerMode(usage: "hold DIR [ID|pid] [AMOUNT]", run: holdMode),
-    "increment": WorkerMode(usage: "increment DIR THREADS N shared|separate", run: incrementMode),
-    "crash": WorkerMode(usage: "crash DIR ID|pid", run: crashMode),
+    "increment": WorkerMode(usage: "increment DIR THREADS N shared|separate|racy", run: incrementMode),
+    "crash": WorkerMode(usage: "crash DIR ID|pid hot|append", run: crashMode),
     "grow": WorkerMode(usage: "grow DIR TARGET_BYTES", run: growMode),
     "fill-disk": WorkerMode(usage: "fill-disk DIR", run: fillDiskMode),
     "fork": WorkerMode(usage: "fork DIR", run: forkMode),
@@ -89,16 +89,18 @@ func monotonicNanoseconds() -> UInt64 {
 }
 
 /// THREADS threads each add 1 N times, to one series shared by the threads (`exact_total`) or to
-/// one series per thread (`exact_total{thread="<pid>-<i>"}`). Prints `done`.
+/// one series per thread (`exact_total{thread="<pid>-<i>"}`). `racy` is the shared layout with
+/// a non-atomic read-add-store instead of `add`, a negative control. Prints `done`.
 @Sendable func incrementMode(_ a: [String]) throws -> Int32 {
-    let usage = "increment DIR THREADS N shared|separate"
+    let usage = "increment DIR THREADS N shared|separate|racy"
     let store = try ProcessStore(directory: try argument(a, 0, usage))
     let threads = try intArgument(a, 1, usage)
     let n = try intArgument(a, 2, usage)
-    let shared: Bool
+    let shared: Bool, racy: Bool
     switch try argument(a, 3, usage) {
-    case "shared": shared = true
-    case "separate": shared = false
+    case "shared": shared = true; racy = false
+    case "separate": shared = false; racy = false
+    case "racy": shared = true; racy = true  // a negative control: loses updates
     default: throw UsageError(description: usage)
     }
     let pid = store.currentOwner
@@ -112,18 +114,31 @@ func monotonicNanoseconds() -> UInt64 {
     runOnThreads(threads) { t in
         let h = frozen[t]
         start.arriveAndWait()
-        for _ in 0..<n { h.add(1) }
+        if racy {
+            for _ in 0..<n { h.set(h.value + 1) }
+        } else {
+            for _ in 0..<n { h.add(1) }
+        }
     }
     say("done")
     return 0
 }
 
-/// Runs until killed, only ever increasing values: it bumps eight "hot" series (which continue
-/// across restarts when the file is adopted), and appends new series of random sizes (some
-/// large, so the files grow) in the counter file and in a gauge file. Prints `go` once its
-/// files are claimed.
+/// Runs until killed, only ever increasing values. It bumps eight "hot" series (which continue
+/// across restarts when the file is adopted) and appends new series of random sizes to a
+/// counter file and a gauge file. Style `hot` appends up to 30 series per run (some large, so
+/// an adopted file keeps growing across runs) and mostly increments; style `append` spends
+/// its time appending, up to `crashAppendCap` series (through several doublings), with an
+/// increment of an earlier series after each append. Prints `go` once its files are claimed.
 @Sendable func crashMode(_ a: [String]) throws -> Int32 {
-    let store = try ProcessStore(directory: try argument(a, 0, "crash DIR ID|pid"), identity: identity(a, 1))
+    let usage = "crash DIR ID|pid hot|append"
+    let store = try ProcessStore(directory: try argument(a, 0, usage), identity: identity(a, 1))
+    let appendStyle: Bool
+    switch try argument(a, 2, usage) {
+    case "hot": appendStyle = false
+    case "append": appendStyle = true
+    default: throw UsageError(description: usage)
+    }
     var hot: [SeriesHandle] = []
     for i in 0..<8 {
         let kind: FileKind = i % 2 == 0 ? .counter : .gauge(.livesum)
@@ -132,17 +147,25 @@ func monotonicNanoseconds() -> UInt64 {
     say("go")
     var appended = 0
     var fresh: [SeriesHandle] = []
+    func append(helpLength: Int) throws {
+        let kind: FileKind = Bool.random() ? .counter : .gauge(.livesum)
+        let key = counterKey("fresh", [Label("id", String(UInt64.random(in: 0...UInt64.max), radix: 36))],
+                             help: String(repeating: "x", count: helpLength))
+        let h = try store.series(kind: kind, key: key)
+        h.add(1)
+        fresh.append(h)
+        appended += 1
+    }
     while true {
+        if appendStyle {
+            if appended < crashAppendCap { try append(helpLength: Int.random(in: 0...800)) }
+            fresh.randomElement()?.add(Double(Int.random(in: 1...3)))
+            hot[appended % 8].add(1)
+            continue
+        }
         let r = Int.random(in: 0..<16)
-        if r == 0 && appended < 400 {
-            let helpLength = Int.random(in: 0..<10) == 0 ? Int.random(in: 0...6000) : Int.random(in: 0...100)
-            let kind: FileKind = Bool.random() ? .counter : .gauge(.livesum)
-            let key = counterKey("fresh", [Label("id", String(UInt64.random(in: 0...UInt64.max), radix: 36))],
-                                 help: String(repeating: "x", count: helpLength))
-            let h = try store.series(kind: kind, key: key)
-            h.add(1)
-            fresh.append(h)
-            appended += 1
+        if r == 0 && appended < 30 && Int.random(in: 0..<64) == 0 {
+            try append(helpLength: Int.random(in: 0..<8) == 0 ? Int.random(in: 0...8000) : Int.random(in: 0...100))
         } else if r < 4, let h = fresh.randomElement() {
             h.add(Double(Int.random(in: 1...3)))
         } else {
@@ -150,6 +173,9 @@ func monotonicNanoseconds() -> UInt64 {
         }
     }
 }
+
+/// The most series one `crash append` run appends (split over its two files).
+let crashAppendCap = 6000
 
 /// Appends counter series of about 1 KiB each, pausing briefly now and then, until the counter
 /// file's capacity reaches TARGET_BYTES; keeps adding to its first series. Prints

@@ -43,6 +43,21 @@ struct ExpensiveTests {
         }
     }
 
+    @Test("Expensive exactness control: a non-atomic read-add-store loses updates, so the exactness test can fail")
+    func expensiveExactnessControl() throws {
+        let dir = TempDirectory("exact-control")
+        defer { dir.remove() }
+        let workers = try (0..<4).map { _ in try WorkerProcess(["increment", dir.path, "2", "1000000", "racy"]) }
+        for w in workers {
+            #expect(w.readLine() == "done")
+            #expect(w.wait() == 0)
+        }
+        var total = 0.0
+        for f in dbNames(dir) { total += try decodedValues(dir.file(f)).values.reduce(0, +) }
+        #expect(total < 8_000_000, "no update was lost: the threads never overlapped")
+        #expect(total >= 4_000_000)
+    }
+
     // MARK: growth
 
     @Test("Expensive growth: a file grows from 64 KiB past 8 MiB while this process reads it; every read succeeds and only grows")
@@ -105,11 +120,12 @@ struct ExpensiveTests {
     final class CrashSlot {
         let dir: TempDirectory
         let identity: String
+        let style: String
         var worker: WorkerProcess?
-        init(dir: TempDirectory, identity: String) { self.dir = dir; self.identity = identity }
+        init(dir: TempDirectory, identity: String, style: String) { self.dir = dir; self.identity = identity; self.style = style }
 
         func start() throws {
-            let w = try WorkerProcess(["crash", dir.path, identity])
+            let w = try WorkerProcess(["crash", dir.path, identity, style])
             // Wait until it has claimed its files, so the kill lands while it works.
             _ = w.readLine()
             worker = w
@@ -125,11 +141,15 @@ struct ExpensiveTests {
     func expensiveCrashSafety() throws {
         let dir = TempDirectory("crash")
         defer { dir.remove() }
-        // Slot 0 restarts as the same identity and adopts its files (values continue); slot 1
-        // restarts with its new real pid each time (new files).
-        let slots = [CrashSlot(dir: dir, identity: "9000001"), CrashSlot(dir: dir, identity: "pid")]
+        // Slot 0 restarts as the same identity and adopts its files (values continue; a few
+        // appends per run, so its files grow over the runs). Slot 1 restarts with its new real
+        // pid each time (new files) and spends its time appending keys, so its kills land
+        // during appends and growth.
+        let slots = [CrashSlot(dir: dir, identity: "9000001", style: "hot"), CrashSlot(dir: dir, identity: "pid", style: "append")]
         for s in slots { try s.start() }
-        var maxSeen: [String: [[UInt8]: Double]] = [:]  // file -> raw key -> max value seen
+        // Entries never move inside a file, so an entry is identified by its offset; its key
+        // length must stay the same and its value may only grow.
+        var maxSeen: [String: [Int: (keyLength: Int, value: Double)]] = [:]
         var problems: [String] = []
         var reader = MetricFileReader()
         var filesChecked = 0, entriesChecked = 0
@@ -142,15 +162,15 @@ struct ExpensiveTests {
                     var seen = maxSeen[name] ?? [:]
                     var present = 0
                     try file.forEachEntry { e in
-                        let key = Array(e.key)
-                        if let old = seen[key] {
+                        if let old = seen[e.offset] {
                             present += 1
-                            if e.value < old { problems.append("\(name): \(String(decoding: key.prefix(60), as: UTF8.self)) went from \(old) to \(e.value)") }
+                            if old.keyLength != e.key.count { problems.append("\(name): entry at \(e.offset) changed its key") }
+                            if e.value < old.value { problems.append("\(name): entry at \(e.offset) went from \(old.value) to \(e.value)") }
                         }
-                        seen[key] = max(e.value, seen[key] ?? -.infinity)
+                        seen[e.offset] = (e.key.count, max(e.value, seen[e.offset]?.value ?? -.infinity))
                         entriesChecked += 1
                     }
-                    if present < (maxSeen[name]?.count ?? 0) { problems.append("\(name): lost \((maxSeen[name]?.count ?? 0) - present) keys") }
+                    if present < (maxSeen[name]?.count ?? 0) { problems.append("\(name): lost \((maxSeen[name]?.count ?? 0) - present) entries") }
                     maxSeen[name] = seen
                     filesChecked += 1
                 } catch {
@@ -178,11 +198,24 @@ struct ExpensiveTests {
         #expect(python.count == names.count)
         // The test did what it claims: many files, growth of the adopted files, many entries.
         let adopted = try readBytes(dir.file("counter_9000001.db")).count
-        #expect(adopted >= 4 * 65_536, "the adopted counter file only reached \(adopted) bytes")
+        #expect(adopted >= 8 * 65_536, "the adopted counter file only reached \(adopted) bytes")
         #expect(names.count > kills / 2, "\(names.count) files")
+        // The append-style writers were killed while appending (below their cap of 6000
+        // series), and their files had grown past the initial 64 KiB.
+        var appendFiles = 0, stillAppending = 0, grown = 0
+        for name in names where !name.contains("9000001") {
+            appendFiles += 1
+            let file = try reader.load(path: dir.file(name))
+            var count = 0
+            try file.forEachEntry { _ in count += 1 }
+            if count < 2500 { stillAppending += 1 }  // a full run has about 3000 per file
+            if file.fileSize > 65_536 { grown += 1 }
+        }
+        #expect(stillAppending >= appendFiles * 9 / 10, "\(stillAppending) of \(appendFiles) killed while appending")
+        #expect(grown >= appendFiles / 4, "\(grown) of \(appendFiles) grew")
         let hot = try decodedValues(dir.file("counter_9000001.db")).filter { $0.key.hasPrefix(#"["hot""#) }
         #expect(hot.count == 4 && hot.values.allSatisfy { $0 > 100 }, "\(hot)")
-        print("crash test: \(names.count) files, \(filesChecked) file reads, \(entriesChecked) entries checked, adopted file \(adopted) bytes; temp files left: \(dir.names().filter { $0.hasPrefix(".tmp-") }.count)")
+        print("crash test: \(names.count) files (\(grown) append files grew), \(stillAppending) of \(appendFiles) killed while appending, \(filesChecked) file reads, \(entriesChecked) entries checked, adopted file \(adopted) bytes; temp files left: \(dir.names().filter { $0.hasPrefix(".tmp-") }.count)")
     }
 
     // MARK: full disk
