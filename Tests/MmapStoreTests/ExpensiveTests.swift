@@ -124,10 +124,11 @@ struct ExpensiveTests {
         var worker: WorkerProcess?
         init(dir: TempDirectory, identity: String, style: String) { self.dir = dir; self.identity = identity; self.style = style }
 
-        func start() throws {
+        /// Starts the writer; unless `early`, waits until it has claimed its files, so that
+        /// the kill lands while it works. Early kills land in start-up, claim or adoption.
+        func start(early: Bool = false) throws {
             let w = try WorkerProcess(["crash", dir.path, identity, style])
-            // Wait until it has claimed its files, so the kill lands while it works.
-            _ = w.readLine()
+            if !early { _ = w.readLine() }
             worker = w
         }
 
@@ -137,7 +138,7 @@ struct ExpensiveTests {
         }
     }
 
-    @Test("Expensive crash safety: 240 SIGKILLs of writers at random moments; files always read and values never decrease")
+    @Test("Expensive crash safety: 270 SIGKILLs of writers at random moments; files always read and values never decrease")
     func expensiveCrashSafety() throws {
         let dir = TempDirectory("crash")
         defer { dir.remove() }
@@ -179,15 +180,27 @@ struct ExpensiveTests {
             }
         }
 
-        let kills = 240
-        for k in 0..<kills {
+        let rounds = 240
+        var kills = 0
+        for k in 0..<rounds {
             let slot = slots[k % slots.count]
             usleep(UInt32.random(in: 5_000...30_000))
-            let owners = slot.owners.union(slots[(k + 1) % slots.count].owners)
+            var owners = slot.owners.union(slots[(k + 1) % slots.count].owners)
             slot.worker?.kill()
+            kills += 1
             check(owners: owners)
+            if k % 8 == 7 {
+                // Now and then, kill a writer 0–15 ms after it was started.
+                try slot.start(early: true)
+                usleep(UInt32.random(in: 0...15_000))
+                owners.formUnion(slot.owners)
+                slot.worker?.kill()
+                kills += 1
+                check(owners: owners)
+            }
             try slot.start()
         }
+        #expect(kills >= 200)
         for s in slots { s.worker?.kill() }
         check(owners: nil)
         #expect(problems.isEmpty, "\(problems.prefix(10)) (\(problems.count) problems)")
@@ -199,7 +212,7 @@ struct ExpensiveTests {
         // The test did what it claims: many files, growth of the adopted files, many entries.
         let adopted = try readBytes(dir.file("counter_9000001.db")).count
         #expect(adopted >= 8 * 65_536, "the adopted counter file only reached \(adopted) bytes")
-        #expect(names.count > kills / 2, "\(names.count) files")
+        #expect(names.count > rounds / 2, "\(names.count) files")
         // The append-style writers were killed while appending (below their cap of 6000
         // series), and their files had grown past the initial 64 KiB.
         var appendFiles = 0, stillAppending = 0, grown = 0
@@ -215,7 +228,7 @@ struct ExpensiveTests {
         #expect(grown >= appendFiles / 4, "\(grown) of \(appendFiles) grew")
         let hot = try decodedValues(dir.file("counter_9000001.db")).filter { $0.key.hasPrefix(#"["hot""#) }
         #expect(hot.count == 4 && hot.values.allSatisfy { $0 > 100 }, "\(hot)")
-        print("crash test: \(names.count) files (\(grown) append files grew), \(stillAppending) of \(appendFiles) killed while appending, \(filesChecked) file reads, \(entriesChecked) entries checked, adopted file \(adopted) bytes; temp files left: \(dir.names().filter { $0.hasPrefix(".tmp-") }.count)")
+        print("crash test: \(kills) kills, \(names.count) files (\(grown) append files grew), \(stillAppending) of \(appendFiles) killed while appending, \(filesChecked) file reads, \(entriesChecked) entries checked, adopted file \(adopted) bytes; temp files left: \(dir.names().filter { $0.hasPrefix(".tmp-") }.count)")
     }
 
     // MARK: full disk
