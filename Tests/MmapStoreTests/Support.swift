@@ -58,7 +58,11 @@ func pythonWrite(_ dir: String, pid: String, _ spec: [[String: Any]]) throws {
 func pythonEntries(_ paths: [String]) throws -> [String: [(key: String, value: Double, timestamp: Double)]] {
     let json = try pythonJSON("mmap_read.py", paths) as? [String: [[Any]]] ?? [:]
     return json.mapValues { rows in
-        rows.map { ($0[0] as? String ?? "", ($0[1] as? NSNumber)?.doubleValue ?? .nan, ($0[2] as? NSNumber)?.doubleValue ?? .nan) }
+        rows.map { row in
+            // Exact values from their bit patterns; the JSON floats are only approximate here.
+            func exact(_ i: Int) -> Double { (row[i] as? String).flatMap { UInt64($0, radix: 16) }.map(Double.init(bitPattern:)) ?? .nan }
+            return (row[0] as? String ?? "", exact(3), exact(4))
+        }
     }
 }
 
@@ -78,7 +82,8 @@ func pythonCollect(_ dir: String) throws -> [PySample] {
     let rows = try pythonJSON("mmap_collect.py", [dir]) as? [[Any]] ?? []
     return rows.map {
         PySample(family: $0[0] as? String ?? "", type: $0[1] as? String ?? "", name: $0[2] as? String ?? "",
-                 labels: $0[3] as? [[String]] ?? [["?"]], value: ($0[4] as? NSNumber)?.doubleValue ?? .nan)
+                 labels: $0[3] as? [[String]] ?? [["?"]],
+                 value: ($0[5] as? String).flatMap { UInt64($0, radix: 16) }.map(Double.init(bitPattern:)) ?? .nan)
     }
 }
 
