@@ -65,6 +65,9 @@ public final class MultiProcessCollector: Sendable {
     private let reporter: @Sendable (MetricFileError) -> Void
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Mutex<Set<String>>([])
+    /// Keys decoded by earlier collections. A collection takes it (a concurrent one starts
+    /// with an empty catalog) and puts it back.
+    private let catalog = Mutex<KeyCatalog?>(nil)
 
     /// Creates a collector over `directory`.
     /// - Parameters:
@@ -102,20 +105,32 @@ public final class MultiProcessCollector: Sendable {
     /// - Parameter inProcess: families from the serving process's registry.
     /// - Returns: the families sorted by name, and the files that were skipped.
     public func collect(including inProcess: [MetricFamilySnapshot] = []) -> CollectResult {
-        let start = Sys.monotonicNanoseconds()
+        let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
         switch Self.listMetricFiles(in: directory) {
         case .success(let p): paths = p
         case .failure(let e): listProblems.append(e)
         }
-        var output = Self.merge(files: paths, accumulate: true, skipDeadOwners: skipsDeadOwners)
+        let taken = catalog.withLock { $0.take() }
+        let start: KeyCatalog
+        switch consume taken {
+        case .some(let c): start = c
+        case .none: start = KeyCatalog()
+        }
+        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        var output = run.output
+        // Keep the catalog unless most of it is stale (series churn): then start afresh.
+        if run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
+            var back: KeyCatalog? = run.catalog
+            catalog.withLock { swap(&$0, &back) }
+        }
         output.problems = listProblems + output.problems
         report(output.problems)
         var statistics = CollectStatistics(
             mergedFiles: output.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
             badFiles: output.problems.count, entries: output.entries, durationSeconds: 0)
-        statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- start) / 1e9
+        statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess
@@ -168,8 +183,13 @@ public final class MultiProcessCollector: Sendable {
     package static func merge(files: [String], accumulate: Bool = true, skipDeadOwners: Bool = true) -> MergeOutput {
         func baseName(_ p: String) -> Substring { p.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(p) }
         let ordered = files.sorted { baseName($0).utf8.lexicographicallyPrecedes(baseName($1).utf8) }
-        var engine = MergeEngine()
-        engine.add(paths: ordered, skipDeadOwners: skipDeadOwners)
+        return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, catalog: KeyCatalog()).output
+    }
+
+    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool,
+                      catalog: consuming KeyCatalog) -> MergeRun {
+        var engine = MergeEngine(catalog: catalog)
+        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners)
         return engine.finish(accumulate: accumulate)
     }
 

@@ -198,3 +198,29 @@ struct CollectorTests {
         #expect(r.families.isEmpty)
     }
 }
+
+@Suite("MultiProcessCollector keeps decoded keys between collections")
+struct CollectorCatalogTests {
+    @Test func aWarmCollectorAgreesWithAFreshOneAsTheDirectoryChanges() throws {
+        let dir = TempDirectory("collect"); defer { dir.remove() }
+        let warm = testCollector(dir.path)
+        func check(_ step: String) {
+            let fresh = testCollector(dir.path).collect().families
+            #expect(warm.collect().families == fresh, "\(step)")
+        }
+        let p1 = try FakeProcess(dir.path, pid: "1")
+        for i in 0..<50 { try p1.counter("c", labels: [Label("k", "\(i)")]).add(Double(i)) }
+        try p1.histogram("h").observe(0.3)
+        check("first")
+        // Another process creates the same series in the opposite order, plus new ones.
+        let p2 = try FakeProcess(dir.path, pid: "2")
+        for i in (0..<60).reversed() { try p2.counter("c", labels: [Label("k", "\(i)")]).add(1) }
+        try p2.gauge("g", mode: .all).set(3)
+        check("second process, other order")
+        try p1.histogram("h", labels: [Label("x", "y")]).observe(2)
+        try FileManager.default.removeItem(atPath: dir.file("counter_1.db"))
+        check("a file gone, a series added")
+        #expect(warm.collect().families.value("c_total", ["k": "55"]) == 1)
+        #expect(warm.collect().families.value("g", ["pid": "2"]) == 3)
+    }
+}

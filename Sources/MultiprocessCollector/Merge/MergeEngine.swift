@@ -15,9 +15,17 @@ package struct MergeOutput: Sendable {
     package var deadOwnerFiles: [String]
     /// Entries read from the merged files.
     package var entries: Int
+    /// Series that received a value.
+    package var seriesMerged: Int
 }
 
-/// The state of one merge: interned raw keys, decoded series, and one numeric slot per series.
+/// A finished merge, and the catalog it leaves for the next one.
+struct MergeRun: ~Copyable {
+    var output: MergeOutput
+    var catalog: KeyCatalog
+}
+
+/// One merge: values accumulated per series of a ``KeyCatalog``.
 ///
 /// Merging follows prometheus_client's `MultiProcessCollector.merge` (python-format.md §4):
 ///
@@ -34,47 +42,21 @@ package struct MergeOutput: Sendable {
 ///
 /// Each file is read whole with ``MetricFileReader`` and checked first (entry bounds, key
 /// syntax, a numeric `le` in histogram files): a bad file contributes nothing and becomes a
-/// problem, the others are merged. Raw keys are interned by their bytes, so each distinct key
-/// is decoded once per merge; entries of counter, summary and histogram files are added to
-/// their series' slot directly, entries of gauge files are kept (24 bytes each) and combined at
-/// the end, when every family's type and mode are known.
+/// problem, the others are merged. Entries of counter, summary and histogram files are added
+/// to their series' slot at once; entries of gauge files are kept (24 bytes each) and combined
+/// at the end, when every family's type and mode are known.
 ///
 /// Known differences from Python, all in corner cases Python itself leaves undefined: files
 /// are merged in name order (Python: directory order); when one name is used with two types,
 /// sums are added in a different order (rounding only); two entries whose labels become equal
 /// once `pid` is overwritten give one series (the later file wins) instead of a duplicate.
 struct MergeEngine: ~Copyable {
-    // Raw keys.
-    private var keys = KeyInterner()
-    /// Per key id: its series, or -1 when the key does not decode.
-    private var keySeries: [Int32] = []
-    /// Per key id: its help text.
-    private var keyHelp: [String] = []
-    private var keyErrors: [Int32: KeyDecodingError] = [:]
+    var catalog: KeyCatalog
 
-    // Families, created on first sighting in a good file.
-    private var familyIndex: [String: Int32] = [:]
-    private var familyName: [String] = []
+    // Per family, for this merge: created on first sighting in a good file.
     private var familyKind: [FileKind?] = []
     private var familyHelp: [String] = []
     private var familyMode: [GaugeMode?] = []
-    private var familySeries: [[Int32]] = []
-
-    // Series: one per distinct (family, sample name, labels).
-    private struct SeriesIdentity: Hashable {
-        var family: Int32
-        var sample: String
-        var labels: [Label]
-    }
-    private var seriesIndex: [SeriesIdentity: Int32] = [:]
-    private var seriesFamily: [Int32] = []
-    private var seriesSample: [String] = []
-    private var seriesLabels: [[Label]] = []
-    /// The `le` value: NaN-free when `seriesLeState` is 1.
-    private var seriesLe: [Double] = []
-    /// 0: no `le` label; 1: a numeric `le`; 2: an `le` that is not a number.
-    private var seriesLeState: [UInt8] = []
-    private var derived: [UInt64: Int32] = [:]
 
     // Accumulators, one per series.
     private var values: [Double] = []
@@ -89,19 +71,31 @@ struct MergeEngine: ~Copyable {
         var timestamp: Double
     }
     private var contributions: [Contribution] = []
-    private var owners: [String] = []
 
     // Scratch for the file being read: key ids, values, timestamps.
-    private var scratchKeys: [Int32] = []
-    private var scratchValues: [Double] = []
-    private var scratchStamps: [Double] = []
+    private var scratchKeys: UnsafeMutablePointer<Int32>
+    private var scratchValues: UnsafeMutablePointer<Double>
+    private var scratchStamps: UnsafeMutablePointer<Double>
+    private var scratchCapacity: Int
 
     private(set) var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
     private(set) var deadOwnerFiles: [String] = []
     private(set) var entries = 0
 
-    init() {}
+    init(catalog: consuming KeyCatalog) {
+        self.catalog = catalog
+        scratchCapacity = 4096
+        scratchKeys = .allocate(capacity: scratchCapacity)
+        scratchValues = .allocate(capacity: scratchCapacity)
+        scratchStamps = .allocate(capacity: scratchCapacity)
+    }
+
+    private func freeScratch() {
+        scratchKeys.deallocate()
+        scratchValues.deallocate()
+        scratchStamps.deallocate()
+    }
 
     // MARK: reading
 
@@ -130,7 +124,8 @@ struct MergeEngine: ~Copyable {
             }
             do {
                 let file = try reader.load(path: path)
-                try add(file: file, name: name)
+                let count = try check(file: file, kind: name.kind)
+                accumulate(count: count, name: name)
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
                 problems.append(error)
@@ -138,17 +133,27 @@ struct MergeEngine: ~Copyable {
         }
     }
 
-    /// Checks one file completely, then adds its entries.
-    private mutating func add(file: borrowing LoadedMetricFile, name: MetricFileName) throws(MetricFileError) {
-        scratchKeys.removeAll(keepingCapacity: true)
-        scratchValues.removeAll(keepingCapacity: true)
-        scratchStamps.removeAll(keepingCapacity: true)
-        let isHistogramFile = name.kind == .histogram
-        // Pass 1: bounds, keys, values, exactly as LoadedMetricFile.forEachEntry checks them,
-        // written out here so the loop calls nothing per entry but the interner.
+    /// Pass 1: checks every entry of a file (bounds, exactly as
+    /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
+    /// but the interner; keys; `le` in histogram files) and resolves it to a key id in the
+    /// scratch buffers.
+    /// - Returns: the number of entries.
+    private mutating func check(file: borrowing LoadedMetricFile, kind: FileKind) throws(MetricFileError) -> Int {
         let bytes = file.bytes
         let used = bytes.count
+        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
+        let most = used / 24 + 1
+        if most > scratchCapacity {
+            freeScratch()
+            scratchCapacity = Swift.max(most, scratchCapacity * 2)
+            scratchKeys = .allocate(capacity: scratchCapacity)
+            scratchValues = .allocate(capacity: scratchCapacity)
+            scratchStamps = .allocate(capacity: scratchCapacity)
+        }
+        let isHistogramFile = kind == .histogram
+        var n = 0
         var pos = FileFormat.headerSize
+        var previous: Int32 = -1
         while pos < used {
             guard pos + 4 <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
             let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
@@ -160,127 +165,96 @@ struct MergeEngine: ~Copyable {
             let end = valueOffset + 16
             guard end <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
             let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
-            let (id, isNew) = keys.intern(key)
-            if isNew { decode(id: id, key: key) }
-            let series = keySeries[Int(id)]
+            let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
+            let (id, isNew) = catalog.keys.intern(key, hint: hint)
+            if isNew { catalog.decode(id: id, key: key) }
+            if id != hint {
+                if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
+            }
+            previous = id
+            let series = catalog.keySeries[Int(id)]
             if series < 0 {
-                throw MetricFileError(path: file.path, kind: .invalidKey(offset: pos, keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
+                throw MetricFileError(path: file.path, kind: .invalidKey(
+                    offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
             }
-            if isHistogramFile && seriesLeState[Int(series)] == 2 {
-                let le = seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
-                throw MetricFileError(path: file.path, kind: .invalidKey(offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
+            if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
+                let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
+                throw MetricFileError(path: file.path, kind: .invalidKey(
+                    offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
             }
-            scratchKeys.append(id)
-            scratchValues.append(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self))))
-            scratchStamps.append(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self))))
+            scratchKeys[n] = id
+            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
+            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+            n += 1
             pos = end
         }
-        // Pass 2: the file is good; accumulate.
+        return n
+    }
+
+    /// Grows the per-merge arrays to the catalog's families and series.
+    private mutating func syncSizes() {
+        let families = catalog.familyCount
+        if familyKind.count < families {
+            let extra = families - familyKind.count
+            familyKind.append(contentsOf: repeatElement(nil, count: extra))
+            familyHelp.append(contentsOf: repeatElement("", count: extra))
+            familyMode.append(contentsOf: repeatElement(nil, count: extra))
+        }
+        let series = catalog.seriesCount
+        if values.count < series {
+            let extra = series - values.count
+            values.append(contentsOf: repeatElement(0, count: extra))
+            stamps.append(contentsOf: repeatElement(0, count: extra))
+            seen.append(contentsOf: repeatElement(false, count: extra))
+        }
+    }
+
+    /// Pass 2: the file is good; accumulate its entries.
+    private mutating func accumulate(count n: Int, name: MetricFileName) {
+        syncSizes()
         mergedFiles += 1
-        entries += scratchKeys.count
+        entries += n
         let kind = name.kind
         var owner: Int32 = -1
         var mode: GaugeMode?
         if case .gauge(let m) = kind {
             mode = m
-            owners.append(name.owner)
-            owner = Int32(owners.count - 1)
+            owner = catalog.owner(name.owner)
         }
-        for i in 0..<scratchKeys.count {
-            let id = Int(scratchKeys[i])
-            let s = keySeries[id]
-            let f = Int(seriesFamily[Int(s)])
-            let familyKindNow: FileKind
-            if let k = familyKind[f] {
-                familyKindNow = k
-            } else {
-                familyKind[f] = kind
-                familyHelp[f] = keyHelp[id]
-                familyKindNow = kind
+        // Locals, so the loop mutates unique buffers without per-element checks.
+        var sums = [Double](), touched = [Bool]()
+        swap(&sums, &values)
+        swap(&touched, &seen)
+        defer {
+            swap(&sums, &values)
+            swap(&touched, &seen)
+        }
+        sums.withUnsafeMutableBufferPointer { sums in
+            touched.withUnsafeMutableBufferPointer { touched in
+                for i in 0..<n {
+                    let id = Int(scratchKeys[i])
+                    let s = catalog.keySeries[id]
+                    let f = Int(catalog.seriesFamily[Int(s)])
+                    var familyIsGauge: Bool
+                    if let k = familyKind[f] {
+                        if case .gauge = k { familyIsGauge = true } else { familyIsGauge = false }
+                    } else {
+                        familyKind[f] = kind
+                        familyHelp[f] = catalog.keyHelp[id]
+                        familyIsGauge = mode != nil
+                    }
+                    if let mode {
+                        familyMode[f] = mode
+                        contributions.append(Contribution(series: s, owner: owner, value: scratchValues[i], timestamp: scratchStamps[i]))
+                    } else if familyIsGauge {
+                        contributions.append(Contribution(series: s, owner: -1, value: scratchValues[i], timestamp: scratchStamps[i]))
+                    } else {
+                        sums[Int(s)] += scratchValues[i]
+                        touched[Int(s)] = true
+                    }
+                }
             }
-            if let mode {
-                familyMode[f] = mode
-                contributions.append(Contribution(series: s, owner: owner, value: scratchValues[i], timestamp: scratchStamps[i]))
-            } else if case .gauge = familyKindNow {
-                contributions.append(Contribution(series: s, owner: -1, value: scratchValues[i], timestamp: scratchStamps[i]))
-            } else {
-                values[Int(s)] += scratchValues[i]
-                seen[Int(s)] = true
-            }
         }
-    }
-
-    /// Decodes a new key; records -1 for a key that is not valid.
-    private mutating func decode(id: Int32, key: UnsafeRawBufferPointer) {
-        let decoded: SeriesKey
-        do {
-            decoded = try SeriesKey(decoding: key)
-        } catch {
-            keySeries.append(-1)
-            keyHelp.append("")
-            keyErrors[id] = error
-            return
-        }
-        let f = family(named: decoded.family)
-        let s = series(family: f, sample: decoded.sample, labels: decoded.labels)
-        keySeries.append(s)
-        keyHelp.append(decoded.help)
-    }
-
-    private mutating func family(named name: String) -> Int32 {
-        if let f = familyIndex[name] { return f }
-        let f = Int32(familyName.count)
-        familyIndex[name] = f
-        familyName.append(name)
-        familyKind.append(nil)
-        familyHelp.append("")
-        familyMode.append(nil)
-        familySeries.append([])
-        return f
-    }
-
-    /// The series of `(family, sample, labels)`; labels must be sorted by code point.
-    private mutating func series(family f: Int32, sample: String, labels: [Label]) -> Int32 {
-        let identity = SeriesIdentity(family: f, sample: sample, labels: labels)
-        if let s = seriesIndex[identity] { return s }
-        let s = Int32(seriesSample.count)
-        seriesIndex[identity] = s
-        seriesFamily.append(f)
-        seriesSample.append(sample)
-        seriesLabels.append(labels)
-        if let le = labels.first(where: { $0.name == "le" }) {
-            if let v = pythonFloat(le.value) {
-                seriesLe.append(v); seriesLeState.append(1)
-            } else {
-                seriesLe.append(0); seriesLeState.append(2)
-            }
-        } else {
-            seriesLe.append(0); seriesLeState.append(0)
-        }
-        values.append(0)
-        stamps.append(0)
-        seen.append(false)
-        familySeries[Int(f)].append(s)
-        return s
-    }
-
-    /// Series `s` with every `pid` label removed and, when `owner` is given, `pid="<owner>"`
-    /// added: how prometheus_client labels gauge samples.
-    private mutating func derive(_ s: Int32, owner: Int32) -> Int32 {
-        let memo = UInt64(UInt32(bitPattern: s)) << 32 | UInt64(UInt32(bitPattern: owner &+ 1))
-        if let d = derived[memo] { return d }
-        let labels = seriesLabels[Int(s)]
-        var d = s
-        if owner >= 0 || labels.contains(where: { $0.name == "pid" }) {
-            var new = labels.filter { $0.name != "pid" }
-            if owner >= 0 {
-                new.append(Label("pid", owners[Int(owner)]))
-                new.sort { Label.codePointLess($0.name, $1.name) }
-            }
-            d = series(family: seriesFamily[Int(s)], sample: seriesSample[Int(s)], labels: new)
-        }
-        derived[memo] = d
-        return d
     }
 
     // MARK: combining
@@ -288,32 +262,34 @@ struct MergeEngine: ~Copyable {
     /// Applies the kept gauge-file entries, now that every family's type and mode are known.
     private mutating func combineContributions() {
         for c in contributions {
-            let f = Int(seriesFamily[Int(c.series)])
+            let f = Int(catalog.seriesFamily[Int(c.series)])
             guard let kind = familyKind[f] else { continue }
             guard case .gauge = kind, let mode = familyMode[f]?.aggregation else {
                 // A gauge file's entry in a family of another type: summed, with its pid.
-                let d = c.owner >= 0 ? derive(c.series, owner: c.owner) : c.series
-                values[Int(d)] += c.value
-                seen[Int(d)] = true
+                let d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
+                syncSizes()
+                values[d] += c.value
+                seen[d] = true
                 continue
             }
+            let d: Int
+            switch mode {
+            case .all, .liveall: d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
+            default: d = Int(catalog.derive(c.series, owner: -1))
+            }
+            syncSizes()
             switch mode {
             case .all, .liveall:
-                let d = c.owner >= 0 ? derive(c.series, owner: c.owner) : c.series
-                values[Int(d)] = c.value
-                seen[Int(d)] = true
+                values[d] = c.value
+                seen[d] = true
             case .min, .livemin:
-                let d = Int(derive(c.series, owner: -1))
                 if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value < values[d] { values[d] = c.value }
             case .max, .livemax:
-                let d = Int(derive(c.series, owner: -1))
                 if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value > values[d] { values[d] = c.value }
             case .sum, .livesum:
-                let d = Int(derive(c.series, owner: -1))
                 values[d] += c.value
                 seen[d] = true
             case .mostrecent, .livemostrecent:
-                let d = Int(derive(c.series, owner: -1))
                 if stamps[d] < c.timestamp {
                     values[d] = c.value
                     stamps[d] = c.timestamp
@@ -326,17 +302,18 @@ struct MergeEngine: ~Copyable {
 
     // MARK: output
 
-    /// Finishes the merge.
+    /// Finishes the merge and hands the catalog back for the next one.
     /// - Parameter accumulate: `true` for exposition (cumulative buckets and `_count`);
     ///   `false` for writing merged data back into a file (per-bucket counts, no `_count`).
-    consuming func finish(accumulate: Bool) -> MergeOutput {
+    consuming func finish(accumulate: Bool) -> MergeRun {
         combineContributions()
+        syncSizes()
         var families: [MetricFamilySnapshot] = []
         var modes: [String: GaugeMode] = [:]
-        for f in 0..<familyName.count {
+        for f in 0..<catalog.familyCount {
             guard let kind = familyKind[f] else { continue }
-            let name = familyName[f]
-            var metricKind: MetricKind
+            let name = catalog.familyName[f]
+            let metricKind: MetricKind
             switch kind {
             case .counter: metricKind = .counter
             case .summary: metricKind = .summary
@@ -345,121 +322,65 @@ struct MergeEngine: ~Copyable {
                 metricKind = .gauge
                 if let m = familyMode[f] { modes[name] = m }
             }
-            let live = familySeries[f].filter { seen[Int($0)] }
-            let samples = metricKind == .histogram
-                ? histogramSamples(family: name, series: live, accumulate: accumulate)
-                : plainSamples(series: live)
+            let samples: [Sample]
+            if metricKind == .histogram {
+                samples = histogramSamples(family: f, accumulate: accumulate)
+            } else {
+                samples = catalog.plainOrder(of: f).compactMap { s in
+                    seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
+                }
+            }
             families.append(MetricFamilySnapshot(name: name, kind: metricKind, help: familyHelp[f], samples: samples))
         }
         families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        return MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
-                           deadOwnerFiles: deadOwnerFiles, entries: entries)
-    }
-
-    /// Samples of a counter, gauge or summary: sorted by labels, then by sample name.
-    private func plainSamples(series: [Int32]) -> [Sample] {
-        let sorted = series.sorted { a, b in
-            let la = seriesLabels[Int(a)], lb = seriesLabels[Int(b)]
-            if la != lb { return labelsPrecede(la, lb) }
-            return seriesSample[Int(a)].utf8.lexicographicallyPrecedes(seriesSample[Int(b)].utf8)
-        }
-        return sorted.map { Sample(name: seriesSample[Int($0)], labels: seriesLabels[Int($0)], value: values[Int($0)]) }
+        let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
+                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 })
+        freeScratch()
+        return MergeRun(output: output, catalog: catalog)
     }
 
     /// Samples of a histogram, per label set (sorted): buckets ascending by `le` (summed per
     /// float value, re-rendered in Go's form, `le` last), `_count`, then the other samples
     /// (`_sum`) by name. Without `accumulate`, bucket counts stay per bucket and no `_count`
     /// is made.
-    private func histogramSamples(family: String, series: [Int32], accumulate: Bool) -> [Sample] {
-        struct Group {
-            var labels: [Label]
-            var buckets: [(le: Double, value: Double)] = []
-            var others: [Int32] = []
-        }
-        var groups: [[Label]: Int] = [:]
-        var list: [Group] = []
-        for s in series {
-            let labels = seriesLabels[Int(s)]
-            let isBucket = seriesLeState[Int(s)] != 0
-            let key = isBucket ? labels.filter { $0.name != "le" } : labels
-            let g: Int
-            if let existing = groups[key] { g = existing } else {
-                g = list.count
-                groups[key] = g
-                list.append(Group(labels: key))
-            }
-            if isBucket {
-                // An `le` that is not a number can only come from another type's file here;
-                // Python would fail the whole scrape on it, so leave the sample out.
-                if seriesLeState[Int(s)] == 1 { list[g].buckets.append((seriesLe[Int(s)], values[Int(s)])) }
-            } else {
-                list[g].others.append(s)
-            }
-        }
-        list.sort { labelsPrecede($0.labels, $1.labels) }
+    private mutating func histogramSamples(family f: Int, accumulate: Bool) -> [Sample] {
+        let order = catalog.histogramOrder(of: f)
+        let name = catalog.familyName[f]
+        let bucketName = name + "_bucket"
+        let countName = name + "_count"
         var out: [Sample] = []
-        let bucketName = family + "_bucket"
-        let countName = family + "_count"
-        for group in list {
-            var buckets = group.buckets
-            buckets.sort { a, b in
-                // NaN last; otherwise ascending.
-                if a.le.isNaN { return false }
-                if b.le.isNaN { return true }
-                return a.le < b.le
-            }
+        var i = 0
+        while i < order.count {
+            let group = catalog.seriesGroup[Int(order[i])]
             var total = 0.0
-            var i = 0
-            while i < buckets.count {
-                let le = buckets[i].le
-                var v = buckets[i].value
-                var j = i + 1
-                while j < buckets.count && buckets[j].le == le { v += buckets[j].value; j += 1 }
+            var buckets = 0
+            // Buckets of this label set, equal bounds merged.
+            while i < order.count, catalog.seriesGroup[Int(order[i])] == group, catalog.seriesLeState[Int(order[i])] != 0 {
+                let s = Int(order[i])
+                i += 1
+                // An `le` that is not a number only comes from another type's file here;
+                // Python would fail the whole scrape on it, so leave the sample out.
+                guard seen[s], catalog.seriesLeState[s] == 1 else { continue }
+                var v = values[s]
+                let le = catalog.seriesLe[s]
+                while i < order.count, catalog.seriesGroup[Int(order[i])] == group, catalog.seriesLeState[Int(order[i])] == 1,
+                      catalog.seriesLe[Int(order[i])] == le {
+                    if seen[Int(order[i])] { v += values[Int(order[i])] }
+                    i += 1
+                }
                 total += v
-                out.append(Sample(name: bucketName, labels: group.labels + [Label("le", goFloatStandIn(le))],
-                                  value: accumulate ? total : v))
-                i = j
+                buckets += 1
+                out.append(Sample(name: bucketName, labels: catalog.seriesBucketLabels[s], value: accumulate ? total : v))
             }
-            let madeCount = accumulate && !buckets.isEmpty
-            if madeCount { out.append(Sample(name: countName, labels: group.labels, value: total)) }
-            let others = group.others.sorted { seriesSample[Int($0)].utf8.lexicographicallyPrecedes(seriesSample[Int($1)].utf8) }
-            for s in others where !(madeCount && seriesSample[Int(s)] == countName) {
-                out.append(Sample(name: seriesSample[Int(s)], labels: group.labels, value: values[Int(s)]))
+            let madeCount = accumulate && buckets > 0
+            if madeCount { out.append(Sample(name: countName, labels: catalog.groupLabels[Int(group)], value: total)) }
+            while i < order.count, catalog.seriesGroup[Int(order[i])] == group {
+                let s = Int(order[i])
+                i += 1
+                guard seen[s], !(madeCount && catalog.seriesSample[s] == countName) else { continue }
+                out.append(Sample(name: catalog.seriesSample[s], labels: catalog.groupLabels[Int(group)], value: values[s]))
             }
         }
         return out
     }
-}
-
-/// Orders label sets: label by label, name then value, by Unicode code point (UTF-8 byte
-/// order); a shorter set that is a prefix of a longer one comes first.
-func labelsPrecede(_ a: [Label], _ b: [Label]) -> Bool {
-    let n = min(a.count, b.count)
-    for i in 0..<n {
-        if a[i].name != b[i].name { return a[i].name.utf8.lexicographicallyPrecedes(b[i].name.utf8) }
-        if a[i].value != b[i].value { return a[i].value.utf8.lexicographicallyPrecedes(b[i].value.utf8) }
-    }
-    return a.count < b.count
-}
-
-/// Parses a float as Python's `float()` does for the values that occur as `le`: decimal and
-/// exponent forms, `inf`/`infinity`/`nan` in any case with a sign, surrounding whitespace.
-func pythonFloat(_ text: String) -> Double? {
-    var t = Substring(text)
-    while let f = t.first, f == " " || f == "\t" || f == "\n" || f == "\r" { t = t.dropFirst() }
-    while let l = t.last, l == " " || l == "\t" || l == "\n" || l == "\r" { t = t.dropLast() }
-    if t.isEmpty { return nil }
-    var sign = 1.0
-    var body = t
-    if body.first == "+" { body = body.dropFirst() } else if body.first == "-" { sign = -1; body = body.dropFirst() }
-    switch body.lowercased() {
-    case "inf", "infinity": return sign * .infinity
-    case "nan": return .nan
-    default: break
-    }
-    // Python also accepts `_` between digits; Swift's parser does not.
-    let cleaned = body.contains("_") ? String(body.filter { $0 != "_" }) : String(body)
-    guard let first = cleaned.first, first.isNumber || first == "." else { return nil }
-    guard let v = Double(cleaned) else { return nil }
-    return sign * v
 }
