@@ -6,6 +6,9 @@
 /// one probe and one comparison, and never build an array or a string. The bytes of each
 /// distinct key are copied once into an arena; the table is open addressing with linear
 /// probing over a power-of-two slot array, kept at most half full.
+///
+/// `@unchecked Sendable`: it owns its buffers alone and is noncopyable, so it can only move
+/// between threads, never be shared.
 struct KeyInterner: ~Copyable, @unchecked Sendable {
     /// Key bytes of every interned key, back to back.
     private var arena: UnsafeMutableRawPointer
