@@ -29,7 +29,7 @@ let package = Package(
             name: "prom-multiproc-testworker", dependencies: ["MmapStore", "PromMetrics"],
             swiftSettings: strict),
         // Shared helpers for the test targets (temporary directories, child processes, tools).
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["MmapStore"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "MmapStoreTests", dependencies: ["MmapStore", "TestSupport", "prom-multiproc-testworker"],
             swiftSettings: strict),

@@ -38,6 +38,7 @@ func allCommands() -> [String: Command] {
 }
 
 func main() -> Int32 {
+    Sys.unblockAllSignals()
     let commands = allCommands()
     let argv = CommandLine.arguments
     guard argv.count >= 2 else { printError(usage); return ExitCode.usage.rawValue }

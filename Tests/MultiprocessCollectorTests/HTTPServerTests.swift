@@ -2,6 +2,7 @@
 // every test bounds its own duration, so a broken server fails a test instead of hanging it.
 import Dispatch
 import Foundation
+import TestSupport
 import MmapStore
 import Synchronization
 import Testing

@@ -367,7 +367,22 @@ extension Sys {
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             if sigaction(s.number, &action, nil) != 0 { throw fail("sigaction", "\(s)", Errno(Glibc.errno)) }
+            // A parent may have started us with the signal blocked (some process launchers
+            // pass their thread's mask on): unblock it, or it would stay pending forever.
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            sigaddset(&unblock, s.number)
+            _ = pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         }
+    }
+
+    /// Unblocks every signal in the calling thread. A command-line tool calls it first thing:
+    /// some launchers pass a blocked mask on to their children, and a blocked SIGTERM would
+    /// make the process unstoppable by a supervisor's polite kill.
+    package static func unblockAllSignals() {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        _ = pthread_sigmask(SIG_SETMASK, &empty, nil)
     }
 
     /// Sends `signal` to the calling process (tests of signal handling).

@@ -4,43 +4,47 @@ import Foundation
 import MmapStore
 
 /// A parsed response as the test client read it.
-struct ClientResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct ClientResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status; self.headers = headers; self.body = body
+    }
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-struct ClientError: Error, CustomStringConvertible {
-    var description: String
+public struct ClientError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// One TCP connection to 127.0.0.1 with a receive timeout, so no test can hang.
-final class TestClient {
-    let fd: Int32
+public final class TestClient {
+    public let fd: Int32
     private var pending: [UInt8] = []
     private var closed = false
 
-    init(port: Int, timeoutSeconds: Double = 3) throws {
+    public init(port: Int, timeoutSeconds: Double = 3) throws {
         fd = try Sys.connectTCP(host: "127.0.0.1", port: port, timeoutSeconds: timeoutSeconds)
     }
 
     deinit { if !closed { Sys.close(fd) } }
 
-    func close() {
+    public func close() {
         if !closed { Sys.close(fd); closed = true }
     }
 
-    func send(_ text: String) throws { try Sys.sendAll(fd, Array(text.utf8)) }
+    public func send(_ text: String) throws { try Sys.sendAll(fd, Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws { try Sys.sendAll(fd, bytes) }
+    public func send(_ bytes: [UInt8]) throws { try Sys.sendAll(fd, bytes) }
 
     /// A GET (or other method) request with the Host field and any extra lines.
-    func request(_ method: String = "GET", _ target: String, extra: String = "") throws {
+    public func request(_ method: String = "GET", _ target: String, extra: String = "") throws {
         try send("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)\r\n")
     }
 
@@ -55,7 +59,7 @@ final class TestClient {
     }
 
     /// Reads one response; `bodyExpected: false` for HEAD (the body length is not read).
-    func readResponse(bodyExpected: Bool = true) throws -> ClientResponse {
+    public func readResponse(bodyExpected: Bool = true) throws -> ClientResponse {
         var headEnd: Int? = nil
         while headEnd == nil {
             if let r = find([13, 10, 13, 10]) { headEnd = r; break }
@@ -85,13 +89,13 @@ final class TestClient {
 
     /// Whether the server closes the connection (end of stream or reset) with no further
     /// bytes within the timeout.
-    func readsEndOfStream() -> Bool {
+    public func readsEndOfStream() -> Bool {
         if !pending.isEmpty { return false }
         do { return try !fill() } catch let e as SystemError { return e.errno.rawValue == 104 /* ECONNRESET */ } catch { return false }
     }
 
     /// Bytes received but not consumed by `readResponse`.
-    var unreadBytes: Int { pending.count }
+    public var unreadBytes: Int { pending.count }
 
     private func find(_ needle: [UInt8]) -> Int? {
         guard pending.count >= needle.count else { return nil }
