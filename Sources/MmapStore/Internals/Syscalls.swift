@@ -265,8 +265,8 @@ package enum Sys {
     }
 
     /// Takes `flock` in blocking mode (used for the compactor's directory lock).
-    package static func flockBlocking(_ fd: Int32, path: String) throws(SystemError) {
-        switch retrying({ c_flock(fd, LOCK_EX) }) {
+    package static func flockBlocking(_ fd: Int32, exclusive: Bool = true, path: String) throws(SystemError) {
+        switch retrying({ c_flock(fd, exclusive ? LOCK_EX : LOCK_SH) }) {
         case .success: return
         case .failure(let e): throw fail("flock", path, e)
         }
@@ -277,6 +277,12 @@ package enum Sys {
     }
 
     package static func getpid() -> Int32 { Glibc.getpid() }
+
+    /// Ends this process with SIGKILL at once (a test hook for crash-at-a-step tests).
+    package static func killSelf() -> Never {
+        _ = Glibc.kill(Glibc.getpid(), SIGKILL)
+        _exit(137)
+    }
 
     package static func geteuid() -> UInt32 { Glibc.geteuid() }
 

@@ -1,0 +1,273 @@
+import MmapStore
+
+/// How a compaction should treat files whose owner may be dead.
+public struct CompactionOptions: Sendable {
+    /// Also remove `gauge_all`/`gauge_liveall` files of dead processes (their per-pid series
+    /// then disappear from the output). Off by default: `all` gauges keep dead pids' series.
+    public var dropDeadAllGauges = false
+    /// Treat a prometheus_client file as dead when no process with its pid exists. Unsafe under
+    /// pid reuse; off by default (then only pids declared dead with mark-dead are compacted).
+    public var checkPythonPids = false
+    /// Test hook: stop the process with SIGKILL right after this step.
+    public var crashAfter: CompactionStep?
+
+    /// Default options.
+    public init() {}
+}
+
+/// The steps of a compaction, in order; tests kill the compactor after each one.
+public enum CompactionStep: String, CaseIterable, Sendable {
+    /// Temporary archives written and synced; no journal yet.
+    case archivesWritten = "archives-written"
+    /// The journal is written: from here the compaction is rolled forward.
+    case journalWritten = "journal-written"
+    /// The first archive has been renamed into place.
+    case firstArchiveRenamed = "first-archive-renamed"
+    /// Every archive is in place; sources not yet removed.
+    case archivesRenamed = "archives-renamed"
+    /// The first source file has been removed.
+    case firstSourceRemoved = "first-source-removed"
+    /// Every source is removed; the journal not yet.
+    case sourcesRemoved = "sources-removed"
+}
+
+/// What a compaction did.
+public struct CompactionReport: Sendable {
+    /// Files folded into archives and removed.
+    public var folded: [String] = []
+    /// Live-mode (or, on request, all-mode) gauge files of dead processes removed.
+    public var removed: [String] = []
+    /// Archives written.
+    public var archives: [String] = []
+    /// Files left as they were, with why (alive, unreadable, unknown liveness).
+    public var kept: [(name: String, reason: String)] = []
+    /// An interrupted compaction that was completed first.
+    public var recovered = false
+}
+
+/// Folds the files of dead processes into archive files (`counter_archive.db`,
+/// `gauge_sum_archive.db`, ...) so that the number of files stays bounded under worker churn,
+/// while the merged output stays the same.
+///
+/// Safety:
+/// - One compactor at a time: it holds the directory lock exclusively (a second one waits).
+/// - A file is folded only while the compactor holds its exclusive lock, so no writer can adopt
+///   it meanwhile; files of this package are dead when nobody holds their lock; files of
+///   prometheus_client only when their pid was declared dead (mark-dead) or, on request, no
+///   process has that pid.
+/// - New archives are written under temporary names and synced; then a journal names them and
+///   the sources; then the archives are renamed into place and the sources removed; then the
+///   journal goes. Killed at any point, the next run rolls a journaled compaction forward and
+///   deletes unjournaled temporary archives. The collector reads under the shared directory
+///   lock and, after a crash, uses the journal to leave out sources already folded, so it never
+///   counts a value twice or loses one.
+/// - Unreadable files are reported and kept, never removed.
+public enum Compactor {
+    /// The journal's name inside the directory.
+    public static let journalName = ".prom-multiproc-compaction-journal"
+    static let tempArchivePrefix = ".tmp-archive-"
+
+    /// Compacts `directory`.
+    /// - Throws: `SystemError` naming the call and file when the directory cannot be changed;
+    ///   `MetricFileError` when an existing archive is unreadable (nothing is changed then).
+    public static func compact(directory: String, options: CompactionOptions = CompactionOptions()) throws -> CompactionReport {
+        guard let lock = try DirectoryLock.acquire(directory: directory, exclusive: true, wait: true) else {
+            throw SystemError(call: "flock", path: directory + "/" + DirectoryLock.fileName, errno: .wouldBlock)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        var report = CompactionReport()
+        report.recovered = try recover(directory: directory)
+
+        let names = try DirectoryFiles.names(in: directory)
+        let deadPython = DeadProcessList.read(directory: directory)
+        var held: [ExclusiveFileLock] = []
+        var toFold: [FileKind: [(name: String, entries: [DecodedEntry])]] = [:]
+        var toRemove: [String] = []
+        var compactedPids = Set<String>()
+
+        for name in names where name.hasSuffix(".db") {
+            guard let parsed = MetricFileName(parsing: name), !parsed.isArchive else { continue }
+            let path = directory + "/" + name
+            guard let status = try? DirectoryFiles.status(path), status.isRegular else {
+                report.kept.append((name, "not a regular file")); continue
+            }
+            let lockOutcome: ExclusiveFileLock?
+            do { lockOutcome = try ExclusiveFileLock.lockIfFree(path: path) } catch {
+                report.kept.append((name, error.description)); continue
+            }
+            guard let fileLock = lockOutcome else { report.kept.append((name, "alive")); continue }
+            let decoded: (writer: FileFormat.Writer, entries: [DecodedEntry])
+            do { decoded = try MetricFileReader.decodeAll(path: path) } catch {
+                report.kept.append((name, error.reason)); continue
+            }
+            if decoded.writer == .python {
+                let known = deadPython.contains(parsed.owner)
+                let checked = options.checkPythonPids && parsed.pid.map { !Liveness.processExists(pid: $0) } == true
+                guard known || checked else { report.kept.append((name, "written by prometheus_client; liveness unknown (use mark-dead)")); continue }
+                compactedPids.insert(parsed.owner)
+            }
+            held.append(fileLock)
+            switch parsed.kind {
+            case .gauge(let mode) where mode.isLive:
+                toRemove.append(name)
+            case .gauge(let mode) where mode.aggregation == .all:
+                if options.dropDeadAllGauges { toRemove.append(name) } else { report.kept.append((name, "all-mode gauge keeps its pid series")) }
+            default:
+                toFold[parsed.kind, default: []].append((name, decoded.entries))
+            }
+        }
+        guard !toFold.isEmpty || !toRemove.isEmpty else { return report }
+
+        // Build the new archives.
+        var archives: [(temp: String, final: String)] = []
+        for kind in FileKind.allKinds {
+            guard let sources = toFold[kind] else { continue }
+            let finalName = MetricFileName(kind: kind, owner: MetricFileName.archiveOwner).description
+            let finalPath = directory + "/" + finalName
+            var folder = Folder(kind: kind)
+            if DirectoryFiles.exists(finalPath) {
+                folder.add(try MetricFileReader.decodeAll(path: finalPath).entries)
+            }
+            for s in sources { folder.add(s.entries) }
+            let temp = tempArchivePrefix + kind.prefix + "-" + String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
+            try DirectoryFiles.writeAtomically(MetricFileBuilder.bytes(entries: folder.entries()), to: directory + "/" + temp)
+            archives.append((temp, finalName))
+            report.folded += sources.map(\.name)
+        }
+        report.removed = toRemove
+        step(.archivesWritten, options)
+
+        let journal = Journal(archives: archives, sources: report.folded + toRemove)
+        try DirectoryFiles.writeAtomically(journal.encoded(), to: directory + "/" + journalName)
+        step(.journalWritten, options)
+        try complete(journal, directory: directory, options: options)
+        report.archives = archives.map(\.final)
+
+        var dead = DeadProcessList.read(directory: directory)
+        dead.subtract(compactedPids)
+        try DeadProcessList.write(dead, directory: directory)
+        withExtendedLifetime(held) {}
+        return report
+    }
+
+    /// Finishes a journaled compaction: archives into place, sources removed, journal removed.
+    static func complete(_ journal: Journal, directory: String, options: CompactionOptions) throws(SystemError) {
+        for (i, a) in journal.archives.enumerated() {
+            let temp = directory + "/" + a.temp
+            if DirectoryFiles.exists(temp) { try DirectoryFiles.rename(temp, to: directory + "/" + a.final) }
+            if i == 0 { step(.firstArchiveRenamed, options) }
+        }
+        step(.archivesRenamed, options)
+        for (i, s) in journal.sources.enumerated() {
+            do { try DirectoryFiles.remove(directory + "/" + s) } catch {
+                if error.errno != .noEntry { throw error }
+            }
+            if i == 0 { step(.firstSourceRemoved, options) }
+        }
+        step(.sourcesRemoved, options)
+        try DirectoryFiles.remove(directory + "/" + journalName)
+    }
+
+    /// Completes an interrupted compaction (rolls a journaled one forward) and deletes
+    /// temporary archives no journal names. Call with the directory lock held exclusively.
+    /// - Returns: whether there was an interrupted compaction to complete.
+    static func recover(directory: String) throws(SystemError) -> Bool {
+        var recovered = false
+        if let journal = Journal.read(directory: directory) {
+            try complete(journal, directory: directory, options: CompactionOptions())
+            recovered = true
+        }
+        for name in try DirectoryFiles.names(in: directory) where name.hasPrefix(tempArchivePrefix) || name.hasPrefix(".tmp-write-") {
+            try? DirectoryFiles.remove(directory + "/" + name)
+            recovered = true
+        }
+        return recovered
+    }
+
+    /// The source files a reader must leave out because an interrupted compaction already
+    /// folded them into an archive that is in place. Read under the shared directory lock.
+    public static func alreadyFolded(directory: String) -> Set<String> {
+        guard let journal = Journal.read(directory: directory) else { return [] }
+        var renamedKinds = Set<String>()
+        for a in journal.archives where !DirectoryFiles.exists(directory + "/" + a.temp) {
+            renamedKinds.insert(a.final)
+        }
+        var out = Set<String>()
+        for s in journal.sources {
+            guard let parsed = MetricFileName(parsing: s) else { continue }
+            let archive = MetricFileName(kind: parsed.kind, owner: MetricFileName.archiveOwner).description
+            // Removed live gauges are equivalent to mark-dead: leave them out as well.
+            if renamedKinds.contains(archive) || !journal.archives.contains(where: { $0.final == archive }) { out.insert(s) }
+        }
+        return out
+    }
+
+    private static func step(_ s: CompactionStep, _ options: CompactionOptions) {
+        if options.crashAfter == s { Sys.killSelf() }
+    }
+
+    /// The journal: the archives (temporary and final names) and the sources of one compaction.
+    struct Journal {
+        var archives: [(temp: String, final: String)]
+        var sources: [String]
+
+        static let header = "prom-multiproc compaction journal v1"
+
+        func encoded() -> [UInt8] {
+            var lines = [Self.header]
+            for a in archives { lines.append("archive \(a.temp) \(a.final)") }
+            for s in sources { lines.append("source \(s)") }
+            lines.append("end")
+            return Array((lines.joined(separator: "\n") + "\n").utf8)
+        }
+
+        static func read(directory: String) -> Journal? {
+            guard let bytes = try? DirectoryFiles.read(directory + "/" + Compactor.journalName) else { return nil }
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+            // Written atomically, so a journal is either whole or absent; check anyway.
+            guard lines.first == header, lines.last == "end" else { return nil }
+            var j = Journal(archives: [], sources: [])
+            for line in lines.dropFirst().dropLast() {
+                let parts = line.split(separator: " ").map(String.init)
+                // Names never contain `/`: refuse anything that could point outside the directory.
+                guard !parts.contains(where: { $0.contains("/") || $0 == ".." }) else { return nil }
+                if parts.count == 3 && parts[0] == "archive" { j.archives.append((parts[1], parts[2])) }
+                if parts.count == 2 && parts[0] == "source" { j.sources.append(parts[1]) }
+            }
+            return j
+        }
+    }
+
+    /// Combines the entries of several files of one kind the way the collector merges them.
+    struct Folder {
+        let kind: FileKind
+        private var order: [SeriesKey] = []
+        private var values: [SeriesKey: (value: Double, timestamp: Double)] = [:]
+
+        init(kind: FileKind) { self.kind = kind }
+
+        mutating func add(_ entries: [DecodedEntry]) {
+            for e in entries {
+                guard let old = values[e.key] else {
+                    order.append(e.key)
+                    values[e.key] = (e.value, e.timestamp)
+                    continue
+                }
+                switch kind {
+                case .gauge(let mode) where mode.aggregation == .min:
+                    values[e.key] = (Swift.min(old.value, e.value), 0)
+                case .gauge(let mode) where mode.aggregation == .max:
+                    values[e.key] = (Swift.max(old.value, e.value), 0)
+                case .gauge(let mode) where mode.aggregation == .mostrecent:
+                    if old.timestamp < e.timestamp { values[e.key] = (e.value, e.timestamp) }
+                default:
+                    values[e.key] = (old.value + e.value, 0)
+                }
+            }
+        }
+
+        func entries() -> [(key: [UInt8], value: Double, timestamp: Double)] {
+            order.map { k in (k.encoded(), values[k]?.value ?? 0, values[k]?.timestamp ?? 0) }
+        }
+    }
+}

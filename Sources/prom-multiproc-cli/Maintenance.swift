@@ -1,0 +1,98 @@
+import Foundation
+import MmapStore
+import MultiprocessCollector
+
+/// `mark-dead --pid N`: prometheus_client's `mark_process_dead`, safe against pid reuse.
+enum MarkDeadCommand {
+    static let spec = OptionSpec(
+        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"), ("pid", "the pid of the process that died")])
+
+    static let help = helpText(
+        command: "mark-dead", synopsis: "--pid N [--dir DIR]",
+        about: """
+        Removes the live-mode gauge files (gauge_live*_N.db) of a dead process, exactly as
+        prometheus_client's mark_process_dead does, except that a file still held by a live
+        process (a reused pid) is left alone and reported. Records N as dead so that `compact`
+        may fold the process's prometheus_client files. Call it from a supervisor's child-exit
+        hook (gunicorn: child_exit).
+        """, spec: spec,
+        exitCodes: "  0 done (also when there was nothing to remove)\n  1 a file could not be removed\n  2 usage error")
+
+    static func run(_ args: Arguments) throws -> ExitCode {
+        let dir = try args.directory()
+        guard let pidText = args.values["pid"] else { throw UsageError(message: "--pid is required") }
+        guard let pid = Int32(pidText), pid > 0 else { throw UsageError(message: "--pid must be a positive process id, not '\(pidText)'") }
+        let report = try MarkDead.run(pid: pid, directory: dir)
+        for f in report.removed { printOut("removed \(f)\n") }
+        for f in report.keptAlive { printError("mark-dead: kept \(dir)/\(f): held by a live process (pid reused?)") }
+        return .ok
+    }
+}
+
+/// `compact`: fold dead processes' files into archives.
+enum CompactCommand {
+    static let spec = OptionSpec(
+        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)")],
+        flags: [("drop-dead-all-gauges", "also remove all/liveall gauge files of dead processes (their pid series vanish)"),
+                ("check-python-pids", "treat prometheus_client files whose pid no longer exists as dead (unsafe under pid reuse)"),
+                ("verbose", "list every file folded, removed or kept")])
+
+    static let help = helpText(
+        command: "compact", synopsis: "[--dir DIR] [options]",
+        about: """
+        Folds the files of dead processes into archive files (counter_archive.db, ...) and
+        removes them, keeping the merged output identical; removes live-mode gauge files of dead
+        processes. Files of this package are dead when no process holds their lock;
+        prometheus_client's files only after mark-dead (or with --check-python-pids). One
+        compactor runs at a time (a second waits). Killed at any point, the next run completes
+        the interrupted one.
+        """, spec: spec,
+        exitCodes: "  0 done\n  1 a system error or an unreadable archive (nothing half-done is left visible)\n  2 usage error")
+
+    static func run(_ args: Arguments) throws -> ExitCode {
+        let dir = try args.directory()
+        var options = CompactionOptions()
+        options.dropDeadAllGauges = args.flags.contains("drop-dead-all-gauges")
+        options.checkPythonPids = args.flags.contains("check-python-pids")
+        if let step = ProcessInfo.processInfo.environment["PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER"] {
+            options.crashAfter = CompactionStep(rawValue: step)
+        }
+        let r = try Compactor.compact(directory: dir, options: options)
+        if r.recovered { printOut("completed an interrupted compaction\n") }
+        printOut("folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count), kept \(r.kept.count)\n")
+        if args.flags.contains("verbose") {
+            for f in r.folded { printOut("folded \(f)\n") }
+            for f in r.removed { printOut("removed \(f)\n") }
+            for k in r.kept { printOut("kept \(k.name): \(k.reason)\n") }
+        }
+        return .ok
+    }
+}
+
+/// `wipe`: the start-up clean.
+enum WipeCommand {
+    static let spec = OptionSpec(
+        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)")],
+        flags: [("force", "wipe even while live writers hold files")])
+
+    static let help = helpText(
+        command: "wipe", synopsis: "[--dir DIR] [--force]",
+        about: """
+        Removes every metric file, archive and temporary file of this package and of
+        prometheus_client from the directory, and nothing else: the clean a deployment does
+        before starting its workers. Refuses while live writers hold files, unless --force.
+        """, spec: spec,
+        exitCodes: "  0 done\n  1 a file could not be removed\n  2 usage error\n  3 refused: live writers hold files")
+
+    static func run(_ args: Arguments) throws -> ExitCode {
+        let dir = try args.directory()
+        do {
+            let r = try Wipe.run(directory: dir, force: args.flags.contains("force"))
+            printOut("removed \(r.removed.count) file(s)\n")
+            return .ok
+        } catch let e as Wipe.LiveWritersError {
+            printError("wipe: \(dir): \(e)")
+            return .refused
+        }
+    }
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The whole test suite in one command, on a fresh machine or a developer's:
+#
+#   bash scripts/test.sh                    # setup, build, every test, then the extra checks
+#   bash scripts/test.sh --filter Foo       # arguments go to `swift test` (extra checks skipped)
+#
+# 1. scripts/setup.sh installs the external tools (Debian packages, the Python venv, a tiny
+#    tmpfs) and writes .build/test-env.sh, which this script sources to export
+#    PROM_MULTIPROC_* for the tests.
+# 2. `swift build --build-tests`, then `swift test "$@"`. Swift Testing already runs tests in
+#    parallel inside one process; `--parallel` only concerns XCTest, so it is not used. The
+#    closing line `✔ Test run with N tests in M suites passed after ...` (or `✘ ... failed`)
+#    is printed by `swift test` itself and is what CI reads.
+# 3. The extra checks (see EXTRA CHECKS below) when `swift test` passed.
+#
+# Exit status: the build's when it fails, else `swift test`'s when it fails, else 1 when an
+# extra check failed, else 0.
+#
+# Environment: PMP_EXTRA_CHECKS=1 runs the extra checks even with arguments, =0 never.
+set -euo pipefail
+
+PMP_SCRIPT=test
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PMP_ROOT"
+pmp_ensure_swift_on_path
+
+# Tests spawn children that may crash on purpose; the backtracer would make them slow or hang.
+export SWIFT_BACKTRACE=enable=no
+
+# ---------------------------------------------------------------------------------------------
+# Setup: tools and environment.
+# ---------------------------------------------------------------------------------------------
+bash "$PMP_ROOT/scripts/setup.sh"
+# shellcheck source=/dev/null
+source "$PMP_ENV_FILE"
+
+# ---------------------------------------------------------------------------------------------
+# EXTRA CHECKS — later steps add their checks here, one `run_check` line each, e.g.
+#
+#   run_check "thread sanitizer"  swift test --sanitize=thread  --scratch-path .build-tsan
+#   run_check "address sanitizer" swift test --sanitize=address --scratch-path .build-asan
+#   run_check "soak (short)"      bash scripts/soak.sh --duration 120
+#
+# They run in this order after `swift test` passed, with the same environment (the
+# PROM_MULTIPROC_* variables, SWIFT_BACKTRACE, the repository as working directory). Every
+# check runs even when an earlier one failed; the script then exits 1 and names them.
+# Keep the total CI time (90 minutes, 2 cores) in mind.
+# ---------------------------------------------------------------------------------------------
+extra_checks() {
+    : # none yet
+}
+
+failed_checks=()
+run_check() {
+    local name="$1" status=0 started=$SECONDS
+    shift
+    pmp_log "extra check: $name: $*"
+    "$@" || status=$?
+    if [[ $status -eq 0 ]]; then
+        pmp_log "extra check passed: $name ($((SECONDS - started)) s)"
+    else
+        pmp_log "extra check FAILED: $name (exit $status, $((SECONDS - started)) s)"
+        failed_checks+=("$name")
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Build and test.
+# ---------------------------------------------------------------------------------------------
+pmp_log "swift build --build-tests ($(swift --version 2>&1 | head -1))"
+build_status=0
+swift build --build-tests || build_status=$?
+if [[ $build_status -ne 0 ]]; then
+    pmp_log "swift build --build-tests FAILED (exit $build_status)"
+    exit "$build_status"
+fi
+
+pmp_log "swift test $*"
+test_status=0
+swift test "$@" || test_status=$?
+if [[ $test_status -ne 0 ]]; then
+    pmp_log "swift test FAILED (exit $test_status)"
+    exit "$test_status"
+fi
+
+run_extra="${PMP_EXTRA_CHECKS:-}"
+if [[ -z "$run_extra" ]]; then
+    if [[ $# -eq 0 ]]; then run_extra=1; else run_extra=0; fi
+fi
+if [[ "$run_extra" == "1" ]]; then
+    extra_checks
+    if [[ ${#failed_checks[@]} -gt 0 ]]; then
+        pmp_log "FAILED extra checks: ${failed_checks[*]}"
+        exit 1
+    fi
+else
+    pmp_log "extra checks skipped (arguments given; PMP_EXTRA_CHECKS=1 runs them)"
+fi
+pmp_log "all passed"
