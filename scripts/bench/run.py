@@ -19,14 +19,18 @@ import os
 import platform
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+import plot  # noqa: E402
 import report  # noqa: E402
 
 SECTIONS = ["hot", "alloc", "collect", "growth", "http"]
@@ -117,6 +121,245 @@ def alloc_section(args, results, rows):
             row.allocs = per_op.get(row.key.split("/")[0])
 
 
+# --- directories ------------------------------------------------------------------------
+
+def parallel(cmds, jobs=2):
+    """Runs the commands, `jobs` at a time (our machines have 2 cores); fails on the first error."""
+    running = []
+    for cmd in cmds + [None] * jobs:
+        if cmd is not None:
+            running.append((cmd, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+        while running and (len(running) >= jobs or cmd is None):
+            c, proc = running.pop(0)
+            if proc.wait() != 0:
+                raise SystemExit(f"bench: {' '.join(c)} failed with status {proc.returncode}")
+
+
+def ensure_dir(args, writer, processes, series, one_process_per_pid=True):
+    """A directory written by `processes` workers of `writer`, cached under bench-out/dirs."""
+    key = f"{writer}-{processes}x{series}" + ("" if one_process_per_pid else "-oneproc")
+    path = os.path.join(args.out, "dirs", key)
+    marker = path + ".complete"
+    if os.path.exists(marker):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    if one_process_per_pid:
+        ranges = [str(p) for p in range(1, processes + 1)]
+    else:
+        half = max(1, processes // 2)
+        ranges = [f"1-{half}"] + ([f"{half + 1}-{processes}"] if processes > half else [])
+    if writer == "swift":
+        cmds = [[args.bin, "write-dir", "--dir", path, "--pids", r, "--series", str(series)] for r in ranges]
+    else:
+        cmds = [[args.python, os.path.join(HERE, "gen_dir.py"), path, r, str(series)] for r in ranges]
+    log(f"writing {key} ({len(cmds)} {writer} worker processes)")
+    start = time.monotonic()
+    parallel(cmds)
+    with open(marker, "w") as f:
+        f.write(f"{writer} {processes}x{series} written in {time.monotonic() - start:.1f} s\n")
+    return path
+
+
+def ensure_compacted(args, path):
+    """A compacted copy of `path` (every writer has exited, so every file is dead)."""
+    if not args.cli:
+        raise SystemExit("bench: compaction needs the CLI (prom-multiproc-cli did not build)")
+    compacted = path + "-compacted"
+    marker = compacted + ".complete"
+    if os.path.exists(marker):
+        return compacted
+    shutil.rmtree(compacted, ignore_errors=True)
+    shutil.copytree(path, compacted)
+    log(f"compacting {os.path.basename(compacted)}")
+    subprocess.run([args.cli, "compact", "--dir", compacted], check=True, stdout=subprocess.DEVNULL)
+    with open(marker, "w") as f:
+        f.write(f"{len(os.listdir(compacted))} entries after compaction\n")
+    return compacted
+
+
+# --- collect ------------------------------------------------------------------------------
+
+COLLECT_SIZES = [(8, 1_000), (32, 1_000), (64, 10_000)]
+
+
+def measure_collect(args, path, rounds):
+    """Our collect+render and Python's, each in a fresh process per round, interleaved."""
+    ours, theirs = [], []
+    for r in range(rounds):
+        order = [("swift", [args.bin, "collect", "--dir", path]),
+                 ("python", [args.python, os.path.join(HERE, "collect.py"), path])]
+        if r % 2:
+            order.reverse()
+        for impl, cmd in order:
+            (ours if impl == "swift" else theirs).extend(run_json_lines(cmd))
+    return ours, theirs
+
+
+def collect_section(args, results):
+    rows, raw = [], []
+    sizes = COLLECT_SIZES[:2] if args.quick else COLLECT_SIZES
+    for writer in ("python", "swift"):
+        for processes, series in sizes:
+            path = ensure_dir(args, writer, processes, series)
+            rounds = min(args.rounds, 3) if processes * series > 100_000 else args.rounds
+            log(f"collect {writer}-written {processes}x{series}: {rounds} rounds")
+            ours, theirs = measure_collect(args, path, rounds)
+            name = f"{processes} × {series:,} ({writer}-written)"
+            om, pm = statistics.median(x["ms"] for x in ours), statistics.median(x["ms"] for x in theirs)
+            orss = statistics.median(x["hwm_kib"] for x in ours) / 1024
+            prss = statistics.median(x["hwm_kib"] for x in theirs) / 1024
+            raw.append({"writer": writer, "processes": processes, "series": series, "ours": ours, "python": theirs})
+            time_target = rss_target = None
+            if (processes, series) == (8, 1_000):
+                time_target = report.Target(10, "ms")
+            if (processes, series) == (64, 10_000):
+                time_target = report.Target(50, "×", ratio=True)
+                rss_target = report.Target(4, "×", ratio=True)
+            rows.append(report.Row("collect", f"collect + render text, {name}: time", om, pm, "ms",
+                                   target=time_target))
+            rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
+                                   target=rss_target))
+    results["collect"] = raw
+    return rows
+
+
+# --- growth -------------------------------------------------------------------------------
+
+GROWTH_FILES = [16, 64, 256, 1024, 4096, 8192]
+GROWTH_SERIES = 100
+
+
+def growth_section(args, results):
+    files_list = [f for f in GROWTH_FILES if f <= 1024] if args.quick else GROWTH_FILES
+    rounds = 1 if args.quick else min(args.rounds, 3)
+    curves = {"ours": [], "ours, compacted": [], "Python": [], "Python, compacted": []}
+    raw = []
+    for files in files_list:
+        processes = files // 2  # a counter and a histogram file per process
+        path = ensure_dir(args, "swift", processes, GROWTH_SERIES, one_process_per_pid=False)
+        compacted = ensure_compacted(args, path)
+        entry = {"files": files, "processes": processes, "files_after_compaction":
+                 len([n for n in os.listdir(compacted) if n.endswith(".db")])}
+        for label, p in (("", path), (", compacted", compacted)):
+            log(f"growth {files} files{label}: {rounds} rounds")
+            ours, theirs = measure_collect(args, p, rounds)
+            om = statistics.median(x["ms"] for x in ours)
+            pm = statistics.median(x["ms"] for x in theirs)
+            curves["ours" + label].append((files, om))
+            curves["Python" + label].append((files, pm))
+            entry["ours" + label] = om
+            entry["python" + label] = pm
+        raw.append(entry)
+    results["growth"] = raw
+    svg = os.path.join(args.out, "growth.svg")
+    plot.log_line_plot(list(curves.items()), svg,
+                       f"collect + render vs files ({GROWTH_SERIES} counters + {GROWTH_SERIES // 10} histograms per process)",
+                       "files in the directory (2 per process)", "median time (ms)")
+    lines = ["| files (processes) | ours | ours, compacted | Python | Python, compacted | files after compaction |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for e in raw:
+        lines.append(f"| {e['files']:,} ({e['processes']:,}) | {report.fmt(e['ours'], 'ms')} | "
+                     f"{report.fmt(e['ours, compacted'], 'ms')} | {report.fmt(e['python'], 'ms')} | "
+                     f"{report.fmt(e['python, compacted'], 'ms')} | {e['files_after_compaction']} |")
+    return "\n".join(lines)
+
+
+# --- http ---------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: the server exited with status {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: nothing answered on port {port} within {timeout} s")
+
+
+def parse_wrk(text):
+    def ms(v):
+        m = re.match(r"([\d.]+)(us|ms|s)", v)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors.group(0) if errors else None}
+
+
+def run_wrk(wrk, port, seconds):
+    out = subprocess.run([wrk, "-t2", "-c4", f"-d{seconds}s", "--timeout", "10s", "--latency",
+                          f"http://127.0.0.1:{port}/metrics"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return parse_wrk(out)
+
+
+def serve_available(cli):
+    if not cli:
+        return False
+    proc = subprocess.run([cli, "serve", "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+def with_server(cmd, port, body):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(port, proc)
+        return body()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def http_section(args, results):
+    wrk = os.environ.get("PROM_MULTIPROC_WRK") or shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("bench: wrk not found (set PROM_MULTIPROC_WRK or run scripts/setup.sh; "
+                         "skip the section with --only)")
+    path = ensure_dir(args, "python", 8, 1_000)
+    seconds = 5 if args.quick else 10
+    rounds = 1 if args.quick else min(args.rounds, 3)
+    have_serve = serve_available(args.cli)
+    ours, theirs = [], []
+    for r in range(rounds):
+        sides = [("python", None)] + ([("swift", None)] if have_serve else [])
+        if r % 2:
+            sides.reverse()
+        for impl, _ in sides:
+            port = free_port()
+            if impl == "swift":
+                cmd = [args.cli, "serve", "--dir", path, "--bind", "127.0.0.1", "--port", str(port)]
+            else:
+                cmd = [args.python, os.path.join(HERE, "serve_python.py"), path, str(port)]
+            log(f"http round {r + 1}/{rounds}: wrk {seconds}s against {impl}")
+            res = with_server(cmd, port, lambda: run_wrk(wrk, port, seconds))
+            (ours if impl == "swift" else theirs).append(res)
+    results["http"] = {"ours": ours, "python": theirs}
+    note = "" if have_serve else "TODO: `prom-multiproc-cli serve` is not there yet"
+    rows = []
+    for field, unit, label in (("rps", "req/s", "requests/s"), ("p50_ms", "ms", "p50 latency"),
+                               ("p99_ms", "ms", "p99 latency")):
+        o = statistics.median(x[field] for x in ours) if ours else None
+        p = statistics.median(x[field] for x in theirs)
+        rows.append(report.Row("http", f"wrk -t2 -c4 on /metrics, 8 × 1,000 (python-written): {label}", o, p, unit,
+                               note=note))
+    return rows
+
+
 # --- machine and output -------------------------------------------------------------------
 
 def describe_machine(python):
@@ -181,8 +424,17 @@ def main():
         rows += hot_section(args, results)
     if "alloc" in sections:
         alloc_section(args, results, rows)
+    if "collect" in sections:
+        rows += collect_section(args, results)
+    if "http" in sections:
+        rows += http_section(args, results)
+    growth = growth_section(args, results) if "growth" in sections else None
 
     table = report.render_table(rows)
+    if growth:
+        table += ("\n\nGrowth: collect + render (text) of directories written by Swift workers, against the "
+                  "number of files, before and after `prom-multiproc-cli compact`; medians. Plot: "
+                  "bench-out/growth.svg.\n\n" + growth)
     print()
     print(table)
     with open(os.path.join(args.out, "results.json"), "w") as f:
