@@ -166,3 +166,11 @@ public enum MetricFileBuilder {
         return out
     }
 }
+
+extension DirectoryFiles {
+    /// Creates a fresh private directory under `$TMPDIR` (or `/tmp`).
+    public static func makeTemporaryDirectory(prefix: String) throws(SystemError) -> String {
+        let base = Sys.environment("TMPDIR") ?? "/tmp"
+        return try Sys.mkdtemp("\(base)/\(prefix)-XXXXXX")
+    }
+}
