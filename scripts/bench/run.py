@@ -218,8 +218,11 @@ def collect_section(args, results):
                 rss_target = report.Target(4, "×", ratio=True)
             rows.append(report.Row("collect", f"collect + render text, {name}: time", om, pm, "ms",
                                    target=time_target))
+            obase = statistics.median(x["baseline_hwm_kib"] for x in ours) / 1024
+            pbase = statistics.median(x["baseline_hwm_kib"] for x in theirs) / 1024
             rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
-                                   target=rss_target))
+                                   target=rss_target,
+                                   note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
     results["collect"] = raw
     return rows
 
