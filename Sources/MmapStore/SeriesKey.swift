@@ -107,8 +107,10 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
         self.family = family
         self.sample = sample
         self.help = help
-        var seen = Set<String>()
-        for l in labels where !seen.insert(l.name).inserted {
+        // Compare names by their bytes, as Python does: Swift's String equality treats
+        // canonically equivalent names ("\u{e9}" and "e\u{301}") as one.
+        var seen = Set<[UInt8]>()
+        for l in labels where !seen.insert(Array(l.name.utf8)).inserted {
             throw KeyDecodingError(offset: 0, reason: "duplicate label name '\(l.name)'")
         }
         self.labels = labels.sorted { Label.codePointLess($0.name, $1.name) }
