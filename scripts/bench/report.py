@@ -93,6 +93,7 @@ def render_machine(m):
         f"- Swift: {m['swift']}",
         f"- Python: {m['python']}",
         f"- wrk: {m['wrk']}",
+        f"- Code: `{m.get('code', '?')}`",
     ])
 
 
