@@ -112,6 +112,9 @@ public enum DirectoryFiles {
     /// The umask of this process.
     public static var umask: UInt32 { Sys.currentUmask() }
 
+    /// The wall-clock time in UNIX seconds.
+    public static func wallClock() -> Double { Sys.wallClock() }
+
     /// The effective user id.
     public static var effectiveUserID: UInt32 { Sys.geteuid() }
 }
