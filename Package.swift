@@ -23,6 +23,10 @@ let package = Package(
             name: "prom-multiproc-cli",
             dependencies: ["MmapStore", "PromMetrics", "MultiprocessCollector"],
             swiftSettings: strict),
+        // Release-build benchmarks run side by side with prometheus_client by scripts/bench.sh.
+        .executableTarget(
+            name: "prom-multiproc-bench", dependencies: ["MmapStore", "PromMetrics", "MultiprocessCollector"],
+            swiftSettings: strict),
         // A worker used by the multiprocess tests and benchmarks: tests spawn it as a real
         // child process (never fork() inside the test runner).
         .executableTarget(

@@ -1,0 +1,27 @@
+import MultiprocessCollector
+import PromMetrics
+
+// `collect`: one scrape of a directory in this fresh process, as `serve` does it (merge every
+// file, then render the text format), without the HTTP part. Prints the time of the merge plus
+// rendering, the output size and this process's peak RSS (VmHWM) before and after, so that the
+// driver can compare with prometheus_client's MultiProcessCollector + generate_latest
+// (scripts/bench/collect.py) measured the same way.
+
+func collectCommand(_ options: Options) throws {
+    guard let directory = options.directory else { throw UsageError("collect needs --dir") }
+    let format: ExpositionFormat = options.string("format") == "openmetrics" ? .openMetrics : .prometheusText
+    // No self-metrics: prometheus_client's collector has none, and they would not change the cost.
+    let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false)
+    let baseline = peakRSSKiB()
+    let start = Sys.monotonicNanoseconds()
+    let result = collector.collect()
+    let body = Exposition.render(result.families, format: format)
+    let elapsed = Sys.monotonicNanoseconds() - start
+    if !result.problems.isEmpty {
+        Sys.writeStandardError("prom-multiproc-bench: \(result.problems.count) bad files in \(directory)\n")
+    }
+    print(jsonLine([
+        "impl": .string("swift"), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
+        "entries": .int(result.statistics.entries), "baseline_hwm_kib": .int(baseline), "hwm_kib": .int(peakRSSKiB()),
+    ]))
+}

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""The driver of scripts/bench.sh: runs our benchmarks and prometheus_client's side by side.
+
+Sections (all by default; pick some with --only hot,alloc,...):
+  hot      hot-path operations in multiprocess mode; rounds of ours and Python's interleaved
+  alloc    heap allocations per operation on our hot paths (valgrind memcheck)
+  collect  collect + render of directories written by Python and by Swift workers
+  growth   collect time against the number of files (plot: bench-out/growth.svg)
+  http     wrk against our `serve` and prometheus_client's start_http_server
+
+Every figure is a median over rounds, each measured in a fresh process. Results go to
+stdout (one table), bench-out/results.json and bench-out/table.md, and, with --update-doc,
+into BENCHMARKS.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import plot  # noqa: E402
+import report  # noqa: E402
+
+SECTIONS = ["hot", "alloc", "collect", "growth", "http"]
+
+HOT_OPS = [
+    # (name, description, target for ours in ns on one thread)
+    ("counter_inc_cached", "counter increment, cached child", 10),
+    ("counter_labels2_inc", 'counter `labels("a","b")` + increment (100 children)', 80),
+    ("histogram_observe_0.3", "histogram observe 0.3 (default buckets)", 25),
+    ("histogram_observe_inf", "histogram observe 100 (+Inf bucket)", 25),
+    ("gauge_set_all", "gauge set (mode all)", 5),
+]
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def run_json_lines(cmd, env=None):
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+# --- hot path -----------------------------------------------------------------------------
+
+def hot_section(args, results):
+    rounds = args.rounds
+    scale = 0.25 if args.quick else 1.0
+    ours, theirs = {}, {}
+    for r in range(rounds):
+        swift_cmd = [args.bin, "hot", "--reps", "1", "--scale", str(scale)]
+        py_cmd = [args.python, os.path.join(HERE, "hot.py"), "--reps", "1", "--scale", str(scale)]
+        # Alternate which side goes first, so neither always runs on a warmer machine.
+        order = [("swift", swift_cmd), ("python", py_cmd)]
+        if r % 2:
+            order.reverse()
+        for impl, cmd in order:
+            log(f"hot round {r + 1}/{rounds}: {impl}")
+            for line in run_json_lines(cmd):
+                key = (line["op"], line["threads"])
+                (ours if impl == "swift" else theirs).setdefault(key, []).append(line)
+    rows = []
+    raw = []
+    for op, description, target in HOT_OPS:
+        for threads in (1, 2):
+            key = (op, threads)
+            o = [x["ns_per_op_wall"] for x in ours.get(key, [])]
+            p = [x["ns_per_op_wall"] for x in theirs.get(key, [])]
+            if not o or not p:
+                continue
+            om, pm = statistics.median(o), statistics.median(p)
+            raw.append({"op": op, "threads": threads, "ours_ns": o, "python_ns": p,
+                        "ours_median_ns": om, "python_median_ns": pm})
+            if threads == 1:
+                name = f"{description}, 1 thread"
+                tgt = report.Target(target, "ns")
+            else:
+                name = f"{description}, 2 threads on one series (wall ÷ total ops)"
+                tgt = None
+            rows.append(report.Row("hot", name, om, pm, "ns", target=tgt, key=f"{op}/{threads}"))
+    results["hot"] = raw
+    return rows
+
+
+# --- allocations --------------------------------------------------------------------------
+
+def alloc_section(args, results, rows):
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("bench: valgrind not found (needed for the alloc section; skip it with --only)")
+    small, large = 1_000, 101_000
+    per_op = {}
+    for op, _, _ in HOT_OPS:
+        counts = []
+        for n in (small, large):
+            log(f"alloc: {op} n={n} under valgrind")
+            proc = subprocess.run(
+                [valgrind, "--tool=memcheck", "--leak-check=no", args.bin, "alloc-probe", "--op", op, "--n", str(n)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+            m = re.search(r"total heap usage: ([\d,]+) allocs", proc.stderr)
+            if not m:
+                raise SystemExit(f"bench: no heap summary from valgrind for {op}:\n{proc.stderr[-2000:]}")
+            counts.append(int(m.group(1).replace(",", "")))
+        per_op[op] = (counts[1] - counts[0]) / (large - small)
+    results["alloc"] = per_op
+    for row in rows:
+        if row.section == "hot" and row.key.endswith("/1"):
+            row.allocs = per_op.get(row.key.split("/")[0])
+
+
+# --- directories ------------------------------------------------------------------------
+
+def parallel(cmds, jobs=2):
+    """Runs the commands, `jobs` at a time (our machines have 2 cores); fails on the first error."""
+    running = []
+    for cmd in cmds + [None] * jobs:
+        if cmd is not None:
+            running.append((cmd, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+        while running and (len(running) >= jobs or cmd is None):
+            c, proc = running.pop(0)
+            if proc.wait() != 0:
+                raise SystemExit(f"bench: {' '.join(c)} failed with status {proc.returncode}")
+
+
+def ensure_dir(args, writer, processes, series, one_process_per_pid=True):
+    """A directory written by `processes` workers of `writer`, cached under bench-out/dirs."""
+    key = f"{writer}-{processes}x{series}" + ("" if one_process_per_pid else "-oneproc")
+    path = os.path.join(args.out, "dirs", key)
+    marker = path + ".complete"
+    if os.path.exists(marker):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    if one_process_per_pid:
+        ranges = [str(p) for p in range(1, processes + 1)]
+    else:
+        half = max(1, processes // 2)
+        ranges = [f"1-{half}"] + ([f"{half + 1}-{processes}"] if processes > half else [])
+    if writer == "swift":
+        cmds = [[args.bin, "write-dir", "--dir", path, "--pids", r, "--series", str(series)] for r in ranges]
+    else:
+        cmds = [[args.python, os.path.join(HERE, "gen_dir.py"), path, r, str(series)] for r in ranges]
+    log(f"writing {key} ({len(cmds)} {writer} worker processes)")
+    start = time.monotonic()
+    parallel(cmds)
+    with open(marker, "w") as f:
+        f.write(f"{writer} {processes}x{series} written in {time.monotonic() - start:.1f} s\n")
+    return path
+
+
+def ensure_compacted(args, path):
+    """A compacted copy of `path` (every writer has exited, so every file is dead)."""
+    if not args.cli:
+        log("warning: no CLI (prom-multiproc-cli did not build): the growth curve runs without compaction")
+        return None
+    compacted = path + "-compacted"
+    marker = compacted + ".complete"
+    if os.path.exists(marker):
+        return compacted
+    shutil.rmtree(compacted, ignore_errors=True)
+    shutil.copytree(path, compacted)
+    log(f"compacting {os.path.basename(compacted)}")
+    subprocess.run([args.cli, "compact", "--dir", compacted], check=True, stdout=subprocess.DEVNULL)
+    with open(marker, "w") as f:
+        f.write(f"{len(os.listdir(compacted))} entries after compaction\n")
+    return compacted
+
+
+# --- collect ------------------------------------------------------------------------------
+
+COLLECT_SIZES = [(8, 1_000), (32, 1_000), (64, 10_000)]
+
+
+def measure_collect(args, path, rounds):
+    """Our collect+render and Python's, each in a fresh process per round, interleaved."""
+    ours, theirs = [], []
+    for r in range(rounds):
+        order = [("swift", [args.bin, "collect", "--dir", path]),
+                 ("python", [args.python, os.path.join(HERE, "collect.py"), path])]
+        if r % 2:
+            order.reverse()
+        for impl, cmd in order:
+            (ours if impl == "swift" else theirs).extend(run_json_lines(cmd))
+    return ours, theirs
+
+
+def collect_section(args, results):
+    rows, raw = [], []
+    sizes = COLLECT_SIZES[:2] if args.quick else COLLECT_SIZES
+    for writer in ("python", "swift"):
+        for processes, series in sizes:
+            path = ensure_dir(args, writer, processes, series)
+            rounds = min(args.rounds, 3) if processes * series > 100_000 else args.rounds
+            log(f"collect {writer}-written {processes}x{series}: {rounds} rounds")
+            ours, theirs = measure_collect(args, path, rounds)
+            name = f"{processes} × {series:,} ({writer}-written)"
+            om, pm = statistics.median(x["ms"] for x in ours), statistics.median(x["ms"] for x in theirs)
+            orss = statistics.median(x["hwm_kib"] for x in ours) / 1024
+            prss = statistics.median(x["hwm_kib"] for x in theirs) / 1024
+            raw.append({"writer": writer, "processes": processes, "series": series, "ours": ours, "python": theirs})
+            time_target = rss_target = None
+            if (processes, series) == (8, 1_000):
+                time_target = report.Target(10, "ms")
+            if (processes, series) == (64, 10_000):
+                time_target = report.Target(50, "×", ratio=True)
+                rss_target = report.Target(4, "×", ratio=True)
+            rows.append(report.Row("collect", f"collect + render text, {name}: time", om, pm, "ms",
+                                   target=time_target))
+            obase = statistics.median(x["baseline_hwm_kib"] for x in ours) / 1024
+            pbase = statistics.median(x["baseline_hwm_kib"] for x in theirs) / 1024
+            rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
+                                   target=rss_target,
+                                   note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
+    results["collect"] = raw
+    return rows
+
+
+# --- growth -------------------------------------------------------------------------------
+
+GROWTH_FILES = [16, 64, 256, 1024, 4096, 8192]
+GROWTH_SERIES = 100
+
+
+def growth_section(args, results):
+    files_list = [f for f in GROWTH_FILES if f <= 1024] if args.quick else GROWTH_FILES
+    rounds = 1 if args.quick else min(args.rounds, 3)
+    curves = {"ours": [], "ours, compacted": [], "Python": [], "Python, compacted": []}
+    raw = []
+    for files in files_list:
+        processes = files // 2  # a counter and a histogram file per process
+        path = ensure_dir(args, "swift", processes, GROWTH_SERIES, one_process_per_pid=False)
+        compacted = ensure_compacted(args, path)
+        entry = {"files": files, "processes": processes, "files_after_compaction":
+                 len([n for n in os.listdir(compacted) if n.endswith(".db")]) if compacted else None}
+        for label, p in (("", path), (", compacted", compacted)):
+            if p is None:
+                entry["ours" + label] = entry["python" + label] = None
+                continue
+            log(f"growth {files} files{label}: {rounds} rounds")
+            ours, theirs = measure_collect(args, p, rounds)
+            om = statistics.median(x["ms"] for x in ours)
+            pm = statistics.median(x["ms"] for x in theirs)
+            curves["ours" + label].append((files, om))
+            curves["Python" + label].append((files, pm))
+            entry["ours" + label] = om
+            entry["python" + label] = pm
+        raw.append(entry)
+    results["growth"] = raw
+    svg = os.path.join(args.out, "growth.svg")
+    plot.log_line_plot(list(curves.items()), svg,
+                       f"collect + render vs files ({GROWTH_SERIES} counters + {GROWTH_SERIES // 10} histograms per process)",
+                       "files in the directory (2 per process)", "median time (ms)")
+    lines = ["| files (processes) | ours | ours, compacted | Python | Python, compacted | files after compaction |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for e in raw:
+        lines.append(f"| {e['files']:,} ({e['processes']:,}) | {report.fmt(e['ours'], 'ms')} | "
+                     f"{report.fmt(e['ours, compacted'], 'ms')} | {report.fmt(e['python'], 'ms')} | "
+                     f"{report.fmt(e['python, compacted'], 'ms')} | {e['files_after_compaction'] or '—'} |")
+    return "\n".join(lines)
+
+
+# --- http ---------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"bench: the server exited with status {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: nothing answered on port {port} within {timeout} s")
+
+
+def parse_wrk(text):
+    def ms(v):
+        m = re.match(r"([\d.]+)(us|ms|s)", v)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+    p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", text)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors.group(0) if errors else None}
+
+
+def run_wrk(wrk, port, seconds):
+    out = subprocess.run([wrk, "-t2", "-c4", f"-d{seconds}s", "--timeout", "10s", "--latency",
+                          f"http://127.0.0.1:{port}/metrics"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return parse_wrk(out)
+
+
+def serve_available(cli):
+    if not cli:
+        return False
+    proc = subprocess.run([cli, "serve", "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.returncode == 0
+
+
+def with_server(cmd, port, body):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(port, proc)
+        return body()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def http_section(args, results):
+    wrk = os.environ.get("PROM_MULTIPROC_WRK") or shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("bench: wrk not found (set PROM_MULTIPROC_WRK or run scripts/setup.sh; "
+                         "skip the section with --only)")
+    path = ensure_dir(args, "python", 8, 1_000)
+    seconds = 5 if args.quick else 10
+    rounds = 1 if args.quick else min(args.rounds, 3)
+    have_serve = serve_available(args.cli)
+    ours, theirs = [], []
+    for r in range(rounds):
+        sides = [("python", None)] + ([("swift", None)] if have_serve else [])
+        if r % 2:
+            sides.reverse()
+        for impl, _ in sides:
+            port = free_port()
+            if impl == "swift":
+                cmd = [args.cli, "serve", "--dir", path, "--bind", "127.0.0.1", "--port", str(port)]
+            else:
+                cmd = [args.python, os.path.join(HERE, "serve_python.py"), path, str(port)]
+            log(f"http round {r + 1}/{rounds}: wrk {seconds}s against {impl}")
+            res = with_server(cmd, port, lambda: run_wrk(wrk, port, seconds))
+            (ours if impl == "swift" else theirs).append(res)
+    results["http"] = {"ours": ours, "python": theirs}
+    note = "" if have_serve else "TODO: `prom-multiproc-cli serve` is not there yet"
+    rows = []
+    for field, unit, label in (("rps", "req/s", "requests/s"), ("p50_ms", "ms", "p50 latency"),
+                               ("p99_ms", "ms", "p99 latency")):
+        o = statistics.median(x[field] for x in ours) if ours else None
+        p = statistics.median(x[field] for x in theirs)
+        rows.append(report.Row("http", f"wrk -t2 -c4 on /metrics, 8 × 1,000 (python-written): {label}", o, p, unit,
+                               note=note))
+    return rows
+
+
+# --- machine and output -------------------------------------------------------------------
+
+def describe_machine(python):
+    def cmd(c):
+        try:
+            return subprocess.run(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    py = cmd([python, "-c", "import sys, prometheus_client.metrics as m, importlib.metadata as md; "
+                            "print(sys.version.split()[0], 'prometheus_client', md.version('prometheus_client'))"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "kernel": platform.release(),
+        "swift": cmd(["swift", "--version"]).splitlines()[0] if shutil.which("swift") else "?",
+        "python": py,
+        "wrk": cmd(["wrk", "--version"]).splitlines()[0] if shutil.which("wrk") else "not installed",
+        "code": cmd(["git", "-C", ROOT, "describe", "--always", "--dirty"]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="the release prom-multiproc-bench binary")
+    ap.add_argument("--cli", help="the release prom-multiproc-cli binary (for the http section)")
+    ap.add_argument("--python", required=True, help="python with prometheus_client 0.26.0")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations and rounds, small directories only")
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
+    ap.add_argument("--update-doc", action="store_true", help="write the table into BENCHMARKS.md")
+    args = ap.parse_args()
+    if args.quick and args.rounds == 7:
+        args.rounds = 3
+    sections = [s for s in args.only.split(",") if s]
+    for s in sections:
+        if s not in SECTIONS:
+            raise SystemExit(f"bench: unknown section {s} (known: {', '.join(SECTIONS)})")
+    os.makedirs(args.out, exist_ok=True)
+
+    machine = describe_machine(args.python)
+    results = {"machine": machine, "rounds": args.rounds, "quick": args.quick}
+    rows = []
+    if "hot" in sections:
+        rows += hot_section(args, results)
+    if "alloc" in sections:
+        alloc_section(args, results, rows)
+    if "collect" in sections:
+        rows += collect_section(args, results)
+    if "http" in sections:
+        rows += http_section(args, results)
+    growth = growth_section(args, results) if "growth" in sections else None
+
+    table = report.render_table(rows)
+    if growth:
+        table += ("\n\nGrowth: collect + render (text) of directories written by Swift workers, against the "
+                  "number of files, before and after `prom-multiproc-cli compact`; medians. Plot: "
+                  "bench-out/growth.svg.\n\n" + growth)
+    print()
+    print(table)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(report.render_machine(machine) + "\n\n" + table + "\n")
+    log(f"wrote {os.path.relpath(args.out)}/table.md and results.json")
+    if args.update_doc:
+        path = os.path.join(ROOT, "BENCHMARKS.md")
+        report.update_doc(path, machine, table, args)
+        log(f"updated {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main()
