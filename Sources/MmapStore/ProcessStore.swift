@@ -39,7 +39,9 @@ public final class ProcessStore: @unchecked Sendable {
 
     let lock = ForkAwareLock()
     @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
-    @usableFromInline let boundEpoch = Atomic<UInt64>(0)
+    /// The fork epoch the files are bound to; on the heap so that handles can read it through
+    /// a plain pointer (no retain of the store per update). Handles keep the store alive.
+    @usableFromInline let boundEpoch: UnsafeMutablePointer<Atomic<UInt64>>
     // Guarded by `lock`.
     private var pid: String
     private var files: [FileKind: MetricFile] = [:]
@@ -64,12 +66,18 @@ public final class ProcessStore: @unchecked Sendable {
         self.reservation = reservation
         self.pid = identity.current()
         epochSource = ForkEpoch.pointer
-        boundEpoch.store(epochSource.pointee.load(ordering: .acquiring), ordering: .releasing)
+        boundEpoch = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
+        boundEpoch.initialize(to: Atomic(epochSource.pointee.load(ordering: .acquiring)))
         // In a fork child, drop the parent's descriptors at once (the lock is held by the fork
         // handler, so `files` is consistent); the series re-bind on their next update.
         lock.childHook = { [unowned self] in
             for f in files.values { f.releaseInheritedDescriptor() }
         }
+    }
+
+    deinit {
+        boundEpoch.deinitialize(count: 1)
+        boundEpoch.deallocate()
     }
 
     /// The identifier the store's files are named after now.
@@ -114,7 +122,7 @@ public final class ProcessStore: @unchecked Sendable {
     /// Declares that the process identity may have changed, as a fork does; the next update
     /// re-checks it. Tests use it to play a second process without forking.
     public func processIdentityMayHaveChanged() {
-        boundEpoch.store(UInt64.max, ordering: .releasing)
+        boundEpoch.pointee.store(UInt64.max, ordering: .releasing)
     }
 
     /// Closes every file (releasing their locks). Handles then write into private memory.
@@ -129,9 +137,9 @@ public final class ProcessStore: @unchecked Sendable {
     @usableFromInline
     func rebindIfNeeded() {
         let epoch = epochSource.pointee.load(ordering: .acquiring)
-        if boundEpoch.load(ordering: .acquiring) == epoch { return }
+        if boundEpoch.pointee.load(ordering: .acquiring) == epoch { return }
         lock.withLock {
-            if boundEpoch.load(ordering: .acquiring) == epoch { return }
+            if boundEpoch.pointee.load(ordering: .acquiring) == epoch { return }
             let newPid = identity.current()
             if newPid != pid {
                 // Never write into the parent's files: drop them (closing our copy of the
@@ -149,7 +157,7 @@ public final class ProcessStore: @unchecked Sendable {
                     }
                 }
             }
-            boundEpoch.store(epoch, ordering: .releasing)
+            boundEpoch.pointee.store(epoch, ordering: .releasing)
         }
     }
 }
@@ -161,11 +169,16 @@ public final class ProcessStore: @unchecked Sendable {
 public final class SeriesHandle: @unchecked Sendable {
     @usableFromInline let store: ProcessStore?
     @usableFromInline let address = Atomic<UInt>(0)
+    // The store's fork epochs, read through plain pointers so that an update retains nothing.
+    @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
+    @usableFromInline let boundEpoch: UnsafePointer<Atomic<UInt64>>
     let kind: FileKind
     let key: [UInt8]
 
     init(store: ProcessStore?, kind: FileKind, key: [UInt8], address: UnsafeMutableRawPointer) {
         self.store = store
+        self.epochSource = store?.epochSource ?? ForkEpoch.pointer
+        self.boundEpoch = store.map { UnsafePointer($0.boundEpoch) } ?? ForkEpoch.pointer
         self.kind = kind
         self.key = key
         self.address.store(UInt(bitPattern: address), ordering: .releasing)
@@ -175,6 +188,9 @@ public final class SeriesHandle: @unchecked Sendable {
     /// stored in a file.
     public init() {
         store = nil
+        // Both point at the process epoch, so a store-less handle never takes the slow path.
+        epochSource = ForkEpoch.pointer
+        boundEpoch = ForkEpoch.pointer
         kind = .counter
         key = []
         detach()
@@ -196,8 +212,8 @@ public final class SeriesHandle: @unchecked Sendable {
     /// The slot currently backing this series, after checking for a fork.
     @inlinable
     public var slot: ValueSlot {
-        if let store, _slowPath(store.boundEpoch.load(ordering: .acquiring) != store.epochSource.pointee.load(ordering: .relaxed)) {
-            store.rebindIfNeeded()
+        if _slowPath(boundEpoch.pointee.load(ordering: .acquiring) != epochSource.pointee.load(ordering: .relaxed)) {
+            store?.rebindIfNeeded()
         }
         return ValueSlot(UnsafeMutableRawPointer(bitPattern: address.load(ordering: .acquiring)).unsafelyUnwrapped)
     }

@@ -3,11 +3,15 @@ import Synchronization
 /// The labelled children of one metric: created on first use, then found again without
 /// allocating (a hash of the label values, computed with FNV-1a over their UTF-8, and an
 /// open-addressing table under a mutex).
-final class ChildTable<Child: AnyObject & Sendable>: Sendable {
+///
+/// Not generic on purpose: a generic table's nested types need a runtime metadata lookup on
+/// every call from the unspecialised `MetricBase.labels`, which cost more than the lookup
+/// itself. ``MetricBase`` downcasts the children it stored.
+final class ChildTable: Sendable {
     private struct Entry {
         var hash: UInt64
         var values: [String]
-        var child: Child
+        var child: AnyObject & Sendable
     }
 
     private struct Table {
@@ -32,7 +36,7 @@ final class ChildTable<Child: AnyObject & Sendable>: Sendable {
 
     /// Finds the child whose values match, or creates it with `make`.
     @inline(__always)
-    func child(hash: UInt64, count: Int, matches: (borrowing [String]) -> Bool, values: () -> [String], make: ([String]) -> Child) -> Child {
+    func child(hash: UInt64, count: Int, matches: (borrowing [String]) -> Bool, values: () -> [String], make: ([String]) -> AnyObject & Sendable) -> AnyObject & Sendable {
         table.withLock { t in
             let mask = t.slots.count - 1
             var i = Int(truncatingIfNeeded: hash) & mask
@@ -83,7 +87,7 @@ final class ChildTable<Child: AnyObject & Sendable>: Sendable {
     }
 
     /// The children with their label values, in creation order.
-    func all() -> [(values: [String], child: Child)] {
+    func all() -> [(values: [String], child: AnyObject & Sendable)] {
         table.withLock { t in t.entries.map { ($0.values, $0.child) } }
     }
 }
@@ -102,7 +106,7 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// Where the values live.
     public let storage: MetricStorage
     let clock: MetricClock
-    let table = ChildTable<Child>()
+    let table = ChildTable()
     private let makeChild: @Sendable (MetricBase<Child>, [String]) -> Child
     /// The child of an unlabelled metric, created with the metric (as in prometheus_client).
     /// Set once, at the end of the subclass's initialiser, before the metric is shared.
@@ -148,25 +152,28 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     public func labels(_ values: [String]) -> Child {
         precondition(values.count == labelNames.count,
                      "metric '\(name)': \(values.count) label values given for \(labelNames.count) label names \(labelNames)")
-        let h = ChildTable<Child>.hash(values)
-        return table.child(hash: h, count: values.count, matches: { $0 == values }, values: { values }, make: { makeChild(self, $0) })
+        let h = ChildTable.hash(values)
+        let child = table.child(hash: h, count: values.count, matches: { $0 == values }, values: { values }, make: { makeChild(self, $0) })
+        return unsafeDowncast(child, to: Child.self)
     }
 
     /// The child for two label values, without allocating when it exists already.
     public func labels(_ a: String, _ b: String) -> Child {
         precondition(labelNames.count == 2, "metric '\(name)': 2 label values given for \(labelNames.count) label names \(labelNames)")
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        ChildTable<Child>.hash(a, into: &h)
-        ChildTable<Child>.hash(b, into: &h)
-        return table.child(hash: h, count: 2, matches: { $0[0] == a && $0[1] == b }, values: { [a, b] }, make: { makeChild(self, $0) })
+        ChildTable.hash(a, into: &h)
+        ChildTable.hash(b, into: &h)
+        let child = table.child(hash: h, count: 2, matches: { $0[0] == a && $0[1] == b }, values: { [a, b] }, make: { makeChild(self, $0) })
+        return unsafeDowncast(child, to: Child.self)
     }
 
     /// The child for one label value, without allocating when it exists already.
     public func labels(_ a: String) -> Child {
         precondition(labelNames.count == 1, "metric '\(name)': 1 label value given for \(labelNames.count) label names \(labelNames)")
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        ChildTable<Child>.hash(a, into: &h)
-        return table.child(hash: h, count: 1, matches: { $0[0] == a }, values: { [a] }, make: { makeChild(self, $0) })
+        ChildTable.hash(a, into: &h)
+        let child = table.child(hash: h, count: 1, matches: { $0[0] == a }, values: { [a] }, make: { makeChild(self, $0) })
+        return unsafeDowncast(child, to: Child.self)
     }
 
     /// The child for label values given by name.
@@ -199,7 +206,7 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// Every child with its labels, in creation order.
     func children() -> [(labels: [Label], child: Child)] {
         if let unlabelled { return [([], unlabelled)] }
-        return table.all().map { entry in (zip(labelNames, entry.values).map { Label($0, $1) }, entry.child) }
+        return table.all().map { entry in (zip(labelNames, entry.values).map { Label($0, $1) }, unsafeDowncast(entry.child, to: Child.self)) }
     }
 
     /// The key of one of this metric's series.

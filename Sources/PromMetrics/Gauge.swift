@@ -2,12 +2,15 @@
 public final class GaugeChild: Sendable {
     @usableFromInline let handle: SeriesHandle
     @usableFromInline let mode: GaugeMode
+    // Cached: `GaugeMode.isMostRecent` is not inlinable, and `set` is a hot path.
+    @usableFromInline let isMostRecent: Bool
     @usableFromInline let clock: MetricClock
     @usableFromInline let metricName: String
 
     init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String) {
         self.handle = handle
         self.mode = mode
+        self.isMostRecent = mode.isMostRecent
         self.clock = clock
         self.metricName = metricName
     }
@@ -16,7 +19,7 @@ public final class GaugeChild: Sendable {
     /// - Precondition: the gauge is not in a `mostrecent` mode, where only `set` is allowed.
     @inlinable
     public func increment(by amount: Double = 1) {
-        precondition(!mode.isMostRecent, "gauge '\(metricName)': increment/decrement is not allowed in \(mode.rawValue) mode, use set()")
+        precondition(!isMostRecent, "gauge '\(metricName)': increment/decrement is not allowed in \(mode.rawValue) mode, use set()")
         handle.add(amount)
     }
 
@@ -28,7 +31,7 @@ public final class GaugeChild: Sendable {
     /// Sets the value; in the `mostrecent` modes the wall-clock time is stored with it.
     @inlinable
     public func set(_ value: Double) {
-        if mode.isMostRecent {
+        if isMostRecent {
             handle.set(value, timestamp: clock.wallTime())
         } else {
             handle.set(value)

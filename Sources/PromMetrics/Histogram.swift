@@ -5,12 +5,16 @@
 public final class HistogramChild: Sendable {
     @usableFromInline let upperBounds: [Double]
     @usableFromInline let buckets: [SeriesHandle]
+    // The same handles, unretained: `buckets` keeps them alive, and reading a class reference
+    // out of an array would otherwise cost a retain and a release per observation.
+    @usableFromInline let unretainedBuckets: [Unmanaged<SeriesHandle>]
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
 
     init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock) {
         self.upperBounds = upperBounds
         self.buckets = buckets
+        self.unretainedBuckets = buckets.map { Unmanaged.passUnretained($0) }
         self.sum = sum
         self.clock = clock
     }
@@ -22,7 +26,7 @@ public final class HistogramChild: Sendable {
         var i = 0
         let last = upperBounds.count - 1
         while i < last && !(value <= upperBounds[i]) { i += 1 }
-        if value <= upperBounds[i] { buckets[i].add(1) }
+        if value <= upperBounds[i] { unretainedBuckets[i]._withUnsafeGuaranteedRef { $0.add(1) } }
         sum.add(value)
     }
 
