@@ -253,7 +253,7 @@ func httpGet(port: Int, _ path: String, timeout: Double = 5) throws -> ClientRes
     let deadline = Date().addingTimeInterval(timeout)
     while true {
         guard let chunk = try Sys.receive(client.fd, maximum: 64 * 1024) else {
-            throw ClientError(description: "GET \(path) on port \(port): timed out")
+            throw ClientError(description: "GET \(path) on port \(port): timed out after \(bytes.count) bytes: \(String(decoding: bytes.prefix(300), as: UTF8.self))")
         }
         if chunk.isEmpty { break }
         bytes += chunk
