@@ -62,7 +62,6 @@ public final class MetricStorage: Sendable {
         do {
             return try multiprocess(directory: directory)
         } catch {
-            failures.add(1, ordering: .relaxed)
             Sys.writeStandardError("prom-multiproc: PROMETHEUS_MULTIPROC_DIR unusable, metrics stay in memory: \(error)\n")
             return .inProcess
         }
