@@ -118,6 +118,9 @@ public enum DirectoryFiles {
     /// The umask of this process.
     public static var umask: UInt32 { Sys.currentUmask() }
 
+    /// The wall-clock time in UNIX seconds.
+    public static func wallClock() -> Double { Sys.wallClock() }
+
     /// The effective user id.
     public static var effectiveUserID: UInt32 { Sys.geteuid() }
 }
@@ -170,5 +173,13 @@ public enum MetricFileBuilder {
         out += body
         out += [UInt8](repeating: 0, count: capacity - used)
         return out
+    }
+}
+
+extension DirectoryFiles {
+    /// Creates a fresh private directory under `$TMPDIR` (or `/tmp`).
+    public static func makeTemporaryDirectory(prefix: String) throws(SystemError) -> String {
+        let base = Sys.environment("TMPDIR") ?? "/tmp"
+        return try Sys.mkdtemp("\(base)/\(prefix)-XXXXXX")
     }
 }

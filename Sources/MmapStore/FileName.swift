@@ -159,3 +159,16 @@ public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         return "file name is not <type>_<pid>.db or gauge_<mode>_<pid>.db"
     }
 }
+
+extension MetricFileName {
+    /// Parses the file name at the end of `path`, or throws the error readers report for a
+    /// `*.db` file whose name is not a metric file name (`weird_1.db`, `gauge_bogus_1.db`).
+    /// - Throws: ``MetricFileError`` of kind ``MetricFileError/Kind/badName(_:)``.
+    public init(validatingPath path: String) throws(MetricFileError) {
+        let base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+        guard let name = MetricFileName(parsing: base) else {
+            throw MetricFileError(path: path, kind: .badName(Self.problem(with: base)))
+        }
+        self = name
+    }
+}

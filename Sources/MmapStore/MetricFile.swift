@@ -29,13 +29,15 @@ public final class MetricFile: @unchecked Sendable {
     let fd: Int32
     let base: UnsafeMutableRawPointer
     let reservation: Int
-    private let lock = Sys.PthreadMutex()
+    // Fork-aware: the fork handlers hold it across fork(), so a child never inherits it locked.
+    private let lock = ForkAwareLock()
     // Guarded by `lock`.
     private var capacity: Int
     private var used: Int
     private var index: [[UInt8]: Int]
     private var order: [[UInt8]]
     private var isOpen = true
+    private var descriptorReleased = false
 
     private init(path: String, name: MetricFileName, fd: Int32, base: UnsafeMutableRawPointer, reservation: Int,
                  capacity: Int, used: Int, index: [[UInt8]: Int], order: [[UInt8]]) {
@@ -163,8 +165,10 @@ public final class MetricFile: @unchecked Sendable {
 
     /// The byte offset of `key`'s value, appending the entry if it is new.
     public func offset(for key: [UInt8]) throws(SystemError) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
+        try lock.withLock { () throws(SystemError) -> Int in try appendLocked(key) }
+    }
+
+    private func appendLocked(_ key: [UInt8]) throws(SystemError) -> Int {
         if let existing = index[key] { return existing }
         guard isOpen else { throw SystemError(call: "append", path: path, errno: Errno(9)) }  // EBADF
         let size = FileFormat.entrySize(keyLength: key.count)
@@ -198,11 +202,23 @@ public final class MetricFile: @unchecked Sendable {
 
     /// Unmaps the file and closes it, releasing its lock. Slots into it must not be used after.
     public func close() {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { closeLocked() }
+    }
+
+    private func closeLocked() {
         guard isOpen else { return }
         isOpen = false
         Sys.unmap(base, length: reservation)
+        if !descriptorReleased { Sys.close(fd) }
+    }
+
+    /// In a fork child, closes the descriptor inherited from the parent at once, so that the
+    /// child does not keep the parent's lock (and so its liveness) alive. The mapping stays
+    /// until the child re-binds its series. Called by the fork handler, which already holds
+    /// every fork-aware lock: it takes none and only calls close(2).
+    func releaseInheritedDescriptor() {
+        guard isOpen, !descriptorReleased else { return }
+        descriptorReleased = true
         Sys.close(fd)
     }
 }

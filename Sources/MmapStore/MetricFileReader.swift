@@ -82,8 +82,13 @@ public struct MetricFileReader: ~Copyable {
             return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<0]), writer: writer, fileSize: status.size)
         }
         guard used >= FileFormat.headerSize else { throw MetricFileError(path: path, kind: .invalidUsed(used)) }
-        if used > status.size || used > got && got < buffer.count && got == status.size {
-            throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: used))
+        var fileSize = status.size
+        if used > fileSize {
+            // A live writer may have grown the file and published the new `used` between our
+            // fstat and our read of the header: look at the size again before calling the
+            // file truncated (files only grow while their writer lives).
+            do { fileSize = try Sys.fstat(fd, path: path).size } catch { throw MetricFileError(path: path, kind: .system(error)) }
+            if used > fileSize { throw MetricFileError(path: path, kind: .truncated(size: fileSize, needed: used)) }
         }
         if used > buffer.count {
             var newCount = buffer.count
@@ -97,7 +102,7 @@ public struct MetricFileReader: ~Copyable {
             got += try read(fd, path: path, offset: got, count: used - got)
             if got < used { throw MetricFileError(path: path, kind: .truncated(size: got, needed: used)) }
         }
-        return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<used]), writer: writer, fileSize: status.size)
+        return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<used]), writer: writer, fileSize: fileSize)
     }
 
     private func read(_ fd: Int32, path: String, offset: Int, count: Int) throws(MetricFileError) -> Int {

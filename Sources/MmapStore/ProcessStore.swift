@@ -65,6 +65,11 @@ public final class ProcessStore: @unchecked Sendable {
         self.pid = identity.current()
         epochSource = ForkEpoch.pointer
         boundEpoch.store(epochSource.pointee.load(ordering: .acquiring), ordering: .releasing)
+        // In a fork child, drop the parent's descriptors at once (the lock is held by the fork
+        // handler, so `files` is consistent); the series re-bind on their next update.
+        lock.childHook = { [unowned self] in
+            for f in files.values { f.releaseInheritedDescriptor() }
+        }
     }
 
     /// The identifier the store's files are named after now.
@@ -179,14 +184,10 @@ public final class SeriesHandle: @unchecked Sendable {
         self.address.store(UInt(bitPattern: address), ordering: .releasing)
     }
 
-    /// Moves the handle to private memory, keeping its current value.
+    /// Moves the handle to private memory, where its value restarts at zero (the old mapping
+    /// may already be gone, so it is not read).
     func detach() {
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
-        // The old memory may be unmapped right after; copy the value first when there is one.
-        let old = self.address.load(ordering: .acquiring)
-        if old != 0, store != nil, let p = UnsafeMutableRawPointer(bitPattern: old) {
-            _ = p  // the mapping may already be gone in a fork child: do not read it
-        }
         memory.initializeMemory(as: UInt64.self, repeating: 0, count: 2)
         // Deliberately leaked: other threads may still hold the old address briefly.
         self.address.store(UInt(bitPattern: memory), ordering: .releasing)
@@ -237,6 +238,9 @@ enum ForkEpoch {
 /// thread that does not exist in it (the deadlock of prometheus_client issue #431).
 package final class ForkAwareLock: @unchecked Sendable {
     let mutex = Sys.PthreadMutex()
+    /// Runs in a fork child while the lock is still held by the fork handler; it must take no
+    /// lock. Set once, before the owner is shared.
+    nonisolated(unsafe) var childHook: (() -> Void)?
 
     package init() { Self.register(self) }
 
@@ -265,20 +269,27 @@ package final class ForkAwareLock: @unchecked Sendable {
         epoch = e
         Sys.installForkHandlers(
             prepare: {
+                // Snapshot the registry, then take the locks in registration order (a store's
+                // lock before its files', the order the store itself takes them). The registry
+                // mutex is not held meanwhile: a thread creating a file under a store lock
+                // registers a new lock and would otherwise deadlock with us.
                 ForkAwareLock.registryMutex.lock()
-                ForkAwareLock.held = ForkAwareLock.registry.compactMap(\.lock)
-                for l in ForkAwareLock.held { l.mutex.lock() }
+                let all = ForkAwareLock.registry.compactMap(\.lock)
+                ForkAwareLock.registryMutex.unlock()
+                for l in all { l.mutex.lock() }
+                ForkAwareLock.held = all
             },
             parent: {
                 for l in ForkAwareLock.held.reversed() { l.mutex.unlock() }
                 ForkAwareLock.held = []
-                ForkAwareLock.registryMutex.unlock()
             },
             child: {
                 ForkAwareLock.epoch?.pointee.wrappingAdd(1, ordering: .releasing)
+                for l in ForkAwareLock.held { l.childHook?() }
                 for l in ForkAwareLock.held.reversed() { l.mutex.unlock() }
                 ForkAwareLock.held = []
-                ForkAwareLock.registryMutex.unlock()
+                // Another thread of the parent may have held the registry mutex at fork time.
+                ForkAwareLock.registryMutex.reinitialize()
             })
     }
 }

@@ -107,8 +107,10 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
         self.family = family
         self.sample = sample
         self.help = help
-        var seen = Set<String>()
-        for l in labels where !seen.insert(l.name).inserted {
+        // Compare names by their bytes, as Python does: Swift's String equality treats
+        // canonically equivalent names ("\u{e9}" and "e\u{301}") as one.
+        var seen = Set<[UInt8]>()
+        for l in labels where !seen.insert(Array(l.name.utf8)).inserted {
             throw KeyDecodingError(offset: 0, reason: "duplicate label name '\(l.name)'")
         }
         self.labels = labels.sorted { Label.codePointLess($0.name, $1.name) }
@@ -246,11 +248,15 @@ enum KeyCodec {
             try expect(0x22)
             let start = i
             // Fast path: no escapes and valid UTF-8.
+            var ascii = true
             while i < bytes.count {
                 let b = bytes[i]
                 if b == 0x22 {
                     let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<i])
                     i += 1
+                    // ASCII is valid UTF-8: skip the validating initializer, whose generic
+                    // path costs more than the rest of decoding a key.
+                    if ascii { return String(decoding: raw, as: UTF8.self) }
                     guard let s = String(validating: raw, as: UTF8.self) else {
                         throw KeyDecodingError(offset: start, reason: "string is not valid UTF-8")
                     }
@@ -258,6 +264,7 @@ enum KeyCodec {
                 }
                 if b == 0x5C { break }
                 if b < 0x20 { throw KeyDecodingError(offset: i, reason: "control character in string") }
+                if b >= 0x80 { ascii = false }
                 i += 1
             }
             i = start

@@ -1,1 +1,260 @@
-// Merge and exposition live here.
+import PromMetrics
+import Synchronization
+
+/// What one collection of a multiprocess directory produced.
+public struct CollectResult: Sendable {
+    /// The metric families, sorted by name; in each, series sorted by labels.
+    public var families: [MetricFamilySnapshot]
+    /// The files that were skipped, each with its path and the reason.
+    public var problems: [MetricFileError]
+    /// Names of in-process families that were left out because the directory (or an earlier
+    /// in-process family) already exports that family name or one of its sample names.
+    public var droppedFamilies: [String]
+    /// Counts and timing of the collection.
+    public var statistics: CollectStatistics
+}
+
+/// Counts and timing of one collection.
+public struct CollectStatistics: Hashable, Sendable {
+    /// Files whose entries were merged.
+    public var mergedFiles: Int
+    /// Live-mode gauge files left out because their owner is provably dead.
+    public var deadOwnerFiles: Int
+    /// Files skipped because they could not be named or read.
+    public var badFiles: Int
+    /// File entries read.
+    public var entries: Int
+    /// Wall time of the collection, in seconds.
+    public var durationSeconds: Double
+}
+
+/// Merges the metric files of a multiprocess directory, as prometheus_client's
+/// `MultiProcessCollector` does, for exposition.
+///
+/// Every `*.db` file written by this package or by prometheus_client (0.18 and later) is
+/// merged with Python's semantics for each type and gauge mode. Beyond Python:
+///
+/// - **Dead owners**: a live-mode gauge file (`gauge_live*_<pid>.db`) whose owner is provably
+///   dead (this package's file lock is free) is left out, without anyone calling mark-dead.
+///   Files prometheus_client wrote carry no lock and are always merged.
+/// - **Damage**: a file that is empty, truncated, garbage, of an unknown format version,
+///   wrongly named, a symbolic link, or that vanished between listing and reading, is skipped;
+///   the collection names it in ``CollectResult/problems``, tells the reporter (standard error
+///   by default) once while the problem lasts, and counts it in a self-metric. Everything else
+///   is still exported. A live-mode gauge file deleted during the collection (mark-dead) is
+///   skipped silently, as in Python.
+/// - **Determinism**: files are merged in name order, families are sorted by name and series
+///   by labels, so the same directory always gives the same output.
+///
+/// ```swift
+/// let collector = MultiProcessCollector(directory: "/run/metrics")
+/// let result = collector.collect()
+/// for family in result.families { print(family.name, family.samples.count) }
+/// ```
+///
+/// The serving process's own registry can be exported alongside (see
+/// ``collect(including:)``). The collector keeps no state between collections except which
+/// problems it has already reported; it is safe to call from several threads at once.
+public final class MultiProcessCollector: Sendable {
+    /// The multiprocess directory.
+    public let directory: String
+    /// Whether collections add the `prom_multiproc_collector_*` self-metrics.
+    public let includesSelfMetrics: Bool
+    /// Whether live-mode gauge files of provably dead owners are left out.
+    public let skipsDeadOwners: Bool
+    private let reporter: @Sendable (MetricFileError) -> Void
+    /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
+    private let reported = Mutex<Set<String>>([])
+    /// Keys decoded by earlier collections. A collection takes it (a concurrent one starts
+    /// with an empty catalog) and puts it back.
+    private let catalog = Mutex<KeyCatalog?>(nil)
+
+    /// Creates a collector over `directory`.
+    /// - Parameters:
+    ///   - directory: the multiprocess directory (`PROMETHEUS_MULTIPROC_DIR`).
+    ///   - includeSelfMetrics: add the `prom_multiproc_collector_*` families (files merged,
+    ///     bad files by reason, dead-owner files, entries, duration). Tests that compare
+    ///     against prometheus_client turn them off.
+    ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
+    ///   - reporter: called once for each new problem (a skipped file); the default writes a
+    ///     line to standard error.
+    public init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
+                reporter: @escaping @Sendable (MetricFileError) -> Void = MultiProcessCollector.standardErrorReporter) {
+        self.directory = directory
+        self.includesSelfMetrics = includeSelfMetrics
+        self.skipsDeadOwners = skipDeadOwners
+        self.reporter = reporter
+    }
+
+    /// Writes `prom-multiproc: skipping metric file <path>: <reason>` to standard error.
+    public static let standardErrorReporter: @Sendable (MetricFileError) -> Void = { error in
+        Sys.writeStandardError("prom-multiproc: skipping metric file \(error.path): \(error.reason)\n")
+    }
+
+    /// Merges the directory, and adds the serving process's own families.
+    ///
+    /// Never fails: a directory that cannot be listed gives no directory families and one
+    /// problem naming it.
+    ///
+    /// In-process families are added after the directory's and never double-count: a family
+    /// whose name, or any of whose sample names, is already exported by the directory (or by
+    /// an earlier in-process family, the self-metrics first) is left out and named in
+    /// ``CollectResult/droppedFamilies``. Give only what is not backed by the directory, for
+    /// example a registry of process-local metrics; metrics that live in the directory are
+    /// already merged from it.
+    /// - Parameter inProcess: families from the serving process's registry.
+    /// - Returns: the families sorted by name, and the files that were skipped.
+    public func collect(including inProcess: [MetricFamilySnapshot] = []) -> CollectResult {
+        let started = Sys.monotonicNanoseconds()
+        var listProblems: [MetricFileError] = []
+        var paths: [String] = []
+        switch Self.listMetricFiles(in: directory) {
+        case .success(let p): paths = p
+        case .failure(let e): listProblems.append(e)
+        }
+        let taken = catalog.withLock { $0.take() }
+        let start: KeyCatalog
+        switch consume taken {
+        case .some(let c): start = c
+        case .none: start = KeyCatalog()
+        }
+        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        var output = run.output
+        // Keep the catalog unless most of it is stale (series churn): then start afresh.
+        if run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
+            var back: KeyCatalog? = run.catalog
+            catalog.withLock { swap(&$0, &back) }
+        }
+        output.problems = listProblems + output.problems
+        report(output.problems)
+        var statistics = CollectStatistics(
+            mergedFiles: output.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries, durationSeconds: 0)
+        statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
+        var extra: [MetricFamilySnapshot] = []
+        if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
+        extra += inProcess
+        let (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
+        return CollectResult(families: families, problems: output.problems, droppedFamilies: dropped, statistics: statistics)
+    }
+
+    /// Calls the reporter for problems not reported by the previous collections; forgets
+    /// problems that are gone, so one that comes back is reported again.
+    private func report(_ problems: [MetricFileError]) {
+        var fresh: [MetricFileError] = []
+        reported.withLock { seen in
+            var now = Set<String>()
+            for p in problems {
+                let key = p.path + "\u{0}" + p.reasonCode
+                now.insert(key)
+                if !seen.contains(key) { fresh.append(p) }
+            }
+            seen = now
+        }
+        for p in fresh { reporter(p) }
+    }
+
+    // MARK: package API (the CLI and compaction)
+
+    /// The paths of the `*.db` names in `directory`, sorted by name. Other names (such as the
+    /// store's `.tmp-*` files) are ignored.
+    package static func listMetricFiles(in directory: String) -> Result<[String], MetricFileError> {
+        let names: [String]
+        do {
+            names = try Sys.listDirectory(directory)
+        } catch {
+            return .failure(MetricFileError(path: directory, kind: .system(error)))
+        }
+        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return .success(names.filter { $0.hasSuffix(".db") }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            .map { dir + "/" + $0 })
+    }
+
+    /// Merges the given files, like prometheus_client's `MultiProcessCollector.merge`.
+    ///
+    /// Files are merged in the order of their names (not the order given), so the result is
+    /// deterministic. With `accumulate: false`, histogram buckets keep per-bucket counts and
+    /// no `_count` is made: the form compaction writes back into a file.
+    /// - Parameters:
+    ///   - files: paths of metric files.
+    ///   - accumulate: `true` for exposition, `false` for writing back.
+    ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
+    package static func merge(files: [String], accumulate: Bool = true, skipDeadOwners: Bool = true) -> MergeOutput {
+        func baseName(_ p: String) -> Substring { p.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(p) }
+        let ordered = files.sorted { baseName($0).utf8.lexicographicallyPrecedes(baseName($1).utf8) }
+        return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, catalog: KeyCatalog()).output
+    }
+
+    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool,
+                      catalog: consuming KeyCatalog) -> MergeRun {
+        var engine = MergeEngine(catalog: catalog)
+        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners)
+        return engine.finish(accumulate: accumulate)
+    }
+
+    // MARK: self-metrics and in-process families
+
+    /// Every reason code a skipped file can have, so the bad-files series exist (at 0) before
+    /// the first problem.
+    static let reasonCodes = [
+        "bad_name", "empty", "entry_out_of_bounds", "invalid_header", "invalid_key", "not_regular_file",
+        "symlink", "system_error", "truncated", "unknown_marker", "unknown_version", "vanished",
+    ]
+
+    /// The `prom_multiproc_collector_*` families describing one collection.
+    static func selfMetrics(_ s: CollectStatistics, problems: [MetricFileError]) -> [MetricFamilySnapshot] {
+        var byReason: [String: Int] = [:]
+        for code in reasonCodes { byReason[code] = 0 }
+        for p in problems { byReason[p.reasonCode, default: 0] += 1 }
+        let badSamples = byReason.keys.sorted().map {
+            Sample(name: "prom_multiproc_collector_bad_files", labels: [Label("reason", $0)], value: Double(byReason[$0] ?? 0))
+        }
+        func gauge(_ name: String, _ help: String, _ value: Double, unit: String? = nil) -> MetricFamilySnapshot {
+            MetricFamilySnapshot(name: name, kind: .gauge, help: help, unit: unit, samples: [Sample(name: name, value: value)])
+        }
+        return [
+            MetricFamilySnapshot(
+                name: "prom_multiproc_collector_bad_files", kind: .gauge,
+                help: "Metric files the last collection skipped because they could not be named or read, by reason.",
+                samples: badSamples),
+            gauge("prom_multiproc_collector_dead_owner_files",
+                  "Live-mode gauge files the last collection left out because their owner is dead.", Double(s.deadOwnerFiles)),
+            gauge("prom_multiproc_collector_duration_seconds",
+                  "Time the last collection took to list, read and merge the directory.", s.durationSeconds, unit: "seconds"),
+            gauge("prom_multiproc_collector_entries", "File entries the last collection read.", Double(s.entries)),
+            gauge("prom_multiproc_collector_files", "Metric files the last collection merged.", Double(s.mergedFiles)),
+        ]
+    }
+
+    /// The directory's families plus the in-process ones that clash with nothing, sorted by
+    /// name; and the names of those dropped.
+    static func combine(directory: [MetricFamilySnapshot], inProcess: [MetricFamilySnapshot]) -> ([MetricFamilySnapshot], [String]) {
+        guard !inProcess.isEmpty else { return (directory, []) }
+        var taken = Set<String>()
+        func claim(_ family: MetricFamilySnapshot) {
+            taken.insert(family.name)
+            var last: String?
+            for s in family.samples where s.name != last {
+                taken.insert(s.name)
+                last = s.name
+            }
+        }
+        for f in directory { claim(f) }
+        var result = directory
+        var dropped: [String] = []
+        for f in inProcess {
+            var clash = taken.contains(f.name)
+            var last: String?
+            for s in f.samples where !clash && s.name != last {
+                clash = taken.contains(s.name)
+                last = s.name
+            }
+            if clash { dropped.append(f.name); continue }
+            claim(f)
+            result.append(f)
+        }
+        result.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        return (result, dropped)
+    }
+}

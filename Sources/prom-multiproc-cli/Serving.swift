@@ -1,6 +1,126 @@
 import Foundation
 import MmapStore
 import MultiprocessCollector
+import PromMetrics
 
 /// Adds the commands that need the collector and the HTTP server.
-func registerServingCommands(into commands: inout [String: Command]) {}
+func registerServingCommands(into commands: inout [String: Command]) {
+    commands["serve"] = Command(spec: ServeCommand.spec, help: ServeCommand.help, run: ServeCommand.run)
+    commands["collect"] = Command(spec: CollectCommand.spec, help: CollectCommand.help, run: CollectCommand.run)
+    commands["demo"] = Command(spec: DemoCommand.spec, help: DemoCommand.help, run: DemoCommand.run)
+    commands["demo-worker"] = Command(spec: DemoWorkerCommand.spec, help: DemoWorkerCommand.help, run: DemoWorkerCommand.run)
+}
+
+/// The scrape endpoint: merges the directory on every request, in the negotiated format.
+struct Endpoint: Sendable {
+    let collector: MultiProcessCollector
+    let registry: Registry
+    let scrapes: Counter
+
+    init(directory: String) throws {
+        collector = MultiProcessCollector(directory: directory)
+        // The serving process's own metrics live in memory, never in the directory, so nothing
+        // is counted twice.
+        registry = Registry(storage: .inProcess)
+        scrapes = try Counter("prom_multiproc_scrapes_total", help: "Scrapes served by this endpoint, by format.",
+                              labelNames: ["format"], registry: registry)
+    }
+
+    /// The response to one request for the metrics.
+    func respond(accept: String?) -> HTTPResponse {
+        let negotiated = NegotiatedExposition(acceptHeader: accept)
+        scrapes.labels(negotiated.format.rawValue).increment()
+        let result = collector.collect(including: registry.collect())
+        let body = Exposition.render(result.families, format: negotiated.format, escaping: negotiated.escaping)
+        return HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: negotiated.contentType)], body: body)
+    }
+
+    /// The HTTP handler: `/metrics`, and a short index at `/`.
+    var handler: MetricsHTTPServer.Handler {
+        MetricsHTTPServer.routing([
+            "/metrics": { request in respond(accept: request.header("Accept")) },
+            "/": { _ in HTTPResponse.text(200, "prom-multiproc: metrics at /metrics\n") },
+        ])
+    }
+}
+
+/// `serve`: the HTTP endpoint.
+enum ServeCommand {
+    static let spec = OptionSpec(valued: [
+        ("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"),
+        ("bind", "the address to listen on (default 127.0.0.1; 0.0.0.0 or :: for all)"),
+        ("port", "the port (default 9464; 0 picks a free one)"),
+        ("max-connections", "open connections at most (default 64)"),
+        ("header-timeout", "seconds a client has to send its request head (default 5)"),
+        ("idle-timeout", "seconds an idle keep-alive connection stays open (default 30)"),
+    ])
+
+    static let help = helpText(
+        command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N]",
+        about: """
+        Serves the merged metrics of the directory at /metrics (GET and HEAD), merging every
+        file on each scrape, in Prometheus text 0.0.4 or OpenMetrics 1.0.0 as the Accept header
+        asks. Bounded: request head size, header and idle timeouts, a connection cap. Prints
+        `listening on http://ADDR:PORT/metrics` once ready. SIGTERM or SIGINT stops it
+        gracefully.
+        """, spec: spec,
+        exitCodes: "  0 stopped by SIGTERM/SIGINT\n  1 cannot listen (address in use, permission)\n  2 usage error")
+
+    static func configuration(_ args: Arguments, defaultPort: Int = 9464) throws(UsageError) -> HTTPServerConfiguration {
+        var c = HTTPServerConfiguration()
+        c.bindAddress = args.values["bind"] ?? "127.0.0.1"
+        c.port = try args.integer("port", default: defaultPort, range: 0...65535)
+        c.maxConnections = try args.integer("max-connections", default: c.maxConnections, range: 1...10_000)
+        c.headerTimeout = try args.decimal("header-timeout", default: c.headerTimeout, range: 0.1...3600)
+        c.idleTimeout = try args.decimal("idle-timeout", default: c.idleTimeout, range: 0.1...86_400)
+        return c
+    }
+
+    static func run(_ args: Arguments) throws -> ExitCode {
+        let dir = try args.directory()
+        let endpoint = try Endpoint(directory: dir)
+        let server = try MetricsHTTPServer(configuration: try configuration(args), handler: endpoint.handler)
+        try server.shutdownOnSignals()
+        try server.start()
+        printOut("listening on http://\(displayHost(server.configuration.bindAddress)):\(server.port)/metrics\n")
+        server.waitUntilStopped()
+        return .ok
+    }
+
+    static func displayHost(_ address: String) -> String { address.contains(":") ? "[\(address)]" : address }
+}
+
+/// `collect`: print or write the merged exposition.
+enum CollectCommand {
+    static let spec = OptionSpec(
+        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"),
+                 ("format", "text (Prometheus 0.0.4, default) or openmetrics"),
+                 ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)")],
+        flags: [("no-self-metrics", "leave out the collector's own metrics")])
+
+    static let help = helpText(
+        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics] [--output FILE]",
+        about: """
+        Merges the directory once and prints the exposition, or writes it atomically (temporary
+        file and rename) to --output. Bad files are skipped and reported on standard error.
+        """, spec: spec,
+        exitCodes: "  0 done (also when files were skipped)\n  1 the output cannot be written\n  2 usage error")
+
+    static func run(_ args: Arguments) throws -> ExitCode {
+        let dir = try args.directory()
+        let format: ExpositionFormat
+        switch args.values["format"] ?? "text" {
+        case "text": format = .prometheusText
+        case "openmetrics": format = .openMetrics
+        case let other: throw UsageError(message: "--format must be text or openmetrics, not '\(other)'")
+        }
+        let collector = MultiProcessCollector(directory: dir, includeSelfMetrics: !args.flags.contains("no-self-metrics"))
+        let body = Exposition.render(collector.collect().families, format: format)
+        if let output = args.values["output"] {
+            try DirectoryFiles.writeAtomically(body, to: output)
+        } else {
+            FileHandle.standardOutput.write(Data(body))
+        }
+        return .ok
+    }
+}

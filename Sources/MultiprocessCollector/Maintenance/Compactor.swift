@@ -177,9 +177,21 @@ public enum Compactor {
             try complete(journal, directory: directory, options: CompactionOptions())
             recovered = true
         }
-        for name in try DirectoryFiles.names(in: directory) where name.hasPrefix(tempArchivePrefix) || name.hasPrefix(".tmp-write-") {
-            try? DirectoryFiles.remove(directory + "/" + name)
-            recovered = true
+        let now = DirectoryFiles.wallClock()
+        for name in try DirectoryFiles.names(in: directory) where name.hasPrefix(".tmp-") {
+            let path = directory + "/" + name
+            if name.hasPrefix(tempArchivePrefix) || name.hasPrefix(".tmp-write-") {
+                try? DirectoryFiles.remove(path)
+                recovered = true
+                continue
+            }
+            // A writer killed while creating its file leaves `.tmp-<kind>_<pid>-*`. One that
+            // is unlocked and a minute old is abandoned (a live creator locks it within
+            // microseconds).
+            guard let st = try? DirectoryFiles.status(path), st.isRegular, now - st.modificationTime > 60,
+                  let held = try? ExclusiveFileLock.lockIfFree(path: path) else { continue }
+            try? DirectoryFiles.remove(path)
+            withExtendedLifetime(held) {}
         }
         return recovered
     }

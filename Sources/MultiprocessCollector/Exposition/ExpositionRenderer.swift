@@ -1,0 +1,270 @@
+import PromMetrics
+
+/// Renders metric families into the bytes of an exposition format, with no I/O.
+///
+/// The output is byte for byte what prometheus_client 0.26.0 writes for the same families:
+/// `prometheus_client.exposition.generate_latest` for ``ExpositionFormat/prometheusText`` and
+/// `prometheus_client.openmetrics.exposition.generate_latest` for
+/// ``ExpositionFormat/openMetrics``. Families are written in the order given; labels are
+/// written sorted by name (by code point), as prometheus_client sorts them.
+///
+/// ```swift
+/// var body: [UInt8] = []
+/// let choice = NegotiatedExposition(acceptHeader: request.accept)
+/// Exposition.render(families, format: choice.format, escaping: choice.escaping, into: &body)
+/// // respond with body and choice.contentType
+/// ```
+///
+/// One deliberate difference: in OpenMetrics, prometheus_client escapes *sample* names with
+/// the label-name character set, so under `underscores` the `:` of `job:requests` becomes `_`
+/// in the samples but not in `# TYPE` (and under `values` every sample name gets `U__`); the
+/// samples then fall outside their family (the strict parser reads them as separate `unknown`
+/// families). Here sample names are escaped with the metric-name rules used for the family
+/// name, so the two always agree. For names without `:` under `underscores` and `allow-utf-8`
+/// the bytes are identical.
+public enum Exposition {
+    /// Appends the exposition of `families` to `buffer`.
+    ///
+    /// The buffer is not cleared, so a server can keep one buffer across scrapes
+    /// (`removeAll(keepingCapacity: true)` before each) and avoid growing it again.
+    ///
+    /// - Parameters:
+    ///   - families: The families, in output order.
+    ///   - format: Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+    ///   - escaping: How names outside the legacy character set are written.
+    ///   - buffer: The buffer the UTF-8 bytes are appended to.
+    public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
+                              escaping: NameEscaping = .underscores, into buffer: inout [UInt8]) {
+        var sampleCount = 0
+        for family in families { sampleCount += family.samples.count }
+        var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
+        switch format {
+        case .prometheusText:
+            for family in families { renderText(family, escaping: escaping, into: &writer) }
+        case .openMetrics:
+            for family in families { renderOpenMetrics(family, escaping: escaping, into: &writer) }
+            writer.write("# EOF\n" as StaticString)
+        }
+        buffer.reserveCapacity(buffer.count + writer.count)
+        writer.append(to: &buffer)
+    }
+
+    /// Returns the exposition of `families` as bytes.
+    /// - Parameters:
+    ///   - families: The families, in output order.
+    ///   - format: Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+    ///   - escaping: How names outside the legacy character set are written.
+    /// - Returns: The UTF-8 bytes of the exposition.
+    public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
+                              escaping: NameEscaping = .underscores) -> [UInt8] {
+        var buffer: [UInt8] = []
+        render(families, format: format, escaping: escaping, into: &buffer)
+        return buffer
+    }
+
+    // MARK: - Prometheus text 0.0.4
+
+    /// Samples that only OpenMetrics has; the text format moves them into gauges of their own
+    /// after the family, in this (sorted) order, as prometheus_client does.
+    private static let openMetricsOnlySuffixes = ["_created", "_gcount", "_gsum"]
+
+    private static func renderText(_ family: MetricFamilySnapshot, escaping: NameEscaping,
+                                   into buffer: inout ByteWriter) {
+        let headerName: String
+        let typeName: StaticString
+        switch family.kind {
+        case .counter: headerName = family.name + "_total"; typeName = "counter"
+        case .gauge: headerName = family.name; typeName = "gauge"
+        case .histogram: headerName = family.name; typeName = "histogram"
+        case .summary: headerName = family.name; typeName = "summary"
+        case .info: headerName = family.name + "_info"; typeName = "gauge"
+        case .stateset: headerName = family.name; typeName = "gauge"
+        case .unknown: headerName = family.name; typeName = "untyped"
+        }
+        appendTextHeader(name: headerName, help: family.help, type: typeName, escaping: escaping, into: &buffer)
+
+        // Which of the three suffixes appear (bit i for openMetricsOnlySuffixes[i]).
+        var deferred: UInt8 = 0
+        let familyLength = family.name.utf8.count
+        family.samples.withUnsafeBufferPointer { samples in
+            for index in samples.indices {
+                if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
+                                                     familyLength: familyLength) {
+                    deferred |= 1 << suffix
+                    continue
+                }
+                appendSample(samples[index], escaping: escaping, into: &buffer)
+            }
+        }
+        guard deferred != 0 else { return }
+        for (index, suffix) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << index) != 0 {
+            appendTextHeader(name: family.name + suffix, help: family.help, type: "gauge", escaping: escaping,
+                             into: &buffer)
+            for sample in family.samples
+            where openMetricsOnlyIndex(sample.name, familyName: family.name, familyLength: familyLength) == index {
+                appendSample(sample, escaping: escaping, into: &buffer)
+            }
+        }
+    }
+
+    /// Whether `sampleName` is exactly `familyName` + one of ``openMetricsOnlySuffixes``
+    /// (compared by bytes, as Python compares code points; `hasSuffix` would compare
+    /// canonically equivalent characters).
+    @inline(__always)
+    private static func openMetricsOnlyIndex(_ sampleName: String, familyName: String, familyLength: Int) -> Int? {
+        let extra = sampleName.utf8.count - familyLength
+        guard extra == 5 || extra == 7 || extra == 8 else { return nil }  // _gsum, _gcount, _created
+        let sample = sampleName.utf8.span, family = familyName.utf8.span
+        for i in 0 ..< familyLength where sample[unchecked: i] != family[unchecked: i] { return nil }
+        for (index, suffix) in openMetricsOnlySuffixes.enumerated() where suffix.utf8.count == extra {
+            let tail = suffix.utf8.span
+            var equal = true
+            for i in 0 ..< extra where sample[unchecked: familyLength + i] != tail[unchecked: i] {
+                equal = false
+                break
+            }
+            if equal { return index }
+        }
+        return nil
+    }
+
+    private static func appendTextHeader(name: String, help: String, type: StaticString, escaping: NameEscaping,
+                                         into buffer: inout ByteWriter) {
+        buffer.write("# HELP " as StaticString)
+        ExpositionNames.write(name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.writeEscaped(help, quote: false)
+        buffer.write("\n# TYPE " as StaticString)
+        ExpositionNames.write(name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.write(type)
+        buffer.write(ExpositionBytes.newline)
+    }
+
+    // MARK: - OpenMetrics 1.0.0
+
+    private static func renderOpenMetrics(_ family: MetricFamilySnapshot, escaping: NameEscaping,
+                                          into buffer: inout ByteWriter) {
+        let typeName: StaticString
+        switch family.kind {
+        case .counter: typeName = "counter"
+        case .gauge: typeName = "gauge"
+        case .histogram: typeName = "histogram"
+        case .summary: typeName = "summary"
+        case .info: typeName = "info"
+        case .stateset: typeName = "stateset"
+        case .unknown: typeName = "unknown"
+        }
+        buffer.write("# HELP " as StaticString)
+        ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.writeEscaped(family.help, quote: true)
+        buffer.write("\n# TYPE " as StaticString)
+        ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.space)
+        buffer.write(typeName)
+        buffer.write(ExpositionBytes.newline)
+        if let unit = family.unit, !unit.isEmpty {
+            buffer.write("# UNIT " as StaticString)
+            ExpositionNames.write(family.name, metric: true, escaping: escaping, to: &buffer)
+            buffer.write(ExpositionBytes.space)
+            buffer.write(unit)
+            buffer.write(ExpositionBytes.newline)
+        }
+        family.samples.withUnsafeBufferPointer { samples in
+            // Indexing (not `for sample in`) passes each sample borrowed, without a retain.
+            for index in samples.indices { appendSample(samples[index], escaping: escaping, into: &buffer) }
+        }
+    }
+
+    // MARK: - Sample lines (the same in both formats)
+
+    /// `name{label="value",...} value\n`, or `{"name",label="value",...} value\n` for a
+    /// non-legacy name under `allow-utf-8`.
+    @inline(__always)
+    private static func appendSample(_ sample: Sample, escaping: NameEscaping, into buffer: inout ByteWriter) {
+        if escaping == .allowUTF8 && !ExpositionNames.isLegacy(sample.name, metric: true) {
+            buffer.write(ExpositionBytes.openBrace)
+            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
+            if !sample.labels.isEmpty {
+                buffer.write(ExpositionBytes.comma)
+                appendLabels(sample.labels, escaping: escaping, into: &buffer)
+            }
+            buffer.write(ExpositionBytes.closeBrace)
+        } else {
+            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
+            if !sample.labels.isEmpty {
+                buffer.write(ExpositionBytes.openBrace)
+                appendLabels(sample.labels, escaping: escaping, into: &buffer)
+                buffer.write(ExpositionBytes.closeBrace)
+            }
+        }
+        buffer.write(ExpositionBytes.space)
+        buffer.writeValue(sample.value)
+        buffer.write(ExpositionBytes.newline)
+    }
+
+    /// The labels sorted by name, comma-separated, without braces.
+    @inline(__always)
+    private static func appendLabels(_ labels: [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
+        labels.withUnsafeBufferPointer { labels in
+            if isSortedByName(labels) {
+                for index in labels.indices {
+                    if index != 0 { buffer.write(ExpositionBytes.comma) }
+                    appendLabel(labels[index], escaping: escaping, into: &buffer)
+                }
+                return
+            }
+            // Typically a histogram bucket, whose `le` comes last: an insertion sort of the
+            // indices, on the stack, puts it in place with a handful of comparisons. Stable, so
+            // duplicate names (which a well-formed sample never has) keep their order.
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
+                for index in labels.indices {
+                    var position = index
+                    while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
+                        order[position] = order[position - 1]
+                        position -= 1
+                    }
+                    order[position] = index
+                }
+                for position in labels.indices {
+                    if position != 0 { buffer.write(ExpositionBytes.comma) }
+                    appendLabel(labels[order[position]], escaping: escaping, into: &buffer)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func appendLabel(_ label: Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
+        ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
+        buffer.write(ExpositionBytes.equals)
+        buffer.write(ExpositionBytes.quote)
+        buffer.writeEscaped(label.value, quote: true)
+        buffer.write(ExpositionBytes.quote)
+    }
+
+    @inline(__always)
+    private static func isSortedByName(_ labels: UnsafeBufferPointer<Label>) -> Bool {
+        var index = 1
+        while index < labels.count {
+            if nameLess(labels[index].name, labels[index - 1].name) { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// Code-point order, as Python's `sorted` on strings: UTF-8 byte order is code-point order.
+    @inline(__always)
+    static func nameLess(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8.span, y = b.utf8.span
+        let n = min(x.count, y.count)
+        var i = 0
+        while i < n {
+            let p = x[unchecked: i], q = y[unchecked: i]
+            if p != q { return p < q }
+            i += 1
+        }
+        return x.count < y.count
+    }
+}

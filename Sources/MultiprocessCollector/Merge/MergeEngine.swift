@@ -1,0 +1,386 @@
+import PromMetrics
+
+/// What merging a list of metric files produced.
+package struct MergeOutput: Sendable {
+    /// The merged families, sorted by name; series sorted by labels.
+    package var families: [MetricFamilySnapshot]
+    /// Files that were skipped because they could not be read or named.
+    package var problems: [MetricFileError]
+    /// The gauge mode each gauge family was merged with (the last gauge file's mode, as in
+    /// prometheus_client); compaction needs it to write merged gauges back.
+    package var gaugeModes: [String: GaugeMode]
+    /// The files whose entries were merged.
+    package var mergedFiles: Int
+    /// Live-mode gauge files left out because their owner is provably dead.
+    package var deadOwnerFiles: [String]
+    /// Entries read from the merged files.
+    package var entries: Int
+    /// Series that received a value.
+    package var seriesMerged: Int
+}
+
+/// A finished merge, and the catalog it leaves for the next one.
+struct MergeRun: ~Copyable {
+    var output: MergeOutput
+    var catalog: KeyCatalog
+}
+
+/// One merge: values accumulated per series of a ``KeyCatalog``.
+///
+/// Merging follows prometheus_client's `MultiProcessCollector.merge` (python-format.md §4):
+///
+/// - a family's type is the type of the first file (in the given order) with an entry of it,
+///   and its help text that of the first key seen; a gauge family's mode is the mode of the
+///   last gauge file with an entry of it;
+/// - counters, summaries and histograms are summed; histogram buckets are summed per float
+///   `le`, made cumulative, and `_count` is their total;
+/// - gauges per mode: `all`/`liveall` one series per file owner with a `pid` label that
+///   overwrites a user label of that name; `min`/`max` seeded by the first value (an entry
+///   never set counts as its initial 0); `sum`; `mostrecent` the value with the largest
+///   timestamp above 0 (ties: the first file wins; label sets never set are omitted); the
+///   aggregated modes drop every `pid` label.
+///
+/// Each file is read whole with ``MetricFileReader`` and checked first (entry bounds, key
+/// syntax, a numeric `le` in histogram files): a bad file contributes nothing and becomes a
+/// problem, the others are merged. Entries of counter, summary and histogram files are added
+/// to their series' slot at once; entries of gauge files are kept (24 bytes each) and combined
+/// at the end, when every family's type and mode are known.
+///
+/// Known differences from Python, all in corner cases Python itself leaves undefined: files
+/// are merged in name order (Python: directory order); when one name is used with two types,
+/// sums are added in a different order (rounding only); two entries whose labels become equal
+/// once `pid` is overwritten give one series (the later file wins) instead of a duplicate.
+struct MergeEngine: ~Copyable {
+    var catalog: KeyCatalog
+
+    // Per family, for this merge: created on first sighting in a good file.
+    private var familyKind: [FileKind?] = []
+    private var familyHelp: [String] = []
+    private var familyMode: [GaugeMode?] = []
+
+    // Accumulators, one per series.
+    private var values: [Double] = []
+    private var stamps: [Double] = []
+    private var seen: [Bool] = []
+
+    // Entries of gauge files, and of other files whose family turned out a gauge, in order.
+    private struct Contribution {
+        var series: Int32
+        var owner: Int32
+        var value: Double
+        var timestamp: Double
+    }
+    private var contributions: [Contribution] = []
+
+    // Scratch for the file being read: key ids, values, timestamps.
+    private var scratchKeys: UnsafeMutablePointer<Int32>
+    private var scratchValues: UnsafeMutablePointer<Double>
+    private var scratchStamps: UnsafeMutablePointer<Double>
+    private var scratchCapacity: Int
+
+    private(set) var problems: [MetricFileError] = []
+    private(set) var mergedFiles = 0
+    private(set) var deadOwnerFiles: [String] = []
+    private(set) var entries = 0
+
+    init(catalog: consuming KeyCatalog) {
+        self.catalog = catalog
+        scratchCapacity = 4096
+        scratchKeys = .allocate(capacity: scratchCapacity)
+        scratchValues = .allocate(capacity: scratchCapacity)
+        scratchStamps = .allocate(capacity: scratchCapacity)
+    }
+
+    private func freeScratch() {
+        scratchKeys.deallocate()
+        scratchValues.deallocate()
+        scratchStamps.deallocate()
+    }
+
+    // MARK: reading
+
+    /// Merges the files at `paths` in the order given (callers sort them by name).
+    mutating func add(paths: [String], skipDeadOwners: Bool) {
+        var reader = MetricFileReader()
+        for path in paths {
+            let base = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+            guard let name = MetricFileName(parsing: base) else {
+                problems.append(MetricFileError(path: path, kind: .badName(MetricFileName.problem(with: base))))
+                continue
+            }
+            let isLiveGauge: Bool
+            if case .gauge(let mode) = name.kind { isLiveGauge = mode.isLive } else { isLiveGauge = false }
+            if isLiveGauge && skipDeadOwners {
+                do {
+                    if try Liveness.probe(path: path) == .dead {
+                        deadOwnerFiles.append(path)
+                        continue
+                    }
+                } catch {
+                    // Deleted by mark-dead since the listing: like Python, not a problem.
+                    if error.errno == .noEntry { continue }
+                    // Anything else: let the reader below name the problem.
+                }
+            }
+            do {
+                let file = try reader.load(path: path)
+                let count = try check(file: file, kind: name.kind)
+                accumulate(count: count, name: name)
+            } catch {
+                if case .vanished = error.kind, isLiveGauge { continue }
+                problems.append(error)
+            }
+        }
+    }
+
+    /// Pass 1: checks every entry of a file (bounds, exactly as
+    /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
+    /// but the interner; keys; `le` in histogram files) and resolves it to a key id in the
+    /// scratch buffers.
+    /// - Returns: the number of entries.
+    private mutating func check(file: borrowing LoadedMetricFile, kind: FileKind) throws(MetricFileError) -> Int {
+        let bytes = file.bytes
+        let used = bytes.count
+        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
+        let most = used / 24 + 1
+        if most > scratchCapacity {
+            freeScratch()
+            scratchCapacity = Swift.max(most, scratchCapacity * 2)
+            scratchKeys = .allocate(capacity: scratchCapacity)
+            scratchValues = .allocate(capacity: scratchCapacity)
+            scratchStamps = .allocate(capacity: scratchCapacity)
+        }
+        let isHistogramFile = kind == .histogram
+        var n = 0
+        var pos = FileFormat.headerSize
+        var previous: Int32 = -1
+        while pos < used {
+            guard pos + 4 <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
+            guard length >= 0, length <= used else {
+                throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+            }
+            let keyStart = pos + 4
+            let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
+            let end = valueOffset + 16
+            guard end <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+            let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
+            let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
+            let (id, isNew) = catalog.keys.intern(key, hint: hint)
+            if isNew { catalog.decode(id: id, key: key) }
+            if id != hint {
+                if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
+            }
+            previous = id
+            let series = catalog.keySeries[Int(id)]
+            if series < 0 {
+                throw MetricFileError(path: file.path, kind: .invalidKey(
+                    offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
+            }
+            if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
+                let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
+                throw MetricFileError(path: file.path, kind: .invalidKey(
+                    offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
+            }
+            scratchKeys[n] = id
+            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
+            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+            n += 1
+            pos = end
+        }
+        return n
+    }
+
+    /// Grows the per-merge arrays to the catalog's families and series.
+    private mutating func syncSizes() {
+        let families = catalog.familyCount
+        if familyKind.count < families {
+            let extra = families - familyKind.count
+            familyKind.append(contentsOf: repeatElement(nil, count: extra))
+            familyHelp.append(contentsOf: repeatElement("", count: extra))
+            familyMode.append(contentsOf: repeatElement(nil, count: extra))
+        }
+        let series = catalog.seriesCount
+        if values.count < series {
+            let extra = series - values.count
+            values.append(contentsOf: repeatElement(0, count: extra))
+            stamps.append(contentsOf: repeatElement(0, count: extra))
+            seen.append(contentsOf: repeatElement(false, count: extra))
+        }
+    }
+
+    /// Pass 2: the file is good; accumulate its entries.
+    private mutating func accumulate(count n: Int, name: MetricFileName) {
+        syncSizes()
+        mergedFiles += 1
+        entries += n
+        let kind = name.kind
+        var owner: Int32 = -1
+        var mode: GaugeMode?
+        if case .gauge(let m) = kind {
+            mode = m
+            owner = catalog.owner(name.owner)
+        }
+        // Locals, so the loop mutates unique buffers without per-element checks.
+        var sums = [Double](), touched = [Bool]()
+        swap(&sums, &values)
+        swap(&touched, &seen)
+        defer {
+            swap(&sums, &values)
+            swap(&touched, &seen)
+        }
+        sums.withUnsafeMutableBufferPointer { sums in
+            touched.withUnsafeMutableBufferPointer { touched in
+                for i in 0..<n {
+                    let id = Int(scratchKeys[i])
+                    let s = catalog.keySeries[id]
+                    let f = Int(catalog.seriesFamily[Int(s)])
+                    var familyIsGauge: Bool
+                    if let k = familyKind[f] {
+                        if case .gauge = k { familyIsGauge = true } else { familyIsGauge = false }
+                    } else {
+                        familyKind[f] = kind
+                        familyHelp[f] = catalog.keyHelp[id]
+                        familyIsGauge = mode != nil
+                    }
+                    if let mode {
+                        familyMode[f] = mode
+                        contributions.append(Contribution(series: s, owner: owner, value: scratchValues[i], timestamp: scratchStamps[i]))
+                    } else if familyIsGauge {
+                        contributions.append(Contribution(series: s, owner: -1, value: scratchValues[i], timestamp: scratchStamps[i]))
+                    } else {
+                        sums[Int(s)] += scratchValues[i]
+                        touched[Int(s)] = true
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: combining
+
+    /// Applies the kept gauge-file entries, now that every family's type and mode are known.
+    private mutating func combineContributions() {
+        for c in contributions {
+            let f = Int(catalog.seriesFamily[Int(c.series)])
+            guard let kind = familyKind[f] else { continue }
+            guard case .gauge = kind, let mode = familyMode[f]?.aggregation else {
+                // A gauge file's entry in a family of another type: summed, with its pid.
+                let d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
+                syncSizes()
+                values[d] += c.value
+                seen[d] = true
+                continue
+            }
+            let d: Int
+            switch mode {
+            case .all, .liveall: d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
+            default: d = Int(catalog.derive(c.series, owner: -1))
+            }
+            syncSizes()
+            switch mode {
+            case .all, .liveall:
+                values[d] = c.value
+                seen[d] = true
+            case .min, .livemin:
+                if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value < values[d] { values[d] = c.value }
+            case .max, .livemax:
+                if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value > values[d] { values[d] = c.value }
+            case .sum, .livesum:
+                values[d] += c.value
+                seen[d] = true
+            case .mostrecent, .livemostrecent:
+                if stamps[d] < c.timestamp {
+                    values[d] = c.value
+                    stamps[d] = c.timestamp
+                    seen[d] = true
+                }
+            }
+        }
+        contributions = []
+    }
+
+    // MARK: output
+
+    /// Finishes the merge and hands the catalog back for the next one.
+    /// - Parameter accumulate: `true` for exposition (cumulative buckets and `_count`);
+    ///   `false` for writing merged data back into a file (per-bucket counts, no `_count`).
+    consuming func finish(accumulate: Bool) -> MergeRun {
+        combineContributions()
+        syncSizes()
+        var families: [MetricFamilySnapshot] = []
+        var modes: [String: GaugeMode] = [:]
+        for f in 0..<catalog.familyCount {
+            guard let kind = familyKind[f] else { continue }
+            let name = catalog.familyName[f]
+            let metricKind: MetricKind
+            switch kind {
+            case .counter: metricKind = .counter
+            case .summary: metricKind = .summary
+            case .histogram: metricKind = .histogram
+            case .gauge:
+                metricKind = .gauge
+                if let m = familyMode[f] { modes[name] = m }
+            }
+            let samples: [Sample]
+            if metricKind == .histogram {
+                samples = histogramSamples(family: f, accumulate: accumulate)
+            } else {
+                samples = catalog.plainOrder(of: f).compactMap { s in
+                    seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
+                }
+            }
+            families.append(MetricFamilySnapshot(name: name, kind: metricKind, help: familyHelp[f], samples: samples))
+        }
+        families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
+                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 })
+        freeScratch()
+        return MergeRun(output: output, catalog: catalog)
+    }
+
+    /// Samples of a histogram, per label set (sorted): buckets ascending by `le` (summed per
+    /// float value, re-rendered in Go's form, `le` last), `_count`, then the other samples
+    /// (`_sum`) by name. Without `accumulate`, bucket counts stay per bucket and no `_count`
+    /// is made.
+    private mutating func histogramSamples(family f: Int, accumulate: Bool) -> [Sample] {
+        let order = catalog.histogramOrder(of: f)
+        let name = catalog.familyName[f]
+        let bucketName = name + "_bucket"
+        let countName = name + "_count"
+        var out: [Sample] = []
+        var i = 0
+        while i < order.count {
+            let group = catalog.seriesGroup[Int(order[i])]
+            var total = 0.0
+            var buckets = 0
+            // Buckets of this label set, equal bounds merged.
+            while i < order.count, catalog.seriesGroup[Int(order[i])] == group, catalog.seriesLeState[Int(order[i])] != 0 {
+                let s = Int(order[i])
+                i += 1
+                // An `le` that is not a number only comes from another type's file here;
+                // Python would fail the whole scrape on it, so leave the sample out.
+                guard seen[s], catalog.seriesLeState[s] == 1 else { continue }
+                var v = values[s]
+                let le = catalog.seriesLe[s]
+                while i < order.count, catalog.seriesGroup[Int(order[i])] == group, catalog.seriesLeState[Int(order[i])] == 1,
+                      catalog.seriesLe[Int(order[i])] == le {
+                    if seen[Int(order[i])] { v += values[Int(order[i])] }
+                    i += 1
+                }
+                total += v
+                buckets += 1
+                out.append(Sample(name: bucketName, labels: catalog.seriesBucketLabels[s], value: accumulate ? total : v))
+            }
+            let madeCount = accumulate && buckets > 0
+            if madeCount { out.append(Sample(name: countName, labels: catalog.groupLabels[Int(group)], value: total)) }
+            while i < order.count, catalog.seriesGroup[Int(order[i])] == group {
+                let s = Int(order[i])
+                i += 1
+                guard seen[s], !(madeCount && catalog.seriesSample[s] == countName) else { continue }
+                out.append(Sample(name: catalog.seriesSample[s], labels: catalog.groupLabels[Int(group)], value: values[s]))
+            }
+        }
+        return out
+    }
+}
