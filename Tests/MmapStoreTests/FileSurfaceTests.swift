@@ -76,6 +76,28 @@ struct FileSurfaceTests {
         #expect(dir.names() == ["gauge_livesum_31.db"])
     }
 
+    @Test(arguments: [("000", UInt32(0o644)), ("077", UInt32(0o600))])
+    func aWriterProcessCreatesItsFileWithMode0644LessItsUmask(umask: String, expected: UInt32) throws {
+        let dir = TempDirectory("pmp-umask")
+        defer { dir.remove() }
+        let out = Pipe()
+        let worker = try launch("/bin/sh", ["-c", "umask \(umask) && exec \"$0\" \"$@\"",
+                                            executable("prom-multiproc-testworker"), "hold", dir.path, "4242"], stdout: out)
+        // SIGKILL: a child may inherit a signal mask that blocks SIGTERM.
+        defer { kill(worker.processIdentifier, SIGKILL); worker.waitUntilExit() }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += chunk
+        }
+        #expect(String(decoding: line, as: UTF8.self).hasPrefix("ready "), "the worker did not start")
+        let mode = try permissions(dir.file("counter_4242.db"))
+        #expect(mode == expected, "mode \(String(mode, radix: 8)) under umask \(umask)")
+        #expect(mode & 0o002 == 0)
+        #expect(dir.names() == ["counter_4242.db"], "no temporary file is left behind")
+    }
+
     @Test(arguments: [("000", UInt32(0o644)), ("077", UInt32(0o600)), ("027", UInt32(0o640))])
     func filesTheMaintenanceToolCreatesFollowTheUmaskAndAreNeverWorldWritable(umask: String, expected: UInt32) throws {
         let dir = TempDirectory("pmp-umask")
