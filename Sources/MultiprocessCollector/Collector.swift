@@ -108,8 +108,16 @@ public final class MultiProcessCollector: Sendable {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
+        // Read under the shared directory lock: a compactor commits (renames its archives and
+        // removes their sources) under the exclusive lock, so a scrape never sees an archive
+        // together with the files folded into it. After a compactor crash, its journal names
+        // the sources already folded into an archive in place: leave those out.
+        let directoryLock = DirectoryLock.acquireShared(directory: directory)
+        defer { withExtendedLifetime(directoryLock) {} }
         switch Self.listMetricFiles(in: directory) {
-        case .success(let p): paths = p
+        case .success(let p):
+            let folded = Compactor.alreadyFolded(directory: directory)
+            paths = folded.isEmpty ? p : p.filter { !folded.contains(String($0.split(separator: "/").last ?? "")) }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }

@@ -124,7 +124,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         let (g, isNew) = key.bytes.withUnsafeBytes { groups.intern($0, hint: -1) }
         if isNew { groupLabels.append(withoutLe) }
         seriesGroup[s] = g
-        seriesBucketLabels[s] = seriesLeState[s] == 1 ? withoutLe + [Label("le", goFloatStandIn(seriesLe[s]))] : labels
+        seriesBucketLabels[s] = seriesLeState[s] == 1 ? withoutLe + [Label("le", GoFloat.format(seriesLe[s]))] : labels
     }
 
     mutating func owner(_ name: String) -> Int32 {

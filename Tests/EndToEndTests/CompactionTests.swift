@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import MmapStore
+import PromMetrics
+import TestSupport
+
+/// Writes one process's worth of every metric type and gauge mode into `dir` as `pid`.
+/// Returns the storage; close its store to make the process "dead".
+@discardableResult
+func writeEveryType(_ dir: TempDirectory, pid: String, scale: Double, wall: Double) throws -> MetricStorage {
+    let storage = try MetricStorage.multiprocess(directory: dir.path, identity: .fixed(pid))
+    let clock = MetricClock(wallTime: { wall }, monotonicTime: { 0 })
+    let r = Registry(storage: storage, clock: clock)
+    let c = try Counter("requests_total", help: "Requests.", labelNames: ["route"], registry: r)
+    c.labels("/a").increment(by: 1 * scale)
+    c.labels("/b").increment(by: 2 * scale)
+    let h = try Histogram("latency_seconds", help: "Latency.", labelNames: ["route"], buckets: [0.1, 1], registry: r)
+    h.labels("/a").observe(0.05 * scale)
+    h.labels("/a").observe(3)
+    let s = try Summary("size_bytes", help: "Size.", registry: r)
+    s.observe(10 * scale)
+    for mode in GaugeMode.allCases {
+        let g = try Gauge("g_\(mode.rawValue)", help: "Gauge \(mode.rawValue).", labelNames: ["k"], mode: mode, registry: r)
+        g.labels("x").set(scale)
+        _ = g.labels("never-set")
+    }
+    return storage
+}
+
+/// The merged text exposition of `dir` (no self-metrics), through the CLI.
+func collectText(_ dir: TempDirectory) throws -> String {
+    let r = try cli(["collect", "--dir", dir.path, "--no-self-metrics"])
+    #expect(r.status == 0, "\(r.stderr)")
+    return r.stdout
+}
+
+@Suite struct CompactionTests {
+    /// A directory with three dead processes, one live one, and a prometheus_client process
+    /// declared dead.
+    func churnedDirectory() throws -> (TempDirectory, MetricStorage) {
+        let dir = TempDirectory("pmp-compact")
+        for (i, pid) in ["101", "102", "103"].enumerated() {
+            try writeEveryType(dir, pid: pid, scale: Double(i + 1), wall: 1000 + Double(i)).store?.close()
+        }
+        let live = try writeEveryType(dir, pid: "104", scale: 10, wall: 999)
+        let spec = #"[{"type":"counter","name":"requests_total","help":"Requests.","labelnames":["route"],"labels":["/a"],"op":"inc","amount":5},{"type":"gauge","mode":"livesum","name":"g_livesum","help":"Gauge livesum.","labelnames":["k"],"labels":["x"],"op":"set","amount":7}]"#
+        let specPath = dir.path + "/../pmp-spec-\(UInt32.random(in: 0...UInt32.max)).json"
+        try spec.write(toFile: specPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: specPath) }
+        let py = try runPython("write.py", [dir.path, "777", specPath])
+        #expect(py.status == 0, "\(py.stderr)")
+        return (dir, live)
+    }
+
+    @Test func compactionKeepsTheMergedOutputIdentical() throws {
+        let (dir, live) = try churnedDirectory()
+        defer { live.store?.close(); dir.remove() }
+        let dead = try cli(["mark-dead", "--pid", "777", "--dir", dir.path])
+        #expect(dead.status == 0)
+        let before = try collectText(dir)
+        let filesBefore = dir.names().filter { $0.hasSuffix(".db") }.count
+        let r = try cli(["compact", "--dir", dir.path, "--verbose"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let after = try collectText(dir)
+        #expect(after == before)
+        let files = dir.names().filter { $0.hasSuffix(".db") }
+        #expect(files.count < filesBefore)
+        #expect(files.contains("counter_archive.db") && files.contains("gauge_sum_archive.db") && files.contains("gauge_mostrecent_archive.db"))
+        #expect(!files.contains("counter_101.db") && !files.contains("counter_777.db") && !files.contains("gauge_livesum_101.db"))
+        #expect(files.contains("counter_104.db") && files.contains("gauge_all_101.db"))
+        // prometheus_client still reads the compacted directory, with the same counter total.
+        let python = try runPython("collect.py", [dir.path])
+        #expect(python.status == 0, "\(python.stderr)")
+        #expect(before.contains("requests_total{route=\"/a\"} 21.0"))
+        #expect(python.stdout.contains("21.0") || python.stdout.contains("21"))
+        // A second compaction with nothing dead changes nothing.
+        #expect(try cli(["compact", "--dir", dir.path]).status == 0)
+        #expect(try collectText(dir) == before)
+    }
+
+    @Test func pythonFilesAreCompactedOnlyAfterMarkDead() throws {
+        let (dir, live) = try churnedDirectory()
+        defer { live.store?.close(); dir.remove() }
+        #expect(try cli(["compact", "--dir", dir.path]).status == 0)
+        #expect(dir.names().contains("counter_777.db"))
+        #expect(try cli(["mark-dead", "--pid", "777", "--dir", dir.path]).status == 0)
+        #expect(try cli(["compact", "--dir", dir.path]).status == 0)
+        #expect(!dir.names().contains("counter_777.db"))
+    }
+
+    @Test(arguments: [
+        "archives-written", "journal-written", "first-archive-renamed", "archives-renamed", "first-source-removed", "sources-removed",
+    ])
+    func aCompactorKilledAtAnyStepNeverDoubleCountsOrLoses(step: String) throws {
+        let (dir, live) = try churnedDirectory()
+        defer { live.store?.close(); dir.remove() }
+        #expect(try cli(["mark-dead", "--pid", "777", "--dir", dir.path]).status == 0)
+        let before = try collectText(dir)
+        let killed = try cli(["compact", "--dir", dir.path], environment: ["PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER": step])
+        #expect(killed.signaled || killed.status == 137, "the compactor was not killed at \(step): \(killed.status) \(killed.stderr)")
+        #expect(try collectText(dir) == before, "after a kill at \(step)")
+        let again = try cli(["compact", "--dir", dir.path])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try collectText(dir) == before)
+        #expect(!dir.names().contains { $0.hasPrefix(".tmp-") || $0 == ".prom-multiproc-compaction-journal" })
+    }
+
+    @Test func twoCompactorsStartedAtOnceRunOneAfterTheOther() throws {
+        let (dir, live) = try churnedDirectory()
+        defer { live.store?.close(); dir.remove() }
+        let before = try collectText(dir)
+        let a = try launch(executable("prom-multiproc-cli"), ["compact", "--dir", dir.path])
+        let b = try launch(executable("prom-multiproc-cli"), ["compact", "--dir", dir.path])
+        a.waitUntilExit(); b.waitUntilExit()
+        #expect(a.terminationStatus == 0 && b.terminationStatus == 0)
+        #expect(try collectText(dir) == before)
+    }
+}
