@@ -240,7 +240,7 @@ struct MergeEngine: ~Copyable {
                         if case .gauge = k { familyIsGauge = true } else { familyIsGauge = false }
                     } else {
                         familyKind[f] = kind
-                        familyHelp[f] = catalog.keyHelp[id]
+                        familyHelp[f] = catalog.helpText(ofKey: id)
                         familyIsGauge = mode != nil
                     }
                     if let mode {
