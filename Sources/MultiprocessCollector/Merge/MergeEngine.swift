@@ -123,8 +123,7 @@ struct MergeEngine: ~Copyable {
                 }
             }
             do {
-                let file = try reader.load(path: path)
-                let count = try check(file: file, kind: name.kind)
+                let count = try check(path: path, kind: name.kind, reader: &reader)
                 accumulate(count: count, name: name)
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
@@ -133,62 +132,66 @@ struct MergeEngine: ~Copyable {
         }
     }
 
-    /// Pass 1: checks every entry of a file (bounds, exactly as
-    /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
-    /// but the interner; keys; `le` in histogram files) and resolves it to a key id in the
-    /// scratch buffers.
+    /// Pass 1: reads a file piece by piece and checks every entry (bounds, by the reader,
+    /// exactly as `LoadedMetricFile.forEachEntry` does; keys; `le` in histogram files),
+    /// resolving it to a key id in the scratch buffers. The loop calls nothing per entry but
+    /// the interner.
     /// - Returns: the number of entries.
-    private mutating func check(file: borrowing LoadedMetricFile, kind: FileKind) throws(MetricFileError) -> Int {
-        let bytes = file.bytes
-        let used = bytes.count
-        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
-        let most = used / 24 + 1
-        if most > scratchCapacity {
-            freeScratch()
-            scratchCapacity = Swift.max(most, scratchCapacity * 2)
-            scratchKeys = .allocate(capacity: scratchCapacity)
-            scratchValues = .allocate(capacity: scratchCapacity)
-            scratchStamps = .allocate(capacity: scratchCapacity)
-        }
+    private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader) throws(MetricFileError) -> Int {
         let isHistogramFile = kind == .histogram
         var n = 0
-        var pos = FileFormat.headerSize
         var previous: Int32 = -1
-        while pos < used {
-            guard pos + 4 <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
-            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
-            guard length >= 0, length <= used else {
-                throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+        _ = try reader.streamEntries(path: path) { (bytes, base) throws(MetricFileError) in
+            let used = bytes.count
+            // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
+            let most = n + used / 24 + 1
+            if most > scratchCapacity { growScratch(to: most, keeping: n) }
+            var pos = 0
+            while pos < used {
+                // Bounds were checked by the reader.
+                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
+                let keyStart = pos + 4
+                let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
+                let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
+                let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
+                let (id, isNew) = catalog.keys.intern(key, hint: hint)
+                if isNew { catalog.decode(id: id, key: key) }
+                if id != hint {
+                    if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
+                }
+                previous = id
+                let series = catalog.keySeries[Int(id)]
+                if series < 0 {
+                    throw MetricFileError(path: path, kind: .invalidKey(
+                        offset: base + pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
+                }
+                if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
+                    let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
+                    throw MetricFileError(path: path, kind: .invalidKey(
+                        offset: base + pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
+                }
+                scratchKeys[n] = id
+                scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
+                scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+                n += 1
+                pos = valueOffset + 16
             }
-            let keyStart = pos + 4
-            let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
-            let end = valueOffset + 16
-            guard end <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
-            let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
-            let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
-            let (id, isNew) = catalog.keys.intern(key, hint: hint)
-            if isNew { catalog.decode(id: id, key: key) }
-            if id != hint {
-                if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
-            }
-            previous = id
-            let series = catalog.keySeries[Int(id)]
-            if series < 0 {
-                throw MetricFileError(path: file.path, kind: .invalidKey(
-                    offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
-            }
-            if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
-                let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
-                throw MetricFileError(path: file.path, kind: .invalidKey(
-                    offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
-            }
-            scratchKeys[n] = id
-            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
-            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
-            n += 1
-            pos = end
         }
         return n
+    }
+
+    private mutating func growScratch(to needed: Int, keeping n: Int) {
+        let capacity = Swift.max(needed, scratchCapacity * 2)
+        func grown<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+            let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+            q.moveInitialize(from: p, count: n)
+            p.deallocate()
+            return q
+        }
+        scratchKeys = grown(scratchKeys)
+        scratchValues = grown(scratchValues)
+        scratchStamps = grown(scratchStamps)
+        scratchCapacity = capacity
     }
 
     /// Grows the per-merge arrays to the catalog's families and series.
