@@ -56,6 +56,13 @@ struct KeyCatalog: ~Copyable, Sendable {
     var groups = KeyInterner()
     var groupLabels: [[Label]] = []
     var groupScratch = SortKey()
+    /// Distinct `le` texts and what they parse to; bounds rendered in Go's form.
+    var leTexts = KeyInterner()
+    var leParsed: [(UInt8, Double)] = []
+    var goTexts: [UInt64: String] = [:]
+    /// The family of the last plain key decoded, and its name's bytes.
+    var lastFamily: Int32 = -1
+    var lastFamilyName: [UInt8] = []
     /// Derived series (pid removed, or replaced by a file's owner), by `series << 32 | owner + 1`.
     var derived: [UInt64: Int32] = [:]
     var ownerIndex: [String: Int32] = [:]
@@ -83,7 +90,15 @@ struct KeyCatalog: ~Copyable, Sendable {
             let (s, isNew) = canonicalScratch.withUnsafeBytes { identities.intern($0, hint: -1) }
             if isNew {
                 func text(_ r: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: key[r]), as: UTF8.self) }
-                let f = family(named: text(plain.family))
+                let name = UnsafeRawBufferPointer(rebasing: key[plain.family])
+                let f: Int32
+                if lastFamily >= 0 && name.elementsEqual(lastFamilyName) {
+                    f = lastFamily
+                } else {
+                    f = family(named: text(plain.family))
+                    lastFamily = f
+                    lastFamilyName = Array(name)
+                }
                 var labels: [Label] = []
                 labels.reserveCapacity(labelScratch.count / 4)
                 var j = 0
@@ -155,7 +170,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         var leState: UInt8 = 0
         var le = 0.0
         if let l = labels.first(where: { $0.name == "le" }) {
-            if let v = pythonFloat(l.value) { leState = 1; le = v } else { leState = 2 }
+            (leState, le) = parseLe(l.value)
         }
         seriesLeState.append(leState)
         seriesLe.append(le)
@@ -177,7 +192,26 @@ struct KeyCatalog: ~Copyable, Sendable {
         let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: -1) }
         if isNew { groupLabels.append(hasLe ? labels.filter { $0.name != "le" } : labels) }
         seriesGroup[s] = g
-        seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", GoFloat.format(seriesLe[s]))] : labels
+        seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", goText(seriesLe[s]))] : labels
+    }
+
+    /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is
+    /// not a number. A directory holds a few distinct bounds, each in thousands of keys.
+    mutating func parseLe(_ text: String) -> (UInt8, Double) {
+        var text = text
+        let (t, isNew) = text.withUTF8 { leTexts.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        if isNew {
+            if let v = pythonFloat(text) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
+        }
+        return leParsed[Int(t)]
+    }
+
+    /// `GoFloat.format(value)`, remembered.
+    mutating func goText(_ value: Double) -> String {
+        if let text = goTexts[value.bitPattern] { return text }
+        let text = GoFloat.format(value)
+        goTexts[value.bitPattern] = text
+        return text
     }
 
     mutating func owner(_ name: String) -> Int32 {
