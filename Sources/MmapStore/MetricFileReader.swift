@@ -73,22 +73,26 @@ public struct MetricFileReader: ~Copyable {
     }
 
     /// Reads a file as ``load(path:)`` does, with the same checks and errors in the same order,
-    /// but through the reader's buffer piece by piece, handing each run of whole entries to
-    /// `body` while the bytes are still in the CPU's cache: reading a large file whole copies
-    /// it through main memory first, which costs more than everything done with its entries.
+    /// but through the reader's buffer piece by piece, handing the bytes to `body` while they
+    /// are still in the CPU's cache: reading a large file whole copies it through main memory
+    /// first, which costs more than everything done with its entries.
     ///
-    /// Entries are bounds-checked as ``LoadedMetricFile/forEachEntry(in:path:_:)`` checks
-    /// them; `body` receives only entries that passed, each run before any error found after
-    /// it. When `body` or a bounds check throws, the rest of the file is read first, so that a
-    /// file that turns out shorter than its header says is reported as truncated, as
-    /// ``load(path:)`` reports it.
+    /// `body` receives the file's bytes from the next entry on, as far as they have been read
+    /// (never past `used`), with their file offset and `used`. It walks the entries in them,
+    /// bounds-checking each as ``LoadedMetricFile/forEachEntry(in:path:_:)`` does (against
+    /// `used`, throwing `entryOutOfBounds`), stops at the first entry that does not end inside
+    /// the bytes given, and returns how many bytes of whole entries it consumed; it is called
+    /// again with the rest once more is read. When `body` throws, the rest of the file is read
+    /// first, so that a file that turns out shorter than its header says is reported as
+    /// truncated, as ``load(path:)`` reports it.
     /// - Parameters:
     ///   - path: the file's path.
-    ///   - body: called with a run of whole entries and the file offset of its first byte.
+    ///   - body: called with `(bytes, offset of bytes[0] in the file, used)`; returns the bytes
+    ///     consumed.
     /// - Returns: who wrote the file.
     /// - Throws: ``MetricFileError`` naming the file and the problem, or what `body` throws.
     public mutating func streamEntries(
-        path: String, _ body: (_ entries: UnsafeRawBufferPointer, _ offset: Int) throws(MetricFileError) -> Void
+        path: String, _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
     ) throws(MetricFileError) -> FileFormat.Writer {
         let fd = try open(path)
         defer { Sys.close(fd) }
@@ -100,34 +104,24 @@ public struct MetricFileReader: ~Copyable {
         var filled = Swift.min(header.got, used)
         var pos = FileFormat.headerSize
         while true {
-            var q = pos
-            var failure: MetricFileError?
-            var needed = 0
             let available = base + filled
-            while q < used {
-                guard q + 4 <= used else { failure = MetricFileError(path: path, kind: .entryOutOfBounds(offset: q, keyLength: -1)); break }
-                guard q + 4 <= available else { needed = 4; break }
-                let length = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: q - base, as: Int32.self)))
-                guard length >= 0, length <= used else {
-                    failure = MetricFileError(path: path, kind: .entryOutOfBounds(offset: q, keyLength: length))
-                    break
-                }
-                let end = q + 4 + length + FileFormat.padding(keyLength: length) + 16
-                guard end <= used else { failure = MetricFileError(path: path, kind: .entryOutOfBounds(offset: q, keyLength: length)); break }
-                guard end <= available else { needed = end - q; break }
-                q = end
-            }
             do throws(MetricFileError) {
-                if q > pos { try body(UnsafeRawBufferPointer(rebasing: buffer[(pos - base)..<(q - base)]), pos) }
-                if let failure { throw failure }
+                let consumed = try body(UnsafeRawBufferPointer(rebasing: buffer[(pos - base)..<filled]), pos, used)
+                precondition(consumed >= 0 && pos + consumed <= available, "streamEntries: body consumed bytes it was not given")
+                pos += consumed
             } catch {
                 try drain(fd, path: path, from: available, used: used)
                 throw error
             }
-            pos = q
             if pos >= used { return header.writer }
-            // Keep the incomplete entry, make room for it whole, and read on.
+            // Keep the incomplete entry, make room for it whole (body checked its length),
+            // and read on.
             let kept = available - pos
+            var needed = 4
+            if kept >= 4 {
+                let length = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: pos - base, as: Int32.self)))
+                needed = 4 + length + FileFormat.padding(keyLength: length) + 16
+            }
             if needed > buffer.count {
                 var newCount = buffer.count
                 while newCount < needed { newCount *= 2 }
@@ -140,6 +134,7 @@ public struct MetricFileReader: ~Copyable {
             }
             base = pos
             let count = Swift.min(buffer.count - kept, used - (base + kept))
+            precondition(count > 0, "streamEntries: body stopped before an entry it was given whole")
             let n = try read(fd, path: path, offset: base + kept, count: count, at: kept)
             filled = kept + n
             if n < count { throw MetricFileError(path: path, kind: .truncated(size: base + filled, needed: used)) }

@@ -132,27 +132,35 @@ struct MergeEngine: ~Copyable {
         }
     }
 
-    /// Pass 1: reads a file piece by piece and checks every entry (bounds, by the reader,
-    /// exactly as `LoadedMetricFile.forEachEntry` does; keys; `le` in histogram files),
-    /// resolving it to a key id in the scratch buffers. The loop calls nothing per entry but
-    /// the interner.
+    /// Pass 1: reads a file piece by piece and checks every entry (bounds, exactly as
+    /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
+    /// but the interner; keys; `le` in histogram files), resolving it to a key id in the
+    /// scratch buffers.
     /// - Returns: the number of entries.
     private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader) throws(MetricFileError) -> Int {
         let isHistogramFile = kind == .histogram
         var n = 0
         var previous: Int32 = -1
-        _ = try reader.streamEntries(path: path) { (bytes, base) throws(MetricFileError) in
-            let used = bytes.count
+        _ = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
+            // `bytes` holds the file from offset `base` to `available`.
+            let available = base + bytes.count
             // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
-            let most = n + used / 24 + 1
+            let most = n + bytes.count / 24 + 1
             if most > scratchCapacity { growScratch(to: most, keeping: n) }
-            var pos = 0
+            var pos = base
             while pos < used {
-                // Bounds were checked by the reader.
-                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
-                let keyStart = pos + 4
-                let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
-                let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
+                guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+                guard pos + 4 <= available else { break }
+                let at = pos - base
+                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                guard length >= 0, length <= used else {
+                    throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+                }
+                let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+                let end = base + valueAt + 16
+                guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+                guard end <= available else { break }
+                let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
                 let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
                 let (id, isNew) = catalog.keys.intern(key, hint: hint)
                 if isNew { catalog.decode(id: id, key: key) }
@@ -163,19 +171,20 @@ struct MergeEngine: ~Copyable {
                 let series = catalog.keySeries[Int(id)]
                 if series < 0 {
                     throw MetricFileError(path: path, kind: .invalidKey(
-                        offset: base + pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
+                        offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
                 }
                 if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
                     let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
                     throw MetricFileError(path: path, kind: .invalidKey(
-                        offset: base + pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
+                        offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
                 }
                 scratchKeys[n] = id
-                scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
-                scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+                scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+                scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
                 n += 1
-                pos = valueOffset + 16
+                pos = end
             }
+            return pos - base
         }
         return n
     }
