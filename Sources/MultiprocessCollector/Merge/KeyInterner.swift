@@ -66,6 +66,14 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
             let i = Int(hint)
             if Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return (hint, false) }
         }
+        return lookUp(key)
+    }
+
+    /// `intern` without a hint: the hash table, and insertion. Kept out of line so that the
+    /// hint check inlines into the caller's loop.
+    @inline(never)
+    private mutating func lookUp(_ key: UnsafeRawBufferPointer) -> (id: Int32, isNew: Bool) {
+        let length = key.count
         let h = Self.hash(key)
         var slot = Int(truncatingIfNeeded: h) & tableMask
         while true {

@@ -142,51 +142,59 @@ struct MergeEngine: ~Copyable {
         var n = 0
         var previous: Int32 = -1
         _ = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
-            // `bytes` holds the file from offset `base` to `available`.
-            let available = base + bytes.count
-            // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
-            let most = n + bytes.count / 24 + 1
-            if most > scratchCapacity { growScratch(to: most, keeping: n) }
-            var pos = base
-            while pos < used {
-                guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
-                guard pos + 4 <= available else { break }
-                let at = pos - base
-                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
-                guard length >= 0, length <= used else {
-                    throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
-                }
-                let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
-                let end = base + valueAt + 16
-                guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
-                guard end <= available else { break }
-                let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
-                let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
-                let (id, isNew) = catalog.keys.intern(key, hint: hint)
-                if isNew { catalog.decode(id: id, key: key) }
-                if id != hint {
-                    if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
-                }
-                previous = id
-                let series = catalog.keySeries[Int(id)]
-                if series < 0 {
-                    throw MetricFileError(path: path, kind: .invalidKey(
-                        offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
-                }
-                if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
-                    let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
-                    throw MetricFileError(path: path, kind: .invalidKey(
-                        offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
-                }
-                scratchKeys[n] = id
-                scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-                scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
-                n += 1
-                pos = end
-            }
-            return pos - base
+            try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
+                             count: &n, previous: &previous)
         }
         return n
+    }
+
+    /// Checks and resolves the whole entries in `bytes` (the file from offset `base` on);
+    /// returns the bytes consumed. A method of its own, so the interner is inlined into it.
+    private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
+                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32) throws(MetricFileError) -> Int {
+        // `bytes` holds the file from offset `base` to `available`.
+        let available = base + bytes.count
+        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
+        let most = n + bytes.count / 24 + 1
+        if most > scratchCapacity { growScratch(to: most, keeping: n) }
+        var pos = base
+        while pos < used {
+            guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+            guard pos + 4 <= available else { break }
+            let at = pos - base
+            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+            guard length >= 0, length <= used else {
+                throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+            }
+            let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+            let end = base + valueAt + 16
+            guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+            guard end <= available else { break }
+            let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
+            let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
+            let (id, isNew) = catalog.keys.intern(key, hint: hint)
+            if isNew { catalog.decode(id: id, key: key) }
+            if id != hint {
+                if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
+            }
+            previous = id
+            let series = catalog.keySeries[Int(id)]
+            if series < 0 {
+                throw MetricFileError(path: path, kind: .invalidKey(
+                    offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
+            }
+            if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
+                let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
+                throw MetricFileError(path: path, kind: .invalidKey(
+                    offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
+            }
+            scratchKeys[n] = id
+            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
+            n += 1
+            pos = end
+        }
+        return pos - base
     }
 
     private mutating func growScratch(to needed: Int, keeping n: Int) {
