@@ -48,47 +48,14 @@ public struct MetricFileReader: ~Copyable {
     /// - Returns: the file's bytes in use, with its writer.
     /// - Throws: ``MetricFileError`` naming the file and the problem.
     public mutating func load(path: String) throws(MetricFileError) -> LoadedMetricFile {
-        let fd: Int32
-        do {
-            fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
-        } catch {
-            if error.errno == .symlinkLoop { throw MetricFileError(path: path, kind: .symlink) }
-            if error.errno == .noEntry { throw MetricFileError(path: path, kind: .vanished) }
-            throw MetricFileError(path: path, kind: .system(error))
-        }
+        let fd = try open(path)
         defer { Sys.close(fd) }
-        let status: Sys.FileStatus
-        do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
-        guard status.isRegular else { throw MetricFileError(path: path, kind: .notRegularFile) }
-        if status.size == 0 { throw MetricFileError(path: path, kind: .empty) }
-        if status.size < FileFormat.headerSize {
-            throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: FileFormat.headerSize))
-        }
-        // First read: up to 64 KiB covers most files in one call.
-        var got = try read(fd, path: path, offset: 0, count: Swift.min(status.size, buffer.count))
-        guard got >= FileFormat.headerSize else {
-            throw MetricFileError(path: path, kind: .truncated(size: got, needed: FileFormat.headerSize))
-        }
-        let used = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: 0, as: Int32.self)))
-        let marker = (buffer[4], buffer[5], buffer[6], buffer[7])
-        guard let writer = FileFormat.writer(marker: marker) else {
-            throw MetricFileError(path: path, kind: .unknownMarker)
-        }
-        if case .swift(let v) = writer, v != FileFormat.version {
-            throw MetricFileError(path: path, kind: .unknownVersion(v))
-        }
+        let header = try readHeader(fd, path: path)
+        var got = header.got
+        let used = header.used
         if used == 0 {
             // An all-zero header: a file that holds nothing yet (Python reads it as empty too).
-            return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<0]), writer: writer, fileSize: status.size)
-        }
-        guard used >= FileFormat.headerSize else { throw MetricFileError(path: path, kind: .invalidUsed(used)) }
-        var fileSize = status.size
-        if used > fileSize {
-            // A live writer may have grown the file and published the new `used` between our
-            // fstat and our read of the header: look at the size again before calling the
-            // file truncated (files only grow while their writer lives).
-            do { fileSize = try Sys.fstat(fd, path: path).size } catch { throw MetricFileError(path: path, kind: .system(error)) }
-            if used > fileSize { throw MetricFileError(path: path, kind: .truncated(size: fileSize, needed: used)) }
+            return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<0]), writer: header.writer, fileSize: header.fileSize)
         }
         if used > buffer.count {
             var newCount = buffer.count
@@ -102,12 +69,143 @@ public struct MetricFileReader: ~Copyable {
             got += try read(fd, path: path, offset: got, count: used - got)
             if got < used { throw MetricFileError(path: path, kind: .truncated(size: got, needed: used)) }
         }
-        return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<used]), writer: writer, fileSize: fileSize)
+        return LoadedMetricFile(path: path, bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<used]), writer: header.writer, fileSize: header.fileSize)
     }
 
-    private func read(_ fd: Int32, path: String, offset: Int, count: Int) throws(MetricFileError) -> Int {
+    /// Reads a file as ``load(path:)`` does, with the same checks and errors in the same order,
+    /// but through the reader's buffer piece by piece, handing the bytes to `body` while they
+    /// are still in the CPU's cache: reading a large file whole copies it through main memory
+    /// first, which costs more than everything done with its entries.
+    ///
+    /// `body` receives the file's bytes from the next entry on, as far as they have been read
+    /// (never past `used`), with their file offset and `used`. It walks the entries in them,
+    /// bounds-checking each as ``LoadedMetricFile/forEachEntry(in:path:_:)`` does (against
+    /// `used`, throwing `entryOutOfBounds`), stops at the first entry that does not end inside
+    /// the bytes given, and returns how many bytes of whole entries it consumed; it is called
+    /// again with the rest once more is read. When `body` throws, the rest of the file is read
+    /// first, so that a file that turns out shorter than its header says is reported as
+    /// truncated, as ``load(path:)`` reports it.
+    /// - Parameters:
+    ///   - path: the file's path.
+    ///   - body: called with `(bytes, offset of bytes[0] in the file, used)`; returns the bytes
+    ///     consumed.
+    /// - Returns: who wrote the file.
+    /// - Throws: ``MetricFileError`` naming the file and the problem, or what `body` throws.
+    public mutating func streamEntries(
+        path: String, _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
+    ) throws(MetricFileError) -> FileFormat.Writer {
+        let fd = try open(path)
+        defer { Sys.close(fd) }
+        let header = try readHeader(fd, path: path)
+        let used = header.used
+        if used == 0 { return header.writer }
+        // buffer[0..<filled] holds the file's bytes from offset `base`.
+        var base = 0
+        var filled = Swift.min(header.got, used)
+        var pos = FileFormat.headerSize
+        while true {
+            let available = base + filled
+            do throws(MetricFileError) {
+                let consumed = try body(UnsafeRawBufferPointer(rebasing: buffer[(pos - base)..<filled]), pos, used)
+                precondition(consumed >= 0 && pos + consumed <= available, "streamEntries: body consumed bytes it was not given")
+                pos += consumed
+            } catch {
+                try drain(fd, path: path, from: available, used: used)
+                throw error
+            }
+            if pos >= used { return header.writer }
+            // Keep the incomplete entry, make room for it whole (body checked its length),
+            // and read on.
+            let kept = available - pos
+            var needed = 4
+            if kept >= 4 {
+                let length = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: pos - base, as: Int32.self)))
+                needed = 4 + length + FileFormat.padding(keyLength: length) + 16
+            }
+            if needed > buffer.count {
+                var newCount = buffer.count
+                while newCount < needed { newCount *= 2 }
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: newCount, alignment: 16)
+                bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[(pos - base)..<(pos - base + kept)]))
+                buffer.deallocate()
+                buffer = bigger
+            } else if kept > 0 {
+                buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + (pos - base), byteCount: kept)
+            }
+            base = pos
+            let count = Swift.min(buffer.count - kept, used - (base + kept))
+            precondition(count > 0, "streamEntries: body stopped before an entry it was given whole")
+            let n = try read(fd, path: path, offset: base + kept, count: count, at: kept)
+            filled = kept + n
+            if n < count { throw MetricFileError(path: path, kind: .truncated(size: base + filled, needed: used)) }
+        }
+    }
+
+    /// Reads the file on from `offset` up to `used` without looking at it: a file shorter
+    /// than its header says is truncated, which `load` reports before anything else.
+    private func drain(_ fd: Int32, path: String, from offset: Int, used: Int) throws(MetricFileError) {
+        var got = offset
+        while got < used {
+            let count = Swift.min(buffer.count, used - got)
+            let n = try read(fd, path: path, offset: got, count: count, at: 0)
+            got += n
+            if n < count { throw MetricFileError(path: path, kind: .truncated(size: got, needed: used)) }
+        }
+    }
+
+    private func open(_ path: String) throws(MetricFileError) -> Int32 {
         do {
-            return try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + count)]), offset: offset, path: path)
+            return try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
+        } catch {
+            if error.errno == .symlinkLoop { throw MetricFileError(path: path, kind: .symlink) }
+            if error.errno == .noEntry { throw MetricFileError(path: path, kind: .vanished) }
+            throw MetricFileError(path: path, kind: .system(error))
+        }
+    }
+
+    /// Checks the file's type and size, reads its first bytes into the buffer and checks the
+    /// header. `used` is 0 for an all-zero header; otherwise at least the header's size and
+    /// at most `fileSize`.
+    private func readHeader(_ fd: Int32, path: String) throws(MetricFileError)
+        -> (got: Int, used: Int, writer: FileFormat.Writer, fileSize: Int) {
+        let status: Sys.FileStatus
+        do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
+        guard status.isRegular else { throw MetricFileError(path: path, kind: .notRegularFile) }
+        if status.size == 0 { throw MetricFileError(path: path, kind: .empty) }
+        if status.size < FileFormat.headerSize {
+            throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: FileFormat.headerSize))
+        }
+        // First read: up to 64 KiB covers most files in one call.
+        let got = try read(fd, path: path, offset: 0, count: Swift.min(status.size, buffer.count))
+        guard got >= FileFormat.headerSize else {
+            throw MetricFileError(path: path, kind: .truncated(size: got, needed: FileFormat.headerSize))
+        }
+        let used = Int(Int32(littleEndian: buffer.loadUnaligned(fromByteOffset: 0, as: Int32.self)))
+        let marker = (buffer[4], buffer[5], buffer[6], buffer[7])
+        guard let writer = FileFormat.writer(marker: marker) else {
+            throw MetricFileError(path: path, kind: .unknownMarker)
+        }
+        if case .swift(let v) = writer, v != FileFormat.version {
+            throw MetricFileError(path: path, kind: .unknownVersion(v))
+        }
+        if used == 0 { return (got, 0, writer, status.size) }
+        guard used >= FileFormat.headerSize else { throw MetricFileError(path: path, kind: .invalidUsed(used)) }
+        var fileSize = status.size
+        if used > fileSize {
+            // A live writer may have grown the file and published the new `used` between our
+            // fstat and our read of the header: look at the size again before calling the
+            // file truncated (files only grow while their writer lives).
+            do { fileSize = try Sys.fstat(fd, path: path).size } catch { throw MetricFileError(path: path, kind: .system(error)) }
+            if used > fileSize { throw MetricFileError(path: path, kind: .truncated(size: fileSize, needed: used)) }
+        }
+        return (got, used, writer, fileSize)
+    }
+
+    /// Reads `count` bytes of the file from `offset` into the buffer at `at` (default: `offset`).
+    private func read(_ fd: Int32, path: String, offset: Int, count: Int, at: Int? = nil) throws(MetricFileError) -> Int {
+        let start = at ?? offset
+        do {
+            return try Sys.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[start..<(start + count)]), offset: offset, path: path)
         } catch {
             throw MetricFileError(path: path, kind: .system(error))
         }

@@ -287,6 +287,39 @@ struct MergeSemanticsTests {
         ])
     }
 
+    /// prometheus_client parses keys with `json.loads`, so keys spelled differently (label
+    /// order, whitespace, escapes, help text) that parse to the same family, sample and labels
+    /// are one series; whichever spelling comes first.
+    @Test func keysSpelledDifferentlyAreOneSeriesInEitherOrder() throws {
+        let dir = TempDirectory("merge"); defer { dir.remove() }
+        func write(_ name: String, _ key: String, _ value: Double) throws {
+            try CollectorTests.write(CollectorTests.pythonFile([key], value: value), to: dir.file(name))
+        }
+        // Family c: Python's own spelling first; family d: an unusual spelling first.
+        try write("counter_1.db", #"["c", "c_total", {"a": "x", "b": "y"}, "h"]"#, 1)
+        try write("counter_2.db", #"["c", "c_total", {"b": "y", "a": "x"}, "other help"]"#, 2)
+        try write("counter_3.db", #"[ "c" , "c_total",{"a":"\u0078", "b": "y"}, "h"]"#, 4)
+        try write("counter_4.db", #"["c", "c_total", {"a": "x", "b": "y"}, "h\/"]"#, 8)
+        try write("counter_5.db", #"["d", "d_total", {"b": "y", "a": "x"}, "first"]"#, 1)
+        try write("counter_6.db", #"["d", "d_total", {"a": "x", "b": "y"}, "second"]"#, 2)
+        try write("counter_7.db", #"["d", "d_total", {"a": "x", "b": "z"}, "second"]"#, 4)
+        // A repeated label name is not a key (json.loads keeps the last; we refuse the file).
+        try write("counter_8.db", #"["d", "d_total", {"a": "x", "a": "y"}, "second"]"#, 100)
+        let log = ReportLog()
+        let r = testCollector(dir.path, log: log).collect()
+        let c = try #require(r.family("c"))
+        #expect(c.help == "h")
+        #expect(c.samples == [Sample(name: "c_total", labels: [Label("a", "x"), Label("b", "y")], value: 15)])
+        let d = try #require(r.family("d"))
+        #expect(d.help == "first")
+        #expect(d.samples == [
+            Sample(name: "d_total", labels: [Label("a", "x"), Label("b", "y")], value: 3),
+            Sample(name: "d_total", labels: [Label("a", "x"), Label("b", "z")], value: 4),
+        ])
+        #expect(r.problems.map(\.path) == [dir.file("counter_8.db")])
+        #expect(r.problems.map(\.reasonCode) == ["invalid_key"])
+    }
+
     @Test func escapedLabelValuesRoundTrip() throws {
         let dir = TempDirectory("merge"); defer { dir.remove() }
         let tricky = "caf\u{e9} \u{1F600} \u{7f} \u{1} / q\"uo\\te\nnl\t"

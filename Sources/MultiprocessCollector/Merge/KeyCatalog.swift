@@ -14,8 +14,14 @@ struct KeyCatalog: ~Copyable, Sendable {
     var keys = KeyInterner()
     /// Per key id: its series, or -1 when the key does not decode.
     var keySeries: [Int32] = []
-    /// Per key id: its help text.
-    var keyHelp: [String] = []
+    /// Per key id: its help text, as an index into `helpTexts`.
+    var keyHelp: [Int32] = []
+    /// Distinct help texts, interned by their UTF-8 bytes (most keys of a family share one).
+    var helps = KeyInterner()
+    var helpTexts: [String] = []
+    /// Scratch for `decode`: a canonical identity being built, and label offsets.
+    var canonicalScratch: [UInt8] = []
+    var labelScratch: [Int] = []
     var keyErrors: [Int32: KeyDecodingError] = [:]
     /// Per key id: the key that followed it in the last file read (-1: none yet).
     var successor: [Int32] = []
@@ -49,6 +55,14 @@ struct KeyCatalog: ~Copyable, Sendable {
     var seriesBucketLabels: [[Label]] = []
     var groups = KeyInterner()
     var groupLabels: [[Label]] = []
+    var groupScratch = SortKey()
+    /// Distinct `le` texts and what they parse to; bounds rendered in Go's form.
+    var leTexts = KeyInterner()
+    var leParsed: [(UInt8, Double)] = []
+    var goTexts: [UInt64: String] = [:]
+    /// The family of the last plain key decoded, and its name's bytes.
+    var lastFamily: Int32 = -1
+    var lastFamilyName: [UInt8] = []
     /// Derived series (pid removed, or replaced by a file's owner), by `series << 32 | owner + 1`.
     var derived: [UInt64: Int32] = [:]
     var ownerIndex: [String: Int32] = [:]
@@ -60,20 +74,70 @@ struct KeyCatalog: ~Copyable, Sendable {
     init() {}
 
     /// Decodes a new key (just interned as `id`); records -1 for a key that is not valid.
+    ///
+    /// Keys spelled exactly as prometheus_client writes them with plain ASCII strings (no
+    /// escapes) and label names in ascending order, nearly every key, are read straight from
+    /// their bytes: their series identity is their own bytes up to the help text, and no
+    /// string is built unless the series is new. Every other key goes through
+    /// `SeriesKey(decoding:)`, which accepts and rejects exactly what it always has.
     mutating func decode(id: Int32, key: UnsafeRawBufferPointer) {
         successor.append(-1)
+        labelScratch.removeAll(keepingCapacity: true)
+        if let plain = PlainKey(parsing: key, labels: &labelScratch) {
+            canonicalScratch.removeAll(keepingCapacity: true)
+            canonicalScratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]))
+            canonicalScratch.append(0x22); canonicalScratch.append(0x22); canonicalScratch.append(0x5D)
+            let (s, isNew) = canonicalScratch.withUnsafeBytes { identities.intern($0, hint: -1) }
+            if isNew {
+                func text(_ r: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: key[r]), as: UTF8.self) }
+                let name = UnsafeRawBufferPointer(rebasing: key[plain.family])
+                let f: Int32
+                if lastFamily >= 0 && name.elementsEqual(lastFamilyName) {
+                    f = lastFamily
+                } else {
+                    f = family(named: text(plain.family))
+                    lastFamily = f
+                    lastFamilyName = Array(name)
+                }
+                var labels: [Label] = []
+                labels.reserveCapacity(labelScratch.count / 4)
+                var j = 0
+                while j + 3 < labelScratch.count {
+                    labels.append(Label(text(labelScratch[j]..<labelScratch[j + 1]), text(labelScratch[j + 2]..<labelScratch[j + 3])))
+                    j += 4
+                }
+                addSeries(s, family: f, sample: text(plain.sample), labels: labels)
+            }
+            keySeries.append(s)
+            keyHelp.append(help(UnsafeRawBufferPointer(rebasing: key[plain.help])))
+            return
+        }
         let decoded: SeriesKey
         do {
             decoded = try SeriesKey(decoding: key)
         } catch {
             keySeries.append(-1)
-            keyHelp.append("")
+            keyHelp.append(-1)
             keyErrors[id] = error
             return
         }
         let f = family(named: decoded.family)
         keySeries.append(series(family: f, sample: decoded.sample, labels: decoded.labels))
-        keyHelp.append(decoded.help)
+        var text = decoded.help
+        keyHelp.append(text.withUTF8 { help(UnsafeRawBufferPointer($0)) })
+    }
+
+    /// The index in `helpTexts` of the help text whose UTF-8 bytes are `bytes`.
+    mutating func help(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        let (h, isNew) = helps.intern(bytes, hint: -1)
+        if isNew { helpTexts.append(String(decoding: bytes, as: UTF8.self)) }
+        return h
+    }
+
+    /// The help text of key `id` ("" for a key that does not decode).
+    func helpText(ofKey id: Int) -> String {
+        let h = keyHelp[id]
+        return h >= 0 ? helpTexts[Int(h)] : ""
     }
 
     mutating func family(named name: String) -> Int32 {
@@ -92,7 +156,12 @@ struct KeyCatalog: ~Copyable, Sendable {
         let name = familyName[Int(f)]
         let canonical = SeriesKey(family: name, sample: sample, labels: labels, help: "").encoded()
         let (id, isNew) = canonical.withUnsafeBytes { identities.intern($0, hint: -1) }
-        guard isNew else { return id }
+        if isNew { addSeries(id, family: f, sample: sample, labels: labels) }
+        return id
+    }
+
+    /// Records the new series `id` (just interned in `identities`).
+    mutating func addSeries(_ id: Int32, family f: Int32, sample: String, labels: [Label]) {
         let s = Int(id)
         precondition(s == seriesFamily.count)
         seriesFamily.append(f)
@@ -101,7 +170,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         var leState: UInt8 = 0
         var le = 0.0
         if let l = labels.first(where: { $0.name == "le" }) {
-            if let v = pythonFloat(l.value) { leState = 1; le = v } else { leState = 2 }
+            (leState, le) = parseLe(l.value)
         }
         seriesLeState.append(leState)
         seriesLe.append(le)
@@ -110,7 +179,6 @@ struct KeyCatalog: ~Copyable, Sendable {
         familySeries[Int(f)].append(id)
         plainOrder[Int(f)] = nil
         histogramOrder[Int(f)] = nil
-        return id
     }
 
     /// Computes the group (label set without `le`) of series `s`, once. Groups are interned
@@ -118,13 +186,32 @@ struct KeyCatalog: ~Copyable, Sendable {
     mutating func computeGroup(_ s: Int) {
         guard seriesGroup[s] < 0 else { return }
         let labels = seriesLabels[s]
-        let withoutLe = seriesLeState[s] == 0 ? labels : labels.filter { $0.name != "le" }
-        var key = SortKey()
-        key.append(labels: withoutLe)
-        let (g, isNew) = key.bytes.withUnsafeBytes { groups.intern($0, hint: -1) }
-        if isNew { groupLabels.append(withoutLe) }
+        let hasLe = seriesLeState[s] != 0
+        groupScratch.bytes.removeAll(keepingCapacity: true)
+        groupScratch.append(labels: labels, skippingLe: hasLe)
+        let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: -1) }
+        if isNew { groupLabels.append(hasLe ? labels.filter { $0.name != "le" } : labels) }
         seriesGroup[s] = g
-        seriesBucketLabels[s] = seriesLeState[s] == 1 ? withoutLe + [Label("le", GoFloat.format(seriesLe[s]))] : labels
+        seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", goText(seriesLe[s]))] : labels
+    }
+
+    /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is
+    /// not a number. A directory holds a few distinct bounds, each in thousands of keys.
+    mutating func parseLe(_ text: String) -> (UInt8, Double) {
+        var text = text
+        let (t, isNew) = text.withUTF8 { leTexts.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        if isNew {
+            if let v = pythonFloat(text) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
+        }
+        return leParsed[Int(t)]
+    }
+
+    /// `GoFloat.format(value)`, remembered.
+    mutating func goText(_ value: Double) -> String {
+        if let text = goTexts[value.bitPattern] { return text }
+        let text = GoFloat.format(value)
+        goTexts[value.bitPattern] = text
+        return text
     }
 
     mutating func owner(_ name: String) -> Int32 {
@@ -159,13 +246,13 @@ struct KeyCatalog: ~Copyable, Sendable {
     mutating func plainOrder(of f: Int) -> [Int32] {
         if let cached = plainOrder[f] { return cached }
         let series = familySeries[f]
-        let keys = series.map { s in
-            var key = SortKey()
-            key.append(labels: seriesLabels[Int(s)])
-            key.append(seriesSample[Int(s)])
-            return key.bytes
+        var keys = SortKeys(count: series.count)
+        for s in series {
+            keys.key.append(labels: seriesLabels[Int(s)])
+            keys.key.append(seriesSample[Int(s)])
+            keys.next()
         }
-        let order = Array(0..<series.count).sorted { bytesPrecede(keys[$0], keys[$1]) }.map { series[$0] }
+        let order = keys.sorted(series)
         plainOrder[f] = order
         return order
     }
@@ -176,21 +263,50 @@ struct KeyCatalog: ~Copyable, Sendable {
         if let cached = histogramOrder[f] { return cached }
         let series = familySeries[f]
         for s in series { computeGroup(Int(s)) }
-        let keys = series.map { s in
-            var key = SortKey()
-            key.bytes.append(contentsOf: groups.bytes(of: seriesGroup[Int(s)]))
+        var keys = SortKeys(count: series.count)
+        for s in series {
+            keys.key.bytes.append(contentsOf: groups.bytes(of: seriesGroup[Int(s)]))
             if seriesLeState[Int(s)] != 0 {
-                key.bytes.append(1)
-                key.append(orderPreserving: seriesLeState[Int(s)] == 1 ? seriesLe[Int(s)] : .nan)
+                keys.key.bytes.append(1)
+                keys.key.append(orderPreserving: seriesLeState[Int(s)] == 1 ? seriesLe[Int(s)] : .nan)
             } else {
-                key.bytes.append(2)
+                keys.key.bytes.append(2)
             }
-            key.append(seriesSample[Int(s)])
-            return key.bytes
+            keys.key.append(seriesSample[Int(s)])
+            keys.next()
         }
-        let order = Array(0..<series.count).sorted { bytesPrecede(keys[$0], keys[$1]) }.map { series[$0] }
+        let order = keys.sorted(series)
         histogramOrder[f] = order
         return order
+    }
+}
+
+/// The sort keys of a list of series, back to back in one buffer.
+struct SortKeys {
+    var key = SortKey()
+    private var starts: [Int] = [0]
+
+    init(count: Int) {
+        key.bytes.reserveCapacity(count * 48)
+        starts.reserveCapacity(count + 1)
+    }
+
+    /// Ends the current key.
+    mutating func next() { starts.append(key.bytes.count) }
+
+    /// `items` (one per key, in the order the keys were made) sorted by their keys.
+    func sorted(_ items: [Int32]) -> [Int32] {
+        precondition(items.count == starts.count - 1)
+        var order = Array(0..<items.count)
+        key.bytes.withUnsafeBufferPointer { all in
+            starts.withUnsafeBufferPointer { starts in
+                order.sort { a, b in
+                    bytesPrecede(UnsafeBufferPointer(rebasing: all[starts[a]..<starts[a + 1]]),
+                                 UnsafeBufferPointer(rebasing: all[starts[b]..<starts[b + 1]]))
+                }
+            }
+        }
+        return order.map { items[$0] }
     }
 }
 
@@ -206,14 +322,23 @@ struct SortKey {
     }
 
     mutating func append(_ s: String) {
-        for b in s.utf8 {
-            if b <= 1 { bytes.append(1); bytes.append(b + 1) } else { bytes.append(b) }
+        var s = s
+        s.withUTF8 { u in
+            var plain = true
+            for b in u where b <= 1 { plain = false; break }
+            if plain {
+                bytes.append(contentsOf: u)
+            } else {
+                for b in u {
+                    if b <= 1 { bytes.append(1); bytes.append(b + 1) } else { bytes.append(b) }
+                }
+            }
         }
         bytes.append(0)
     }
 
-    mutating func append(labels: [Label]) {
-        for l in labels {
+    mutating func append(labels: [Label], skippingLe: Bool = false) {
+        for l in labels where !(skippingLe && l.name == "le") {
             append(l.name)
             append(l.value)
         }
@@ -231,26 +356,28 @@ struct SortKey {
 
 /// Byte-wise order of two byte strings, a prefix first.
 func bytesPrecede(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            let n = Swift.min(pa.count, pb.count)
-            var i = 0
-            if let ba = pa.baseAddress, let bb = pb.baseAddress {
-                let ra = UnsafeRawPointer(ba), rb = UnsafeRawPointer(bb)
-                while i + 8 <= n {
-                    let wa = UInt64(bigEndian: ra.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                    let wb = UInt64(bigEndian: rb.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                    if wa != wb { return wa < wb }
-                    i += 8
-                }
-            }
-            while i < n {
-                if pa[i] != pb[i] { return pa[i] < pb[i] }
-                i += 1
-            }
-            return pa.count < pb.count
+    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in bytesPrecede(pa, pb) } }
+}
+
+/// Byte-wise order of two byte strings, a prefix first.
+@inline(__always)
+func bytesPrecede(_ pa: UnsafeBufferPointer<UInt8>, _ pb: UnsafeBufferPointer<UInt8>) -> Bool {
+    let n = Swift.min(pa.count, pb.count)
+    var i = 0
+    if let ba = pa.baseAddress, let bb = pb.baseAddress {
+        let ra = UnsafeRawPointer(ba), rb = UnsafeRawPointer(bb)
+        while i + 8 <= n {
+            let wa = UInt64(bigEndian: ra.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let wb = UInt64(bigEndian: rb.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if wa != wb { return wa < wb }
+            i += 8
         }
     }
+    while i < n {
+        if pa[i] != pb[i] { return pa[i] < pb[i] }
+        i += 1
+    }
+    return pa.count < pb.count
 }
 
 /// Parses a float as Python's `float()` does for the values that occur as `le`: decimal and
@@ -279,4 +406,79 @@ func pythonFloat(_ text: String) -> Double? {
     guard let first = cleaned.first, first.isNumber || first == "." else { return nil }
     guard let v = Double(cleaned) else { return nil }
     return sign * v
+}
+
+/// A key in prometheus_client's exact spelling, `["family", "sample", {"n": "v", ...}, "help"]`
+/// with the separators `", "` and `": "`, every string printable ASCII (0x20...0x7E) without
+/// `"` or `\`, and label names strictly ascending: the spelling whose series identity is the
+/// key's own bytes up to the help text. A key of any other spelling is not a `PlainKey` (it
+/// may still be valid: `SeriesKey(decoding:)` decides).
+struct PlainKey {
+    /// Byte ranges of the strings' contents.
+    var family: Range<Int>
+    var sample: Range<Int>
+    var help: Range<Int>
+    /// The offset of the help text's opening quote.
+    var helpQuote: Int
+
+    /// Parses `bytes`; appends each label's name start, name end, value start, value end to
+    /// `labels`.
+    init?(parsing bytes: UnsafeRawBufferPointer, labels: inout [Int]) {
+        guard let p = bytes.baseAddress else { return nil }
+        let n = bytes.count
+        var i = 0
+        @inline(__always) func byte(_ c: UInt8) -> Bool {
+            guard i < n, p.load(fromByteOffset: i, as: UInt8.self) == c else { return false }
+            i += 1
+            return true
+        }
+        @inline(__always) func separator(_ c: UInt8) -> Bool {
+            guard i + 1 < n, p.load(fromByteOffset: i, as: UInt8.self) == c,
+                  p.load(fromByteOffset: i + 1, as: UInt8.self) == 0x20 else { return false }
+            i += 2
+            return true
+        }
+        @inline(__always) func string() -> Range<Int>? {
+            guard byte(0x22) else { return nil }
+            let start = i
+            while i < n {
+                let b = p.load(fromByteOffset: i, as: UInt8.self)
+                if b == 0x22 {
+                    i += 1
+                    return start..<(i - 1)
+                }
+                guard b >= 0x20, b < 0x7F, b != 0x5C else { return nil }
+                i += 1
+            }
+            return nil
+        }
+        guard byte(0x5B), let family = string(), separator(0x2C), let sample = string(), separator(0x2C), byte(0x7B) else {
+            return nil
+        }
+        if !byte(0x7D) {
+            var previous: Range<Int>?
+            while true {
+                guard let name = string(), separator(0x3A), let value = string() else { return nil }
+                if let previous {
+                    // Strictly ascending: sorted as Python sorts them, and no duplicates.
+                    let a = UnsafeRawBufferPointer(rebasing: bytes[previous])
+                    let b = UnsafeRawBufferPointer(rebasing: bytes[name])
+                    guard a.lexicographicallyPrecedes(b) else { return nil }
+                }
+                labels.append(name.lowerBound); labels.append(name.upperBound)
+                labels.append(value.lowerBound); labels.append(value.upperBound)
+                previous = name
+                if separator(0x2C) { continue }
+                guard byte(0x7D) else { return nil }
+                break
+            }
+        }
+        guard separator(0x2C) else { return nil }
+        let helpQuote = i
+        guard let help = string(), byte(0x5D), i == n else { return nil }
+        self.family = family
+        self.sample = sample
+        self.help = help
+        self.helpQuote = helpQuote
+    }
 }

@@ -123,8 +123,7 @@ struct MergeEngine: ~Copyable {
                 }
             }
             do {
-                let file = try reader.load(path: path)
-                let count = try check(file: file, kind: name.kind)
+                let count = try check(path: path, kind: name.kind, reader: &reader)
                 accumulate(count: count, name: name)
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
@@ -133,38 +132,45 @@ struct MergeEngine: ~Copyable {
         }
     }
 
-    /// Pass 1: checks every entry of a file (bounds, exactly as
+    /// Pass 1: reads a file piece by piece and checks every entry (bounds, exactly as
     /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
-    /// but the interner; keys; `le` in histogram files) and resolves it to a key id in the
+    /// but the interner; keys; `le` in histogram files), resolving it to a key id in the
     /// scratch buffers.
     /// - Returns: the number of entries.
-    private mutating func check(file: borrowing LoadedMetricFile, kind: FileKind) throws(MetricFileError) -> Int {
-        let bytes = file.bytes
-        let used = bytes.count
-        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
-        let most = used / 24 + 1
-        if most > scratchCapacity {
-            freeScratch()
-            scratchCapacity = Swift.max(most, scratchCapacity * 2)
-            scratchKeys = .allocate(capacity: scratchCapacity)
-            scratchValues = .allocate(capacity: scratchCapacity)
-            scratchStamps = .allocate(capacity: scratchCapacity)
-        }
+    private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader) throws(MetricFileError) -> Int {
         let isHistogramFile = kind == .histogram
         var n = 0
-        var pos = FileFormat.headerSize
         var previous: Int32 = -1
+        _ = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
+            try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
+                             count: &n, previous: &previous)
+        }
+        return n
+    }
+
+    /// Checks and resolves the whole entries in `bytes` (the file from offset `base` on);
+    /// returns the bytes consumed. A method of its own, so the interner is inlined into it.
+    private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
+                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32) throws(MetricFileError) -> Int {
+        // `bytes` holds the file from offset `base` to `available`.
+        let available = base + bytes.count
+        // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
+        let most = n + bytes.count / 24 + 1
+        if most > scratchCapacity { growScratch(to: most, keeping: n) }
+        var pos = base
         while pos < used {
-            guard pos + 4 <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
-            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: Int32.self)))
+            guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+            guard pos + 4 <= available else { break }
+            let at = pos - base
+            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
             guard length >= 0, length <= used else {
-                throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+                throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
             }
-            let keyStart = pos + 4
-            let valueOffset = keyStart + length + FileFormat.padding(keyLength: length)
-            let end = valueOffset + 16
-            guard end <= used else { throw MetricFileError(path: file.path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
-            let key = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + length)])
+            let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+            let end = base + valueAt + 16
+            guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+            guard end <= available else { break }
+            let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
             if isNew { catalog.decode(id: id, key: key) }
@@ -174,21 +180,35 @@ struct MergeEngine: ~Copyable {
             previous = id
             let series = catalog.keySeries[Int(id)]
             if series < 0 {
-                throw MetricFileError(path: file.path, kind: .invalidKey(
+                throw MetricFileError(path: path, kind: .invalidKey(
                     offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
             }
             if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
                 let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
-                throw MetricFileError(path: file.path, kind: .invalidKey(
+                throw MetricFileError(path: path, kind: .invalidKey(
                     offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
             }
             scratchKeys[n] = id
-            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset, as: UInt64.self)))
-            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueOffset + 8, as: UInt64.self)))
+            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
             n += 1
             pos = end
         }
-        return n
+        return pos - base
+    }
+
+    private mutating func growScratch(to needed: Int, keeping n: Int) {
+        let capacity = Swift.max(needed, scratchCapacity * 2)
+        func grown<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+            let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+            q.moveInitialize(from: p, count: n)
+            p.deallocate()
+            return q
+        }
+        scratchKeys = grown(scratchKeys)
+        scratchValues = grown(scratchValues)
+        scratchStamps = grown(scratchStamps)
+        scratchCapacity = capacity
     }
 
     /// Grows the per-merge arrays to the catalog's families and series.
@@ -240,7 +260,7 @@ struct MergeEngine: ~Copyable {
                         if case .gauge = k { familyIsGauge = true } else { familyIsGauge = false }
                     } else {
                         familyKind[f] = kind
-                        familyHelp[f] = catalog.keyHelp[id]
+                        familyHelp[f] = catalog.helpText(ofKey: id)
                         familyIsGauge = mode != nil
                     }
                     if let mode {
