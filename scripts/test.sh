@@ -49,6 +49,7 @@ source "$PMP_ENV_FILE"
 # ---------------------------------------------------------------------------------------------
 extra_checks() {
     : # none yet
+    run_check "soak (60 s)" bash scripts/soak.sh --duration 60
 }
 
 failed_checks=()

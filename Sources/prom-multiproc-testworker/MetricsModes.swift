@@ -51,7 +51,7 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
 ///
 /// It creates `soak_increments_total` (a counter), `soak_observed` (a histogram),
 /// `soak_writers_alive` (a livesum gauge, incremented once: the number of live writers) and
-/// `soak_writer_max_total` (a max gauge), prints `ready <pid>`, then loops: BATCH times
+/// `soak_writer_increments_max` (a max gauge), prints `ready <pid>`, then loops: BATCH times
 /// (default 100) { add 1 to the counter, observe ``burstObservation(_:)`` }, set the max gauge
 /// to its running total T, print `total T`, sleep PAUSE_MICROSECONDS (default 1000).
 ///
@@ -79,7 +79,7 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
     let increments = try Counter("soak_increments_total", help: "Increments done by the soak writers.", registry: registry)
     let observed = try Histogram("soak_observed", help: "Values observed by the soak writers.", buckets: [0.3, 0.6], registry: registry)
     let alive = try Gauge("soak_writers_alive", help: "Soak writers alive.", mode: .livesum, registry: registry)
-    let maxTotal = try Gauge("soak_writer_max_total", help: "The largest running total of one writer.", mode: .max, registry: registry)
+    let maxTotal = try Gauge("soak_writer_increments_max", help: "The largest running total of one writer.", mode: .max, registry: registry)
     alive.increment()
     say("ready \(getpid())")
     var total = 0
