@@ -32,6 +32,10 @@ let package = Package(
         .executableTarget(
             name: "prom-multiproc-testworker", dependencies: ["MmapStore", "PromMetrics"],
             swiftSettings: strict),
+        // The fuzz harness for the file reader and the key decoder (see Fuzz/README.md): a
+        // seeded mutation driver in a normal build, libFuzzer's entry point when built with
+        // `-sanitize=fuzzer -D PMP_LIBFUZZER`.
+        .executableTarget(name: "prom-multiproc-fuzz", dependencies: ["MmapStore"], swiftSettings: strict),
         // Shared helpers for the test targets (temporary directories, child processes, tools).
         .target(name: "TestSupport", dependencies: ["MmapStore"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(

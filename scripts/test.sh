@@ -48,8 +48,14 @@ source "$PMP_ENV_FILE"
 # Keep the total CI time (90 minutes, 2 cores) in mind.
 # ---------------------------------------------------------------------------------------------
 extra_checks() {
-    : # none yet
-    run_check "soak (60 s)" bash scripts/soak.sh --duration 60
+    # Reliability (issue 7): libFuzzer + ASan on the file reader and key decoder (200,000
+    # executions, at most 120 s; about 1 min with the build), then the whole suite under each
+    # sanitizer (TSan about 3.5 min, ASan about 2.5 min on 2 cores with an incremental build;
+    # add about 1.5 min each from scratch). See Fuzz/README.md, SECURITY.md.
+    run_check "fuzz (short)"      bash scripts/fuzz.sh --runs 200000 --max-time 120
+    run_check "thread sanitizer"  bash scripts/sanitizers.sh thread
+    run_check "address sanitizer" bash scripts/sanitizers.sh address
+    run_check "soak (60 s)"       bash scripts/soak.sh --duration 60
 }
 
 failed_checks=()

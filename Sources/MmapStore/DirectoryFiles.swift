@@ -49,7 +49,8 @@ public final class DirectoryLock: Sendable {
     /// (no compactor can run there either).
     public static func acquireShared(directory: String) -> DirectoryLock? {
         let path = directory + "/" + fileName
-        guard let fd = try? Sys.open(path, [.readOnly, .noFollow]) else {
+        // Non-blocking: opening a FIFO planted under the lock file's name must not hang.
+        guard let fd = try? Sys.open(path, [.readOnly, .noFollow, .nonBlocking]) else {
             return try? acquire(directory: directory, exclusive: false, wait: true)
         }
         do {
@@ -99,11 +100,16 @@ public enum DirectoryFiles {
     }
 
     /// Reads a whole (small) file.
+    ///
+    /// A symbolic link is not followed (ELOOP), and anything but a regular file is refused
+    /// (EINVAL) without blocking: a FIFO planted under a bookkeeping file's name must not hang
+    /// the reader.
     public static func read(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
-        let fd = try Sys.open(path, [.readOnly, .noFollow])
+        let fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { Sys.close(fd) }
-        let size = try Sys.fstat(fd, path: path).size
-        return try Sys.pread(fd, count: Swift.min(size, limit), offset: 0, path: path)
+        let status = try Sys.fstat(fd, path: path)
+        guard status.isRegular else { throw SystemError(call: "read", path: path, errno: .invalidArgument) }
+        return try Sys.pread(fd, count: Swift.min(status.size, limit), offset: 0, path: path)
     }
 
     /// Whether the current user may see `path` exists (no error for a missing file).

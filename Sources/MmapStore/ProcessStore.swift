@@ -169,6 +169,7 @@ public final class ProcessStore: @unchecked Sendable {
 public final class SeriesHandle: @unchecked Sendable {
     @usableFromInline let store: ProcessStore?
     @usableFromInline let address = Atomic<UInt>(0)
+    private let privateMemory = Mutex<UInt>(0)
     // The store's fork epochs, read through plain pointers so that an update retains nothing.
     @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
     @usableFromInline let boundEpoch: UnsafePointer<Atomic<UInt64>>
@@ -205,8 +206,14 @@ public final class SeriesHandle: @unchecked Sendable {
     func detach() {
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
         memory.initializeMemory(as: UInt64.self, repeating: 0, count: 2)
-        // Deliberately leaked: other threads may still hold the old address briefly.
         self.address.store(UInt(bitPattern: memory), ordering: .releasing)
+        // The newest private slot is freed with the handle. An earlier one (a handle detached
+        // twice) is left alone: another thread may still be updating it.
+        privateMemory.withLock { $0 = UInt(bitPattern: memory) }
+    }
+
+    deinit {
+        if let p = UnsafeMutableRawPointer(bitPattern: privateMemory.withLock { $0 }) { p.deallocate() }
     }
 
     /// The slot currently backing this series, after checking for a fork.

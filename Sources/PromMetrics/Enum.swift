@@ -2,7 +2,8 @@ import Synchronization
 
 /// One labelled series of an ``Enum``: exactly one of its states is current.
 public final class EnumChild: Sendable {
-    private let metric: Enum
+    // Unowned: the metric owns its children (a strong reference would be a cycle).
+    private unowned let metric: Enum
     private let handles: [SeriesHandle]
     private let current = Mutex(0)
 

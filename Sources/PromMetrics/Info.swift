@@ -2,7 +2,8 @@ import Synchronization
 
 /// One labelled series of an ``Info``: a set of key-value pairs exposed with value 1.
 public final class InfoChild: Sendable {
-    private let metric: Info
+    // Unowned: the metric owns its children (a strong reference would be a cycle).
+    private unowned let metric: Info
     private let labels: [Label]
     private let current = Mutex<(values: [String: String], handle: SeriesHandle?)>(([:], nil))
 

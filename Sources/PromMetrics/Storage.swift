@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The clocks metrics read: wall-clock time for `mostrecent` gauges and `setToCurrentTime`,
 /// and a monotonic clock for durations. Injectable so tests control time.
 public struct MetricClock: Sendable {
@@ -27,6 +29,11 @@ public struct MetricClock: Sendable {
 public final class MetricStorage: Sendable {
     /// The per-process file store, in multiprocess mode.
     public let store: ProcessStore?
+    private let failures = Atomic<Int>(0)
+
+    /// How many series could not be given a slot in a file (disk full, permissions) and count
+    /// in this process's memory only.
+    public var failedSeriesCount: Int { failures.load(ordering: .relaxed) }
 
     private init(store: ProcessStore?) { self.store = store }
 
@@ -79,6 +86,7 @@ public final class MetricStorage: Sendable {
         do {
             return try store.series(kind: kind, key: key)
         } catch {
+            failures.add(1, ordering: .relaxed)
             Sys.writeStandardError("prom-multiproc: cannot store series \(key.sample) in \(store.directory): \(error); counting in memory only\n")
             return SeriesHandle()
         }

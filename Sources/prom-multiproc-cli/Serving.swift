@@ -78,6 +78,7 @@ enum ServeCommand {
 
     static func run(_ args: Arguments) throws -> ExitCode {
         let dir = try args.directory()
+        for warning in DirectorySafety.directoryWarnings(dir) { printError("serve: warning: \(warning)") }
         let endpoint = try Endpoint(directory: dir)
         let server = try MetricsHTTPServer(configuration: try configuration(args), handler: endpoint.handler)
         try server.shutdownOnSignals()

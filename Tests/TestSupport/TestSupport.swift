@@ -128,6 +128,12 @@ public enum ExternalTool: String, Sendable {
     case promtool = "PROM_MULTIPROC_PROMTOOL"
     /// A directory on a tiny tmpfs (about 1 MiB) for the full-disk test (`PROM_MULTIPROC_TINY_TMPFS`).
     case tinyTmpfs = "PROM_MULTIPROC_TINY_TMPFS"
+    /// The Prometheus server, Debian's package (`PROM_MULTIPROC_PROMETHEUS`).
+    case prometheus = "PROM_MULTIPROC_PROMETHEUS"
+    /// gunicorn from the interop venv, next to prometheus_client (`PROM_MULTIPROC_GUNICORN`).
+    case gunicorn = "PROM_MULTIPROC_GUNICORN"
+    /// The `wrk` HTTP load generator (`PROM_MULTIPROC_WRK`).
+    case wrk = "PROM_MULTIPROC_WRK"
 
     /// The tool's path.
     /// - Throws: `MissingTool` when the variable is unset or the path does not exist.

@@ -386,6 +386,8 @@ extension Errno {
     public static let accessDenied = Errno(EACCES)
     /// ENOTDIR: not a directory.
     public static let notDirectory = Errno(ENOTDIR)
+    /// EINVAL: an invalid argument (also: not a regular file where one is required).
+    public static let invalidArgument = Errno(EINVAL)
     /// EFBIG/E2BIG stand-in for a file the format cannot address.
     public static let tooBig = Errno(EFBIG)
 }

@@ -243,8 +243,18 @@ public enum Compactor {
                 let parts = line.split(separator: " ").map(String.init)
                 // Names never contain `/`: refuse anything that could point outside the directory.
                 guard !parts.contains(where: { $0.contains("/") || $0 == ".." }) else { return nil }
-                if parts.count == 3 && parts[0] == "archive" { j.archives.append((parts[1], parts[2])) }
-                if parts.count == 2 && parts[0] == "source" { j.sources.append(parts[1]) }
+                // Only our own names: a forged journal must not make recovery rename or delete
+                // anything else (temporary archives by their prefix, archives and sources by
+                // the metric file naming scheme).
+                if parts.count == 3 && parts[0] == "archive" {
+                    guard parts[1].hasPrefix(tempArchivePrefix), MetricFileName(parsing: parts[2])?.isArchive == true else { return nil }
+                    j.archives.append((parts[1], parts[2]))
+                } else if parts.count == 2 && parts[0] == "source" {
+                    guard let name = MetricFileName(parsing: parts[1]), !name.isArchive else { return nil }
+                    j.sources.append(parts[1])
+                } else {
+                    return nil
+                }
             }
             return j
         }

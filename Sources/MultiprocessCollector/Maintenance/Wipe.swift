@@ -48,7 +48,9 @@ public enum Wipe {
         if !report.live.isEmpty && !force { throw LiveWritersError(files: report.live) }
         for name in names where isOurs(name) {
             let path = directory + "/" + name
-            guard let st = try? DirectoryFiles.status(path), st.isRegular || st.isSymlink else { continue }
+            // Regular files only: a symbolic link or a directory under one of our names was
+            // not made by us, and is left alone (a link's target is never touched either way).
+            guard let st = try? DirectoryFiles.status(path), st.isRegular else { continue }
             do { try DirectoryFiles.remove(path) } catch {
                 if error.errno != .noEntry { throw error }
             }

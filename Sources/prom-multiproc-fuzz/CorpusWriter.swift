@@ -1,0 +1,67 @@
+import MmapStore
+
+/// Writes the seed inputs made by this package's writer: real files (`MetricFile`), cut to
+/// their used bytes (the zeros past `used` are never read), and a few bare keys.
+enum CorpusWriter {
+    static func keys() -> [SeriesKey] {
+        [
+            SeriesKey(family: "requests", sample: "requests_total", labels: [], help: "Requests."),
+            SeriesKey(family: "requests", sample: "requests_total", labels: [Label("method", "GET"), Label("code", "200")], help: "Requests by method."),
+            SeriesKey(family: "latency_seconds", sample: "latency_seconds_bucket", labels: [Label("le", "0.005")], help: "Latency."),
+            SeriesKey(family: "latency_seconds", sample: "latency_seconds_bucket", labels: [Label("le", "+Inf")], help: "Latency."),
+            SeriesKey(family: "latency_seconds", sample: "latency_seconds_sum", labels: [], help: "Latency."),
+            SeriesKey(family: "escapes", sample: "escapes", labels: [Label("q", "a \"quoted\" \\ back\\slash"), Label("nl", "line\nbreak\ttab\r")], help: "Help with \"quotes\" and \\."),
+            SeriesKey(family: "unicode", sample: "unicode", labels: [Label("city", "Zürich"), Label("emoji", "😀"), Label("cjk", "東京")], help: "Ünïcödé help ✓"),
+            SeriesKey(family: "controls", sample: "controls", labels: [Label("c", "\u{0}\u{1}\u{7F}\u{8}\u{C}")], help: ""),
+            SeriesKey(family: "empty_value", sample: "empty_value", labels: [Label("a", "")], help: ""),
+            SeriesKey(family: "many", sample: "many", labels: (0..<12).map { Label("l\($0)", "v\($0)") }, help: "Twelve labels."),
+            SeriesKey(family: "slash", sample: "slash", labels: [Label("path", "/api/v1/x")], help: "a/b"),
+        ]
+    }
+
+    static func write(into corpus: String) throws {
+        let work = try Sys.mkdtemp((Sys.environment("TMPDIR") ?? "/tmp") + "/pmp-corpus-XXXXXX")
+        var written = 0
+        func save(_ kind: FileKind, _ pid: String, _ name: String, _ fill: (MetricFile) throws -> Void) throws {
+            let file = try MetricFile.claim(directory: work, kind: kind, pid: pid, reservation: 1 << 24)
+            try fill(file)
+            let used = file.usedBytes
+            let path = file.path
+            file.close()
+            let bytes = try DirectoryFiles.read(path)
+            try DirectoryFiles.writeAtomically(Array(bytes.prefix(used)), to: corpus + "/" + name)
+            try DirectoryFiles.remove(path)
+            written += 1
+        }
+        let all = keys()
+        try save(.counter, "1", "swift-counter-empty.db") { _ in }
+        try save(.counter, "2", "swift-counter-one.db") { f in try f.slot(for: all[0].encoded()).add(1) }
+        try save(.counter, "3", "swift-counter-all-keys.db") { f in
+            for (i, k) in all.enumerated() { try f.slot(for: k.encoded()).add(Double(i) + 0.5) }
+        }
+        try save(.histogram, "4", "swift-histogram.db") { f in
+            for le in ["0.005", "0.01", "0.1", "1.0", "+Inf"] {
+                try f.slot(for: SeriesKey(family: "h", sample: "h_bucket", labels: [Label("le", le)], help: "H.").encoded()).add(2)
+            }
+            try f.slot(for: SeriesKey(family: "h", sample: "h_sum", labels: [], help: "H.").encoded()).add(0.25)
+            try f.slot(for: SeriesKey(family: "h", sample: "h_count", labels: [], help: "H.").encoded()).add(10)
+        }
+        try save(.gauge(.mostrecent), "5", "swift-gauge-mostrecent.db") { f in
+            try f.slot(for: all[6].encoded()).set(-1.5, timestamp: 1_700_000_000.25)
+            try f.slot(for: all[7].encoded()).set(.infinity, timestamp: 1)
+            try f.slot(for: all[8].encoded()).set(.nan, timestamp: 0)
+        }
+        // Past 64 KiB of used bytes: the reader's buffer growth path.
+        try save(.gauge(.livesum), "6", "swift-gauge-large.db") { f in
+            for i in 0..<1400 {
+                try f.slot(for: SeriesKey(family: "big", sample: "big", labels: [Label("i", String(i))], help: "A file past 64 KiB.").encoded()).set(Double(i))
+            }
+        }
+        for (i, k) in all.enumerated() {
+            try DirectoryFiles.writeAtomically(k.encoded(), to: corpus + "/key-\(i).json")
+            written += 1
+        }
+        try? Sys.rmdir(work)
+        print("wrote \(written) seed files to \(corpus)")
+    }
+}
