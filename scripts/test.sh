@@ -55,6 +55,7 @@ extra_checks() {
     run_check "fuzz (short)"      bash scripts/fuzz.sh --runs 200000 --max-time 120
     run_check "thread sanitizer"  bash scripts/sanitizers.sh thread
     run_check "address sanitizer" bash scripts/sanitizers.sh address
+    run_check "soak (60 s)"       bash scripts/soak.sh --duration 60
 }
 
 failed_checks=()

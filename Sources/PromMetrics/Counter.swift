@@ -13,8 +13,14 @@ public final class CounterChild: Sendable {
     /// - Precondition: `amount` is not negative; a counter only goes up.
     @inlinable
     public func increment(by amount: Double = 1) {
-        precondition(!(amount < 0), "counter '\(metricName)': increment by a negative amount (\(amount))")
+        if amount < 0 { refuseNegative(amount) }
         handle.add(amount)
+    }
+
+    // fatalError, not precondition: an optimised build drops a precondition's message.
+    @usableFromInline @inline(never)
+    func refuseNegative(_ amount: Double) -> Never {
+        fatalError("counter '\(metricName)': increment by a negative amount (\(amount))")
     }
 
     /// The current value.

@@ -19,8 +19,15 @@ public final class GaugeChild: Sendable {
     /// - Precondition: the gauge is not in a `mostrecent` mode, where only `set` is allowed.
     @inlinable
     public func increment(by amount: Double = 1) {
-        precondition(!isMostRecent, "gauge '\(metricName)': increment/decrement is not allowed in \(mode.rawValue) mode, use set()")
+        if isMostRecent { refuseIncrement() }
         handle.add(amount)
+    }
+
+    // fatalError, not precondition: an optimised build drops a precondition's message, and the
+    // message is the only way a user learns which gauge and why.
+    @usableFromInline @inline(never)
+    func refuseIncrement() -> Never {
+        fatalError("gauge '\(metricName)': increment/decrement is not allowed in \(mode.rawValue) mode, use set()")
     }
 
     /// Subtracts `amount` (1 by default).

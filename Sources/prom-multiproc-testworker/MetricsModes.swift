@@ -1,0 +1,155 @@
+// Worker modes at the PromMetrics level, for Tests/PromMetricsTests/ProcessBehaviourTests,
+// the churn test (Tests/EndToEndTests/ChurnTests) and the soak (scripts/soak.sh).
+//
+// Every mode writes through the public metrics API into `Registry(storage: .multiprocess(...))`
+// with the real pid as the identity, as a worker of a prefork server would.
+import Foundation
+import MmapStore
+import PromMetrics
+
+let metricsModes: [String: WorkerMode] = [
+    "metrics-burst": WorkerMode(usage: "metrics-burst DIR N", run: metricsBurstMode),
+    "metrics-loop": WorkerMode(usage: "metrics-loop DIR [BATCH] [PAUSE_MICROSECONDS]", run: metricsLoopMode),
+    "mostrecent-increment": WorkerMode(
+        usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
+    "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
+]
+
+/// The value the i-th observation of `metrics-burst` and `metrics-loop` records: 0, 0.25, 0.5
+/// or 0.75 in turn. Binary fractions, so that any sum of them is exact and a test can derive
+/// the expected `_sum` by hand.
+func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
+
+/// A short-lived worker: creates `churn_jobs_total{route}` (a counter), `churn_job_seconds`
+/// (a histogram with buckets 0.3, 0.6 and +Inf) and `churn_in_progress` (a livesum gauge), does
+/// N iterations (iteration i adds 1 to route `/a` when i is even and to `/b` when odd, and
+/// observes ``burstObservation(_:)``), leaves the gauge at 1 (a worker that dies "in
+/// progress", so a test sees dead workers' live gauges vanish), prints one JSON line with
+/// what it did and exits 0.
+@Sendable func metricsBurstMode(_ a: [String]) throws -> Int32 {
+    let usage = "metrics-burst DIR N"
+    let dir = try argument(a, 0, usage)
+    let n = try intArgument(a, 1, usage)
+    let registry = Registry(storage: try .multiprocess(directory: dir))
+    let jobs = try Counter("churn_jobs_total", help: "Jobs done by short-lived workers.", labelNames: ["route"], registry: registry)
+    let seconds = try Histogram("churn_job_seconds", help: "Job durations.", buckets: [0.3, 0.6], registry: registry)
+    let inProgress = try Gauge("churn_in_progress", help: "Workers in progress.", mode: .livesum, registry: registry)
+    inProgress.increment()
+    let routeA = jobs.labels("/a"), routeB = jobs.labels("/b")
+    var sum = 0.0
+    for i in 0..<n {
+        (i % 2 == 0 ? routeA : routeB).increment()
+        let v = burstObservation(i)
+        seconds.observe(v)
+        sum += v
+    }
+    say(#"{"pid":\#(getpid()),"increments":\#(n),"a":\#(routeA.value),"b":\#(routeB.value),"observations":\#(n),"sum":\#(sum)}"#)
+    return 0
+}
+
+/// A long-lived writer for the soak: runs until killed.
+///
+/// It creates `soak_increments_total` (a counter), `soak_observed` (a histogram),
+/// `soak_writers_alive` (a livesum gauge, incremented once: the number of live writers) and
+/// `soak_writer_increments_max` (a max gauge), prints `ready <pid>`, then loops: BATCH times
+/// (default 100) { add 1 to the counter, observe ``burstObservation(_:)`` }, set the max gauge
+/// to its running total T, print `total T`, sleep PAUSE_MICROSECONDS (default 1000).
+///
+/// What a soak can know about a killed writer, exactly:
+/// - The counter in its own file is the number of increments it did. A kill cannot tear an
+///   update (each is one aligned 8-byte atomic store into a `MAP_SHARED` mapping), and such a
+///   store lives in the page cache, which outlives the process. So the file's value at death
+///   is exact, but only until a compactor folds the file into an archive.
+/// - To read it before that, the soak freezes the writer with SIGSTOP at a random point,
+///   waits until the kernel reports it stopped (it then executes nothing more), reads its
+///   files (still locked by the live process, so no compactor may fold them), then SIGKILLs
+///   it. The value read is the value the file keeps. Summed over every writer, that is the
+///   total the merged counter must show once all are dead, however the compactions and kills
+///   interleaved.
+/// - Independently of the file, the last `total T` line printed bounds it: T <= value <=
+///   T + BATCH (the lines are printed after each whole batch, and written before the next
+///   batch starts).
+@Sendable func metricsLoopMode(_ a: [String]) throws -> Int32 {
+    let usage = "metrics-loop DIR [BATCH] [PAUSE_MICROSECONDS]"
+    let dir = try argument(a, 0, usage)
+    let batch = a.count > 1 ? try intArgument(a, 1, usage) : 100
+    let pause = a.count > 2 ? try intArgument(a, 2, usage) : 1000
+    guard batch > 0, pause >= 0 else { throw UsageError(description: "BATCH must be positive and PAUSE not negative: \(usage)") }
+    let registry = Registry(storage: try .multiprocess(directory: dir))
+    let increments = try Counter("soak_increments_total", help: "Increments done by the soak writers.", registry: registry)
+    let observed = try Histogram("soak_observed", help: "Values observed by the soak writers.", buckets: [0.3, 0.6], registry: registry)
+    let alive = try Gauge("soak_writers_alive", help: "Soak writers alive.", mode: .livesum, registry: registry)
+    let maxTotal = try Gauge("soak_writer_increments_max", help: "The largest running total of one writer.", mode: .max, registry: registry)
+    alive.increment()
+    say("ready \(getpid())")
+    var total = 0
+    while true {
+        for i in 0..<batch {
+            increments.increment()
+            observed.observe(burstObservation(i))
+        }
+        total += batch
+        maxTotal.set(Double(total))
+        say("total \(total)")
+        if pause > 0 { usleep(UInt32(pause)) }
+    }
+}
+
+/// Creates a gauge `last_seen_seconds` in a `mostrecent` mode, sets it to 5 (printing `set`),
+/// then increments or decrements it, which must stop the process with a precondition failure
+/// naming the gauge and the mode. Exits 0 (and prints `not refused`) if the update went
+/// through.
+@Sendable func mostRecentIncrementMode(_ a: [String]) throws -> Int32 {
+    let usage = "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement"
+    let dir = try argument(a, 0, usage)
+    guard let mode = GaugeMode(rawValue: try argument(a, 1, usage)), mode.isMostRecent else { throw UsageError(description: usage) }
+    let op = try argument(a, 2, usage)
+    guard op == "increment" || op == "decrement" else { throw UsageError(description: usage) }
+    let registry = Registry(storage: try .multiprocess(directory: dir))
+    let gauge = try Gauge("last_seen_seconds", help: "When it was last seen.", mode: mode, registry: registry)
+    gauge.set(5)
+    say("set")
+    if op == "increment" { gauge.increment() } else { gauge.decrement() }
+    say("not refused: value \(gauge.value)")
+    return 0
+}
+
+/// Fork safety through the metrics API. The parent creates `forked_requests_total{route}` with
+/// children `a` (+5) and `b` (untouched), `forked_in_progress` (a livesum gauge, +2) and
+/// `forked_seconds` (a histogram with bucket 1, one observation of 0.5), copies the bytes of
+/// its files, and forks. The child adds 1 to `a` and 7 to a new child `c`, observes 2, adds 1
+/// to the gauge, and exits (status 0, or 3 when its store still names the parent). The parent
+/// waits, compares its files' bytes with the copy, adds 10 to `a`, and prints one JSON line:
+/// `{"parent":P,"child":C,"childStatus":S,"parentFilesUnchanged":true|false,"parentFiles":[...]}`.
+@Sendable func forkMetricsMode(_ a: [String]) throws -> Int32 {
+    let dir = try argument(a, 0, "fork-metrics DIR")
+    let storage = try MetricStorage.multiprocess(directory: dir)
+    let registry = Registry(storage: storage)
+    let requests = try Counter("forked_requests_total", help: "Requests.", labelNames: ["route"], registry: registry)
+    let inProgress = try Gauge("forked_in_progress", help: "In progress.", mode: .livesum, registry: registry)
+    let seconds = try Histogram("forked_seconds", help: "Durations.", buckets: [1], registry: registry)
+    let routeA = requests.labels("a")
+    routeA.increment(by: 5)
+    _ = requests.labels("b")
+    inProgress.increment(by: 2)
+    seconds.observe(0.5)
+    let parentPaths = storage.store?.openPaths ?? []
+    let before = try parentPaths.map { try fileBytes($0) }
+    fflush(nil)
+    let child = fork()
+    if child == 0 {
+        routeA.increment()
+        requests.labels("c").increment(by: 7)
+        seconds.observe(2)
+        inProgress.increment()
+        _exit(storage.store?.currentOwner == String(getpid()) ? 0 : 3)
+    }
+    guard child > 0 else { say("fork failed"); return 6 }
+    var status: Int32 = 0
+    while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+    let after = try parentPaths.map { try fileBytes($0) }
+    routeA.increment(by: 10)
+    let files = parentPaths.map { "\"" + ($0 as NSString).lastPathComponent + "\"" }.joined(separator: ",")
+    say(#"{"parent":\#(getpid()),"child":\#(child),"childStatus":\#(status),"parentFilesUnchanged":\#(before == after),"parentFiles":[\#(files)]}"#)
+    return 0
+}
