@@ -136,7 +136,7 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     @inlinable
     var only: Child {
         guard let unlabelled else {
-            preconditionFailure("metric '\(name)' has labels \(labelNames): call labels(...) first")
+            misuse("metric '\(name)' has labels \(labelNames): call labels(...) first")
         }
         return unlabelled
     }
@@ -150,8 +150,9 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
 
     /// The child for these label values, in the order of ``labelNames``.
     public func labels(_ values: [String]) -> Child {
-        precondition(values.count == labelNames.count,
-                     "metric '\(name)': \(values.count) label values given for \(labelNames.count) label names \(labelNames)")
+        if values.count != labelNames.count {
+            misuse("metric '\(name)': \(values.count) label values given for \(labelNames.count) label names \(labelNames)")
+        }
         let h = ChildTable.hash(values)
         let child = table.child(hash: h, count: values.count, matches: { $0 == values }, values: { values }, make: { makeChild(self, $0) })
         return unsafeDowncast(child, to: Child.self)
@@ -159,7 +160,7 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
 
     /// The child for two label values, without allocating when it exists already.
     public func labels(_ a: String, _ b: String) -> Child {
-        precondition(labelNames.count == 2, "metric '\(name)': 2 label values given for \(labelNames.count) label names \(labelNames)")
+        if labelNames.count != 2 { misuse("metric '\(name)': 2 label values given for \(labelNames.count) label names \(labelNames)") }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         ChildTable.hash(a, into: &h)
         ChildTable.hash(b, into: &h)
@@ -169,7 +170,7 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
 
     /// The child for one label value, without allocating when it exists already.
     public func labels(_ a: String) -> Child {
-        precondition(labelNames.count == 1, "metric '\(name)': 1 label value given for \(labelNames.count) label names \(labelNames)")
+        if labelNames.count != 1 { misuse("metric '\(name)': 1 label value given for \(labelNames.count) label names \(labelNames)") }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         ChildTable.hash(a, into: &h)
         let child = table.child(hash: h, count: 1, matches: { $0[0] == a }, values: { [a] }, make: { makeChild(self, $0) })
@@ -179,8 +180,9 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// The child for label values given by name.
     /// - Precondition: exactly the metric's label names (a programming error otherwise).
     public func labels(_ byName: [String: String]) -> Child {
-        precondition(Set(byName.keys) == Set(labelNames),
-                     "metric '\(name)': labels \(byName.keys.sorted()) do not match label names \(labelNames)")
+        if Set(byName.keys) != Set(labelNames) {
+            misuse("metric '\(name)': labels \(byName.keys.sorted()) do not match label names \(labelNames)")
+        }
         return labels(labelNames.map { byName[$0] ?? "" })
     }
 

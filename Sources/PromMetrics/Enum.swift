@@ -17,7 +17,7 @@ public final class EnumChild: Sendable {
     /// - Precondition: `state` is one of the metric's states.
     public func state(_ state: String) {
         guard let index = metric.states.firstIndex(of: state) else {
-            preconditionFailure("enum '\(metric.name)': unknown state '\(state)', states are \(metric.states)")
+            misuse("enum '\(metric.name)': unknown state '\(state)', states are \(metric.states)")
         }
         current.withLock { c in
             handles[c].set(0)

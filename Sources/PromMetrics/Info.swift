@@ -16,8 +16,8 @@ public final class InfoChild: Sendable {
     /// - Precondition: keys are valid label names and do not repeat the metric's label names.
     public func info(_ values: [String: String]) {
         for k in values.keys {
-            precondition(MetricNaming.isValidLabelName(k) && !k.hasPrefix("__"), "info '\(metric.name)': invalid info key '\(k)'")
-            precondition(!metric.labelNames.contains(k), "info '\(metric.name)': info key '\(k)' repeats a label name")
+            if !MetricNaming.isValidLabelName(k) || k.hasPrefix("__") { misuse("info '\(metric.name)': invalid info key '\(k)'") }
+            if metric.labelNames.contains(k) { misuse("info '\(metric.name)': info key '\(k)' repeats a label name") }
         }
         let handle = metric.storage.isMultiprocess
             ? metric.storage.handle(kind: .gauge(Info.multiprocessMode), key: SeriesKey(

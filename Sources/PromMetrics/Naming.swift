@@ -94,3 +94,11 @@ public enum MetricNaming {
         }
     }
 }
+
+/// Stops the process for a programming error (wrong label count, unknown Enum state, ...),
+/// with a message naming the metric. `fatalError` rather than `precondition`: an optimised
+/// build drops a precondition's message, and the message is how a user learns what is wrong.
+@usableFromInline @inline(never)
+func misuse(_ message: String) -> Never {
+    fatalError(message)
+}
