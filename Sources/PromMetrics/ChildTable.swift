@@ -17,6 +17,18 @@ final class ChildTable: Sendable {
     private struct Table {
         var slots: [Int32] = Array(repeating: -1, count: 16)
         var entries: [Entry] = []
+
+        /// Rebuilds the slots for `slotCount` slots (a power of two) from the entries.
+        mutating func reindex(slotCount: Int) {
+            var fresh = [Int32](repeating: -1, count: slotCount)
+            let m = slotCount - 1
+            for (n, e) in entries.enumerated() {
+                var j = Int(truncatingIfNeeded: e.hash) & m
+                while fresh[j] >= 0 { j = (j + 1) & m }
+                fresh[j] = Int32(n)
+            }
+            slots = fresh
+        }
     }
 
     private let table = Mutex(Table())
@@ -51,14 +63,7 @@ final class ChildTable: Sendable {
             let c = make(v)
             t.entries.append(Entry(hash: hash, values: v, child: c))
             if t.entries.count * 2 > t.slots.count {
-                var slots = [Int32](repeating: -1, count: t.slots.count * 2)
-                let m = slots.count - 1
-                for (n, e) in t.entries.enumerated() {
-                    var j = Int(truncatingIfNeeded: e.hash) & m
-                    while slots[j] >= 0 { j = (j + 1) & m }
-                    slots[j] = Int32(n)
-                }
-                t.slots = slots
+                t.reindex(slotCount: t.slots.count * 2)
             } else {
                 t.slots[i] = Int32(t.entries.count - 1)
             }
@@ -70,14 +75,7 @@ final class ChildTable: Sendable {
     func remove(_ values: [String]) {
         table.withLock { t in
             t.entries.removeAll { $0.values == values }
-            var slots = [Int32](repeating: -1, count: t.slots.count)
-            let m = slots.count - 1
-            for (n, e) in t.entries.enumerated() {
-                var j = Int(truncatingIfNeeded: e.hash) & m
-                while slots[j] >= 0 { j = (j + 1) & m }
-                slots[j] = Int32(n)
-            }
-            t.slots = slots
+            t.reindex(slotCount: t.slots.count)
         }
     }
 

@@ -1,5 +1,5 @@
 /// One labelled series of a ``Gauge``.
-public final class GaugeChild: Sendable {
+public final class GaugeChild: Sendable, DurationRecording {
     @usableFromInline let handle: SeriesHandle
     @usableFromInline let mode: GaugeMode
     // Cached: `GaugeMode.isMostRecent` is not inlinable, and `set` is a hot path.
@@ -65,19 +65,13 @@ public final class GaugeChild: Sendable {
         return try await body()
     }
 
+    func recordDuration(_ seconds: Double) { set(seconds) }
+
     /// Runs `body` and sets the gauge to its duration in seconds, even when `body` throws.
-    public func time<T>(_ body: () throws -> T) rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { set(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try body()
-    }
+    public func time<T>(_ body: () throws -> T) rethrows -> T { try timed(body) }
 
     /// Runs async `body` and sets the gauge to its duration in seconds, even when it throws.
-    public func time<T>(_ body: () async throws -> T) async rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { set(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try await body()
-    }
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await timed(body) }
 }
 
 /// A gauge: a value that goes up and down, such as requests in progress.

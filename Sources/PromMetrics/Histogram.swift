@@ -2,7 +2,7 @@
 ///
 /// An observation adds 1 to one bucket and the value to the sum: two atomic operations, no
 /// lock, no allocation. Buckets are made cumulative when collected.
-public final class HistogramChild: Sendable {
+public final class HistogramChild: Sendable, DurationRecording {
     @usableFromInline let upperBounds: [Double]
     @usableFromInline let buckets: [SeriesHandle]
     // The same handles, unretained: `buckets` keeps them alive, and reading a class reference
@@ -30,19 +30,13 @@ public final class HistogramChild: Sendable {
         sum.add(value)
     }
 
+    func recordDuration(_ seconds: Double) { observe(seconds) }
+
     /// Runs `body` and observes its duration in seconds, even when it throws.
-    public func time<T>(_ body: () throws -> T) rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try body()
-    }
+    public func time<T>(_ body: () throws -> T) rethrows -> T { try timed(body) }
 
     /// Runs async `body` and observes its duration in seconds, even when it throws.
-    public func time<T>(_ body: () async throws -> T) async rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try await body()
-    }
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await timed(body) }
 
     /// The cumulative count per upper bound.
     public var cumulativeCounts: [Double] {

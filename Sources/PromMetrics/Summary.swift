@@ -1,5 +1,5 @@
 /// One labelled series of a ``Summary``: a count and a sum (no quantiles).
-public final class SummaryChild: Sendable {
+public final class SummaryChild: Sendable, DurationRecording {
     @usableFromInline let count: SeriesHandle
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
@@ -17,19 +17,13 @@ public final class SummaryChild: Sendable {
         sum.add(value)
     }
 
+    func recordDuration(_ seconds: Double) { observe(seconds) }
+
     /// Runs `body` and observes its duration in seconds, even when it throws.
-    public func time<T>(_ body: () throws -> T) rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try body()
-    }
+    public func time<T>(_ body: () throws -> T) rethrows -> T { try timed(body) }
 
     /// Runs async `body` and observes its duration in seconds, even when it throws.
-    public func time<T>(_ body: () async throws -> T) async rethrows -> T {
-        let start = clock.monotonicTime()
-        defer { observe(Swift.max(clock.monotonicTime() - start, 0)) }
-        return try await body()
-    }
+    public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await timed(body) }
 
     /// The number of observations.
     public var countValue: Double { count.value }
