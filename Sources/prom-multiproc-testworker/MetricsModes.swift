@@ -13,7 +13,18 @@ let metricsModes: [String: WorkerMode] = [
     "mostrecent-increment": WorkerMode(
         usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
+    "default-registry": WorkerMode(usage: "default-registry", run: defaultRegistryMode),
 ]
+
+/// `default-registry`: a counter on the default registry, whose storage follows the
+/// environment (PROMETHEUS_MULTIPROC_DIR, or the deprecated lowercase name); increments it
+/// once and prints where its values live.
+@Sendable func defaultRegistryMode(_ args: [String]) throws -> Int32 {
+    let c = try Counter("env_probe_total", help: "Probe.")
+    c.increment()
+    print(Registry.default.storage.store?.directory ?? "in-process")
+    return 0
+}
 
 /// The value the i-th observation of `metrics-burst` and `metrics-loop` records: 0, 0.25, 0.5
 /// or 0.75 in turn. Binary fractions, so that any sum of them is exact and a test can derive

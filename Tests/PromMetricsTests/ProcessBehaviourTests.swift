@@ -127,3 +127,24 @@ func mergedValue(_ dir: TempDirectory, _ name: String) throws -> Double? {
     }
     return nil
 }
+
+/// prometheus_client's TestMultiProcessDeprecation cases: multiprocess mode follows the
+/// environment, and the deprecated lowercase variable still works, with a warning.
+@Suite struct EnvironmentSelectionTests {
+    @Test func multiprocessModeFollowsTheEnvironmentAndTheLowercaseNameWarns() throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let worker = executable("prom-multiproc-testworker")
+        let upper = try run(worker, ["default-registry"], environment: ["PROMETHEUS_MULTIPROC_DIR": dir.path])
+        #expect(upper.status == 0 && upper.stdout == dir.path + "\n")
+        #expect(!upper.stderr.contains("deprecated"))
+        let lower = try run(worker, ["default-registry"], environment: ["prometheus_multiproc_dir": dir.path])
+        #expect(lower.status == 0 && lower.stdout == dir.path + "\n")
+        #expect(lower.stderr.contains("prometheus_multiproc_dir is deprecated") && lower.stderr.contains("PROMETHEUS_MULTIPROC_DIR"))
+        #expect(dir.names().filter { $0.hasPrefix("counter_") }.count == 2)
+        let none = try run(worker, ["default-registry"])
+        #expect(none.status == 0 && none.stdout == "in-process\n")
+        let missing = try run(worker, ["default-registry"], environment: ["PROMETHEUS_MULTIPROC_DIR": dir.path + "/missing"])
+        #expect(missing.status == 0 && missing.stdout == "in-process\n")
+        #expect(missing.stderr.contains("unusable"))
+    }
+}
