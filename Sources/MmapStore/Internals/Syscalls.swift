@@ -286,6 +286,12 @@ package enum Sys {
 
     package static func geteuid() -> UInt32 { Glibc.geteuid() }
 
+    /// Sleeps for `seconds` (nanosleep; an interrupted sleep just returns early).
+    package static func sleep(seconds: Double) {
+        var ts = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        _ = nanosleep(&ts, nil)
+    }
+
     package static func currentUmask() -> UInt32 {
         // umask can only be read by setting it; restore at once. Not thread-safe against a
         // concurrent umask change, which no sane program does.

@@ -171,7 +171,13 @@ public final class MetricsHTTPServer: Sendable {
     /// responses are dropped). Returns at once for a stopped server; blocks until
     /// ``shutdown()`` for one that was never started.
     public func waitUntilStopped() {
-        stoppedGroup.wait()
+        // Wait in short sleeps rather than one long futex wait: under the thread sanitizer a
+        // signal that arrives for this thread (SIGTERM for the CLI's main thread) is only
+        // handled when the thread enters an intercepted call such as nanosleep, so a thread
+        // parked in a futex would never see it and `serve` would not stop.
+        while stoppedGroup.wait(timeout: .now()) == .timedOut {
+            Sys.sleep(seconds: 0.05)
+        }
     }
 
     /// Starts the server if needed and blocks until it stops.
