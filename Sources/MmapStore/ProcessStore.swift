@@ -169,7 +169,7 @@ public final class ProcessStore: @unchecked Sendable {
 public final class SeriesHandle: @unchecked Sendable {
     @usableFromInline let store: ProcessStore?
     @usableFromInline let address = Atomic<UInt>(0)
-    private let privateMemory = Mutex<UInt>(0)
+    private let privateMemory = Locked<UInt>(0)
     // The store's fork epochs, read through plain pointers so that an update retains nothing.
     @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
     @usableFromInline let boundEpoch: UnsafePointer<Atomic<UInt64>>

@@ -64,10 +64,10 @@ public final class MultiProcessCollector: Sendable {
     public let skipsDeadOwners: Bool
     private let reporter: @Sendable (MetricFileError) -> Void
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
-    private let reported = Mutex<Set<String>>([])
+    private let reported = Locked<Set<String>>([])
     /// Keys decoded by earlier collections. A collection takes it (a concurrent one starts
     /// with an empty catalog) and puts it back.
-    private let catalog = Mutex<KeyCatalog?>(nil)
+    private let catalog = Locked<KeyCatalog?>(nil)
 
     /// Creates a collector over `directory`.
     /// - Parameters:

@@ -31,7 +31,7 @@ final class ChildTable: Sendable {
         }
     }
 
-    private let table = Mutex(Table())
+    private let table = Locked(Table())
 
     @inline(__always)
     static func hash(_ s: String, into h: inout UInt64) {

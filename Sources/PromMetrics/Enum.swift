@@ -5,7 +5,7 @@ public final class EnumChild: Sendable {
     // Unowned: the metric owns its children (a strong reference would be a cycle).
     private unowned let metric: Enum
     private let handles: [SeriesHandle]
-    private let current = Mutex(0)
+    private let current = Locked(0)
 
     init(metric: Enum, handles: [SeriesHandle]) {
         self.metric = metric

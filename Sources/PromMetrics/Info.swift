@@ -5,7 +5,7 @@ public final class InfoChild: Sendable {
     // Unowned: the metric owns its children (a strong reference would be a cycle).
     private unowned let metric: Info
     private let labels: [Label]
-    private let current = Mutex<(values: [String: String], handle: SeriesHandle?)>(([:], nil))
+    private let current = Locked<(values: [String: String], handle: SeriesHandle?)>(([:], nil))
 
     init(metric: Info, labels: [Label]) {
         self.metric = metric

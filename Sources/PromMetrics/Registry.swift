@@ -26,7 +26,7 @@ public final class Registry: Sendable {
     public let storage: MetricStorage
     /// The clock this registry's metrics read.
     public let clock: MetricClock
-    private let metrics = Mutex<(byName: [String: MetricCollectable], order: [MetricCollectable])>(([:], []))
+    private let metrics = Locked<(byName: [String: MetricCollectable], order: [MetricCollectable])>(([:], []))
 
     /// The registry metrics use when none is given; its storage follows the environment.
     public static let `default` = Registry(storage: .fromEnvironment)

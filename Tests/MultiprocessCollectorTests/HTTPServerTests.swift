@@ -48,7 +48,7 @@ private func seconds(since start: ContinuousClock.Instant) -> Double {
 /// Runs `body` on its own thread (blocking socket work must not sit on Swift's cooperative
 /// pool) and returns a way to wait for its result.
 private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> @Sendable () throws -> T {
-    let result = Mutex<Result<T, any Error>?>(nil)
+    let result = Locked<Result<T, any Error>?>(nil)
     let done = DispatchSemaphore(value: 0)
     try Sys.startThread(name: "test-client") {
         let r = Result { try body() }
@@ -121,7 +121,7 @@ struct HTTPServerTests {
     }
 
     @Test func handlerSeesMethodPathQueryAndHeaders() throws {
-        let seen = Mutex<HTTPRequest?>(nil)
+        let seen = Locked<HTTPRequest?>(nil)
         let routes: [String: MetricsHTTPServer.Handler] = [
             "/echo": { request in
                 seen.withLock { $0 = request }

@@ -219,7 +219,7 @@ for op in json.load(open(spec_path, encoding="utf-8")):
 
 /// Collects problems reported by a collector.
 final class ReportLog: Sendable {
-    private let items = Mutex<[MetricFileError]>([])
+    private let items = Locked<[MetricFileError]>([])
     var all: [MetricFileError] { items.withLock { $0 } }
     var reporter: @Sendable (MetricFileError) -> Void { { e in self.items.withLock { $0.append(e) } } }
 }

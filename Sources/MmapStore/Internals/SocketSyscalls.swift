@@ -405,8 +405,8 @@ extension Errno {
 private enum SignalRelay {
     /// The pipe's write end as the C handler sees it; -1 until started.
     static let writeEnd = Atomic<Int32>(-1)
-    static let started = Mutex(false)
-    static let callbacks = Mutex<[(Sys.Signal, @Sendable (Sys.Signal) -> Void)]>([])
+    static let started = Locked(false)
+    static let callbacks = Locked<[(Sys.Signal, @Sendable (Sys.Signal) -> Void)]>([])
 
     static func ensureStarted() throws(SystemError) {
         let result: Result<Void, SystemError> = started.withLock { started in

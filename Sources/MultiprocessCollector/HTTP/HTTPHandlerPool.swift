@@ -12,7 +12,7 @@ final class HTTPHandlerPool: Sendable {
         var stopped = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let ready = DispatchSemaphore(value: 0)
     private let threadCount: Int
 

@@ -48,7 +48,7 @@ public final class MetricsHTTPServer: Sendable {
 
     private let handler: Handler
     private let shared: HTTPServerShared
-    private let lifecycle: Mutex<Lifecycle>
+    private let lifecycle: Locked<Lifecycle>
     private let stoppedGroup = DispatchGroup()
     private let label: String
 
@@ -76,7 +76,7 @@ public final class MetricsHTTPServer: Sendable {
             Sys.close(bound.fd)
             throw error
         }
-        lifecycle = Mutex(.ready(listener: bound.fd))
+        lifecycle = Locked(.ready(listener: bound.fd))
         stoppedGroup.enter()
     }
 
@@ -215,7 +215,7 @@ public final class MetricsHTTPServer: Sendable {
 final class HTTPServerShared: Sendable {
     let wakeRead: Int32
     let wakeWrite: Int32
-    private let completions = Mutex<[(UInt64, HTTPResponse)]>([])
+    private let completions = Locked<[(UInt64, HTTPResponse)]>([])
     private let shutdownState = Atomic<Int>(0)  // 0 running, 1 graceful, 2 immediate
 
     init() throws(SystemError) {
