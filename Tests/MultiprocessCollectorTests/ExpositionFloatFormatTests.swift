@@ -6,7 +6,7 @@ import TestSupport
 @Suite("GoFloat formats values as prometheus_client's floatToGoString")
 struct ExpositionFloatFormatTests {
     /// Expected strings produced by prometheus_client 0.26.0 itself, generated once with
-    /// `/tmp/venv-probe/bin/python` running, for each value `v` below,
+    /// `the interop venv's python (`$PROM_MULTIPROC_PYTHON`)` running, for each value `v` below,
     /// `print(f'({v}, "{prometheus_client.utils.floatToGoString(float(v))}"),')`.
     /// (`9.999999999999999e+22` is the same double as `1e23`, hence `1e+23`.)
     static let pythonTable: [(Double, String)] = [

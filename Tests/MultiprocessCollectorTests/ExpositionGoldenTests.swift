@@ -10,7 +10,7 @@ import TestSupport
 /// prometheus_client.core's metric families and a custom collector, and prints
 /// `prometheus_client.exposition.generate_latest` (argument `text`) or
 /// `prometheus_client.openmetrics.exposition.generate_latest` (argument `openmetrics`). Its output
-/// under prometheus_client 0.26.0 (`/tmp/venv-probe/bin/python -c "$SCRIPT" text`) was pasted as
+/// under prometheus_client 0.26.0 (`$PROM_MULTIPROC_PYTHON -c "$SCRIPT" text`) was pasted as
 /// `text` and `openMetrics`; `goldensAreWhatPrometheusClientRendersLive` re-runs it through
 /// PROM_MULTIPROC_PYTHON and must still match.
 enum ExpositionGolden {

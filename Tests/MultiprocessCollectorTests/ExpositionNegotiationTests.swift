@@ -6,7 +6,7 @@ import TestSupport
 @Suite("NegotiatedExposition chooses as prometheus_client's choose_encoder")
 struct ExpositionNegotiationTests {
     /// Expected choices made by prometheus_client 0.26.0 itself: generated once by feeding the
-    /// headers to `ExpositionNegotiationTests.pythonScript` (below) with /tmp/venv-probe/bin/python
+    /// headers to `ExpositionNegotiationTests.pythonScript` (below) with the interop venv's python (`$PROM_MULTIPROC_PYTHON`)
     /// and pasting its JSON lines; `tableMatchesLivePrometheusClient` re-runs it.
     static let pythonTable: [(accept: String, format: ExpositionFormat, escaping: NameEscaping, contentType: String)] = [
         ("", .prometheusText, .underscores,
