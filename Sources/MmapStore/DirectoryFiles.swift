@@ -1,3 +1,4 @@
+import SystemCalls
 /// A lock on a whole multiprocess directory, held through a hidden lock file
 /// (`.prom-multiproc.lock`, which no reader of `*.db` files ever sees).
 ///

@@ -1,3 +1,4 @@
+import SystemCalls
 /// Checks of a multiprocess directory's ownership and permissions.
 ///
 /// Whoever can write to the directory can forge every exported value, plant files under the

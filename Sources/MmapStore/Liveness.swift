@@ -1,3 +1,4 @@
+import SystemCalls
 /// Whether the process that owns a metric file is alive, as far as the file can tell.
 public enum Liveness: Hashable, Sendable, CustomStringConvertible {
     /// A live process holds the file's lock.

@@ -1,3 +1,4 @@
+import SystemCalls
 import Synchronization
 
 /// One process's metric file, open for writing.

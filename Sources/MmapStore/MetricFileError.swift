@@ -1,3 +1,4 @@
+import SystemCalls
 /// A metric file that cannot be read, naming the file and the problem.
 public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What is wrong with a file.

@@ -1,3 +1,4 @@
+import SystemCalls
 /// One entry of a metric file as read from disk.
 public struct RawEntry {
     /// The key's bytes, valid only during the callback.

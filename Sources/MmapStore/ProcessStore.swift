@@ -1,3 +1,4 @@
+import SystemCalls
 import Synchronization
 
 /// Who this process is, for file names: its pid by default, injectable for tests.

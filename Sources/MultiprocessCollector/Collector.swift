@@ -1,3 +1,5 @@
+import MmapStore
+import SystemCalls
 import PromMetrics
 import Synchronization
 

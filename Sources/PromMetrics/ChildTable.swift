@@ -1,3 +1,5 @@
+import MmapStore
+import SystemCalls
 import Synchronization
 
 /// The labelled children of one metric: created on first use, then found again without

@@ -1,3 +1,4 @@
+import MmapStore
 /// One labelled series of a ``Counter``. Keep it for hot paths: an increment is one atomic
 /// operation, with no lock and no allocation.
 public final class CounterChild: Sendable {

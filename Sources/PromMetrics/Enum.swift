@@ -1,3 +1,5 @@
+import SystemCalls
+import MmapStore
 import Synchronization
 
 /// One labelled series of an ``Enum``: exactly one of its states is current.

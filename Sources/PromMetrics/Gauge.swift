@@ -1,3 +1,4 @@
+import MmapStore
 /// One labelled series of a ``Gauge``.
 public final class GaugeChild: Sendable, DurationRecording {
     @usableFromInline let handle: SeriesHandle

@@ -1,3 +1,4 @@
+import MmapStore
 /// One labelled series of a ``Histogram``: non-cumulative bucket counts and a sum.
 ///
 /// An observation adds 1 to one bucket and the value to the sum: two atomic operations, no

@@ -1,3 +1,5 @@
+import MmapStore
+import SystemCalls
 import Synchronization
 
 /// One labelled series of an ``Info``: a set of key-value pairs exposed with value 1.

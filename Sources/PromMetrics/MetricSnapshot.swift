@@ -1,4 +1,4 @@
-@_exported import MmapStore
+import MmapStore
 
 /// The type of a metric family, as exposition formats name it.
 public enum MetricKind: String, Hashable, Sendable, CaseIterable {

@@ -1,3 +1,4 @@
+import SystemCalls
 import Synchronization
 
 /// Something a ``Registry`` can collect: a metric, or a custom collector.

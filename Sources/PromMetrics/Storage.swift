@@ -1,3 +1,5 @@
+import MmapStore
+import SystemCalls
 import Synchronization
 
 /// The clocks metrics read: wall-clock time for `mostrecent` gauges and `setToCurrentTime`,

@@ -1,3 +1,4 @@
+import MmapStore
 /// One labelled series of a ``Summary``: a count and a sum (no quantiles).
 public final class SummaryChild: Sendable, DurationRecording {
     @usableFromInline let count: SeriesHandle

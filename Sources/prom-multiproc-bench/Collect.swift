@@ -1,5 +1,6 @@
+import PromExposition
+import SystemCalls
 import MultiprocessCollector
-import PromMetrics
 
 // `collect`: one scrape of a directory in this fresh process, as `serve` does it (merge every
 // file, then render the text format), without the HTTP part. Prints the time of the merge plus

@@ -1,5 +1,5 @@
+import SystemCalls
 import Foundation
-import MmapStore
 
 // prom-multiproc-bench: the Swift side of scripts/bench.sh. Each subcommand does one kind of
 // measurement and prints JSON lines; the driver (scripts/bench/run.py) runs it interleaved with

@@ -1,6 +1,6 @@
+import PromHTTP
 import Foundation
 import MmapStore
-import MultiprocessCollector
 
 /// `demo`: the README's main job. Worker processes write realistic metrics into a temporary
 /// directory; one is killed and restarted on the way; one endpoint serves the merged metrics.

@@ -1,6 +1,6 @@
+import PromMetrics
 import Foundation
 import MmapStore
-import MultiprocessCollector
 
 /// `inspect FILE...`: show and validate metric files.
 enum InspectCommand {

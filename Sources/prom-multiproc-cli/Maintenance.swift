@@ -1,5 +1,4 @@
 import Foundation
-import MmapStore
 import MultiprocessCollector
 
 /// `mark-dead --pid N`: prometheus_client's `mark_process_dead`, safe against pid reuse.

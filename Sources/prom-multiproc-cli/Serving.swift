@@ -1,3 +1,5 @@
+import PromExposition
+import PromHTTP
 import Foundation
 import MmapStore
 import MultiprocessCollector

@@ -1,8 +1,7 @@
 // prom-multiproc-cli: the supervisor's and operator's tool. It parses arguments and prints;
 // everything worth testing lives in the libraries.
+import SystemCalls
 import Foundation
-import MmapStore
-import MultiprocessCollector
 
 let usage = """
 usage: prom-multiproc-cli <command> [options]

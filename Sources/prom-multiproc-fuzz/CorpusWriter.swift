@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 
 /// Writes the seed inputs made by this package's writer: real files (`MetricFile`), cut to

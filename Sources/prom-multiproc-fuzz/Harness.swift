@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 
 /// The checks run on one fuzz input. Every violated property ends the process with a

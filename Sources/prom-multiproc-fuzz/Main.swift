@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 #if !PMP_LIBFUZZER
 import Foundation  // exit() for the command-line tool only

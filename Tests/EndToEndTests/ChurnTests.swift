@@ -1,3 +1,4 @@
+import PromExposition
 import Foundation
 import Testing
 import MmapStore

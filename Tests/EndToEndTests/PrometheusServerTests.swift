@@ -3,8 +3,8 @@
 // Also home of the helpers the deployment suites share (GunicornTests.swift,
 // ServeAbuseTests.swift): children with a log file that are always stopped, a plain HTTP GET
 // read to the end of the stream, a free port, polling with a deadline.
+import SystemCalls
 import Foundation
-import MmapStore
 import PromMetrics
 import Testing
 import TestSupport

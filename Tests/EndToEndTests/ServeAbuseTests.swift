@@ -1,8 +1,8 @@
 // Deployment tests, part 3: abusive HTTP clients against `serve` (issues 5 and 7). While an
 // oversized request, slowloris senders and hundreds of idle connections hit the endpoint, a
 // well-behaved scraper keeps getting its scrapes, and `wrk` load goes through.
+import SystemCalls
 import Foundation
-import MmapStore
 import PromMetrics
 import Synchronization
 import Testing

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import MmapStore
 import PromMetrics
 import TestSupport
 

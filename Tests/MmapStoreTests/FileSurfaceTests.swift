@@ -2,6 +2,7 @@
 // planted files, and what wipe and compact may delete. Maintenance runs through the
 // command-line tool in a child process (it only parses arguments and calls Wipe.run and
 // Compactor.compact), which also lets a test give the child its own umask.
+import SystemCalls
 import Foundation
 import MmapStore
 import Testing

@@ -1,5 +1,5 @@
+import PromMetrics
 import Foundation
-import MmapStore
 import Testing
 import TestSupport
 

@@ -1,5 +1,6 @@
+import MmapStore
+import PromExposition
 import Foundation
-import MultiprocessCollector
 import PromMetrics
 import Testing
 import TestSupport

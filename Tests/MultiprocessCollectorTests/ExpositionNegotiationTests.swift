@@ -1,5 +1,5 @@
+import PromExposition
 import Foundation
-import MultiprocessCollector
 import Testing
 import TestSupport
 

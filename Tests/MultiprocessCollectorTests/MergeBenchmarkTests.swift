@@ -10,7 +10,6 @@
 import Foundation
 import MmapStore
 import MultiprocessCollector
-import PromMetrics
 import Testing
 import TestSupport
 

@@ -3,7 +3,6 @@
 // file must still be found at its offset with nothing of that file merged.
 import Foundation
 import MmapStore
-import MultiprocessCollector
 import PromMetrics
 import Testing
 import TestSupport

@@ -1,5 +1,6 @@
 // Helpers for the merge and collector tests: Swift-side writers playing given pids,
 // Python-side writers (prometheus_client 0.26.0), and prometheus_client's collector output.
+import SystemCalls
 import Foundation
 import MmapStore
 import MultiprocessCollector

@@ -1,3 +1,4 @@
+import MmapStore
 import Testing
 import PromMetrics
 

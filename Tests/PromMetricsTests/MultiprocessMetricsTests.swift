@@ -1,3 +1,4 @@
+import MmapStore
 import Foundation
 import Testing
 import PromMetrics

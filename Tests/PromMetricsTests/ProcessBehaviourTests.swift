@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import MmapStore
-import PromMetrics
 import TestSupport
 
 /// What only real processes can show: a refused update kills the process with a message, a

@@ -1,3 +1,5 @@
+import MultiprocessCollector
+import MmapStore
 import Foundation
 import PromMetrics
 import TestSupport

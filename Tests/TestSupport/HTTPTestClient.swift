@@ -1,7 +1,7 @@
 // A deliberately simple blocking HTTP/1.1 client for the server tests, written separately
 // from the server's own parser so the two cannot share a mistake.
+import SystemCalls
 import Foundation
-import MmapStore
 
 /// A parsed response as the test client read it.
 public struct ClientResponse {

@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 
 /// How a compaction should treat files whose owner may be dead.

@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 
 /// The pids a supervisor declared dead with `mark-dead`, kept in a hidden file

@@ -1,3 +1,4 @@
+import SystemCalls
 import MmapStore
 
 /// What `wipe` removed or would not remove.

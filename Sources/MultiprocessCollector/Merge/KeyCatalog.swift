@@ -1,3 +1,4 @@
+import MmapStore
 import PromMetrics
 
 /// Everything the merge learns from keys, independent of values: the raw keys seen, what

@@ -1,3 +1,4 @@
+import MmapStore
 import PromMetrics
 
 /// What merging a list of metric files produced.

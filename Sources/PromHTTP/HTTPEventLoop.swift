@@ -13,7 +13,7 @@
 //                     shut down and unread input is drained until the peer closes (at most
 //                     2 s), so that closing cannot turn into a reset that destroys the response
 //                     in flight; while shutting down, closed as soon as the input is drained
-import MmapStore
+import SystemCalls
 
 final class HTTPEventLoop {
     private final class Connection {

@@ -1,7 +1,7 @@
 // The request-head parser and the response encoder on byte arrays, without sockets.
 import Testing
 
-@testable import MultiprocessCollector
+@testable import PromHTTP
 
 @Suite("HTTPRequestParser and HTTPResponseEncoder")
 struct HTTPRequestParserTests {

@@ -1,4 +1,4 @@
-import MmapStore
+import PromMetrics
 
 /// A growable byte buffer the renderer writes into with plain stores.
 ///

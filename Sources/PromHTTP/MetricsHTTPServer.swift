@@ -1,7 +1,7 @@
 // The public face of the HTTP server: lifecycle (bind, start, shutdown, wait) and routing.
 // The connection handling lives in HTTPEventLoop.swift.
+import SystemCalls
 import Dispatch
-import MmapStore
 import Synchronization
 
 /// A small HTTP/1.1 server for a metrics endpoint, with no dependencies beyond the toolchain.

@@ -1,13 +1,13 @@
 // MetricsHTTPServer over real sockets on 127.0.0.1. Every client has a receive timeout and
 // every test bounds its own duration, so a broken server fails a test instead of hanging it.
+import SystemCalls
 import Dispatch
 import Foundation
 import TestSupport
-import MmapStore
 import Synchronization
 import Testing
 
-@testable import MultiprocessCollector
+@testable import PromHTTP
 
 private let metricsBody = "# TYPE up gauge\nup 1\n"
 

@@ -1,8 +1,8 @@
 // A fixed set of threads that run request handlers off the event loop, first come first
 // served. Dedicated threads rather than Dispatch's shared pool: a handler that blocks on file
 // I/O for a long merge cannot be starved by, or starve, other work in the process.
+import SystemCalls
 import Dispatch
-import MmapStore
 import Synchronization
 
 final class HTTPHandlerPool: Sendable {

@@ -1,3 +1,4 @@
+import MmapStore
 import PromMetrics
 
 /// Renders metric families into the bytes of an exposition format, with no I/O.
