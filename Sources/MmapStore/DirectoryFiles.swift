@@ -5,9 +5,9 @@ import SystemCalls
 /// The compactor holds it exclusively while it changes the directory; a collector holds it
 /// shared while it reads, so it never sees an archive and the files folded into it at once.
 /// The kernel releases it when the holder dies, however it dies.
-public final class DirectoryLock: Sendable {
+package final class DirectoryLock: Sendable {
     /// The lock file's name inside the directory.
-    public static let fileName = ".prom-multiproc.lock"
+    package static let fileName = ".prom-multiproc.lock"
 
     private let fd: Int32
 
@@ -28,7 +28,7 @@ public final class DirectoryLock: Sendable {
     /// - Throws: `SystemError` when the lock file cannot be opened or created (a read-only
     ///   directory with no lock file yet is not an error for a shared lock: see
     ///   ``acquireShared(directory:)``).
-    public static func acquire(directory: String, exclusive: Bool, wait: Bool) throws(SystemError) -> DirectoryLock? {
+    package static func acquire(directory: String, exclusive: Bool, wait: Bool) throws(SystemError) -> DirectoryLock? {
         let path = directory + "/" + fileName
         let fd = try Sys.open(path, [.readWrite, .create, .noFollow], mode: 0o644)
         if wait {
@@ -48,7 +48,7 @@ public final class DirectoryLock: Sendable {
 
     /// A shared lock for a reader; nil when the directory is read-only and has no lock file
     /// (no compactor can run there either).
-    public static func acquireShared(directory: String) -> DirectoryLock? {
+    package static func acquireShared(directory: String) -> DirectoryLock? {
         let path = directory + "/" + fileName
         // Non-blocking: opening a FIFO planted under the lock file's name must not hang.
         guard let fd = try? Sys.open(path, [.readOnly, .noFollow, .nonBlocking]) else {
@@ -65,26 +65,26 @@ public final class DirectoryLock: Sendable {
 }
 
 /// Small directory operations the collector, compactor and CLI share.
-public enum DirectoryFiles {
+package enum DirectoryFiles {
     /// The names in `directory` (not `.` and `..`), sorted.
     /// - Throws: `SystemError` naming the directory.
-    public static func names(in directory: String) throws(SystemError) -> [String] {
+    package static func names(in directory: String) throws(SystemError) -> [String] {
         try Sys.listDirectory(directory).sorted()
     }
 
     /// What `lstat` says about a path, without following a symbolic link.
-    public static func status(_ path: String) throws(SystemError) -> FileStatus {
+    package static func status(_ path: String) throws(SystemError) -> FileStatus {
         FileStatus(try Sys.lstat(path))
     }
 
     /// Removes a file.
-    public static func remove(_ path: String) throws(SystemError) { try Sys.unlink(path) }
+    package static func remove(_ path: String) throws(SystemError) { try Sys.unlink(path) }
 
     /// Renames a file, replacing the target atomically.
-    public static func rename(_ from: String, to: String) throws(SystemError) { try Sys.rename(from, to) }
+    package static func rename(_ from: String, to: String) throws(SystemError) { try Sys.rename(from, to) }
 
     /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, then rename.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(SystemError) {
+    package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(SystemError) {
         let slash = path.lastIndex(of: "/").map { path[..<$0] } ?? "."
         let temp = "\(slash)/.tmp-write-\(String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16))"
         let fd = try Sys.open(temp, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
@@ -105,7 +105,7 @@ public enum DirectoryFiles {
     /// A symbolic link is not followed (ELOOP), and anything but a regular file is refused
     /// (EINVAL) without blocking: a FIFO planted under a bookkeeping file's name must not hang
     /// the reader.
-    public static func read(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
+    package static func read(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
         let fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { Sys.close(fd) }
         let status = try Sys.fstat(fd, path: path)
@@ -114,38 +114,38 @@ public enum DirectoryFiles {
     }
 
     /// Whether the current user may see `path` exists (no error for a missing file).
-    public static func exists(_ path: String) -> Bool { (try? Sys.lstat(path)) != nil }
+    package static func exists(_ path: String) -> Bool { (try? Sys.lstat(path)) != nil }
 
     /// The umask of this process.
-    public static var umask: UInt32 { Sys.currentUmask() }
+    package static var umask: UInt32 { Sys.currentUmask() }
 
     /// The wall-clock time in UNIX seconds.
-    public static func wallClock() -> Double { Sys.wallClock() }
+    package static func wallClock() -> Double { Sys.wallClock() }
 
     /// The effective user id.
-    public static var effectiveUserID: UInt32 { Sys.geteuid() }
+    package static var effectiveUserID: UInt32 { Sys.geteuid() }
 }
 
 /// What `lstat` says about a file.
-public struct FileStatus: Sendable {
+package struct FileStatus: Sendable {
     /// Size in bytes.
-    public var size: Int
+    package var size: Int
     /// Permission bits (`0o644`).
-    public var permissions: UInt32
+    package var permissions: UInt32
     /// Whether it is a regular file.
-    public var isRegular: Bool
+    package var isRegular: Bool
     /// Whether it is a directory.
-    public var isDirectory: Bool
+    package var isDirectory: Bool
     /// Whether it is a symbolic link.
-    public var isSymlink: Bool
+    package var isSymlink: Bool
     /// Whether the sticky bit is set (directories).
-    public var isSticky: Bool
+    package var isSticky: Bool
     /// The owner's user id.
-    public var ownerID: UInt32
+    package var ownerID: UInt32
     /// The inode number.
-    public var inode: UInt64
+    package var inode: UInt64
     /// Last modification, in UNIX seconds.
-    public var modificationTime: Double
+    package var modificationTime: Double
 
     init(_ s: Sys.FileStatus) {
         size = s.size
@@ -161,10 +161,10 @@ public struct FileStatus: Sendable {
 }
 
 /// Builds whole metric files in memory, for compaction archives and tests.
-public enum MetricFileBuilder {
+package enum MetricFileBuilder {
     /// The bytes of a complete file of this package holding `entries` in order, padded with
     /// zeros to the capacity prometheus_client would have grown to (64 KiB doubled).
-    public static func bytes(entries: [(key: [UInt8], value: Double, timestamp: Double)]) -> [UInt8] {
+    package static func bytes(entries: [(key: [UInt8], value: Double, timestamp: Double)]) -> [UInt8] {
         var body: [UInt8] = []
         for e in entries { body += FileFormat.entryBytes(key: e.key, value: e.value, timestamp: e.timestamp) }
         let used = FileFormat.headerSize + body.count
@@ -179,7 +179,7 @@ public enum MetricFileBuilder {
 
 extension DirectoryFiles {
     /// Creates a fresh private directory under `$TMPDIR` (or `/tmp`).
-    public static func makeTemporaryDirectory(prefix: String) throws(SystemError) -> String {
+    package static func makeTemporaryDirectory(prefix: String) throws(SystemError) -> String {
         let base = Sys.environment("TMPDIR") ?? "/tmp"
         return try Sys.mkdtemp("\(base)/\(prefix)-XXXXXX")
     }

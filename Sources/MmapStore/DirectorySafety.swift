@@ -5,7 +5,7 @@ import SystemCalls
 /// names writers and the compactor use, and remove files. The directory must therefore be
 /// writable only by the deployment's user. These checks say when it is not; the collector and
 /// the command-line tool print the warnings, they do not refuse to run.
-public enum DirectorySafety {
+package enum DirectorySafety {
     /// Human-readable warnings about `path`, empty when the directory looks safe.
     ///
     /// Warns when the directory
@@ -19,7 +19,7 @@ public enum DirectorySafety {
     /// files end up in.
     /// - Parameter path: the multiprocess directory.
     /// - Returns: one sentence per problem, naming the directory.
-    public static func directoryWarnings(_ path: String) -> [String] {
+    package static func directoryWarnings(_ path: String) -> [String] {
         let status: Sys.FileStatus
         do { status = try Sys.stat(path) } catch {
             return ["\(path): cannot be inspected: \(error.errno.message)"]

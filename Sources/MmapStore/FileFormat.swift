@@ -23,28 +23,28 @@
 /// and never read. prometheus_client never reads or writes bytes 4...7, so the marker is
 /// invisible to it; a reader of this package refuses a file whose marker names a version it
 /// does not know instead of misreading it.
-public enum FileFormat {
+package enum FileFormat {
     /// Size of the header; the first entry starts here.
-    public static let headerSize = 8
+    package static let headerSize = 8
     /// Size of a new file, as in prometheus_client.
-    public static let initialSize = 1 << 16
+    package static let initialSize = 1 << 16
     /// The largest `used` an `int32` can express.
-    public static let maximumSize = Int(Int32.max)
+    package static let maximumSize = Int(Int32.max)
     /// The format version this package writes and reads.
-    public static let version: UInt8 = 1
+    package static let version: UInt8 = 1
     /// Bytes 4...6 of the header in files this package writes.
-    public static let marker: (UInt8, UInt8, UInt8) = (0x50, 0x4D, 0x50)  // "PMP"
+    package static let marker: (UInt8, UInt8, UInt8) = (0x50, 0x4D, 0x50)  // "PMP"
 
     /// The padding after a key of `keyLength` bytes: 1 to 8 spaces, never 0 (Python's rule).
     @inlinable
-    public static func padding(keyLength: Int) -> Int { 8 - (keyLength + 4) % 8 }
+    package static func padding(keyLength: Int) -> Int { 8 - (keyLength + 4) % 8 }
 
     /// The full size of an entry whose key has `keyLength` bytes.
     @inlinable
-    public static func entrySize(keyLength: Int) -> Int { 4 + keyLength + padding(keyLength: keyLength) + 16 }
+    package static func entrySize(keyLength: Int) -> Int { 4 + keyLength + padding(keyLength: keyLength) + 16 }
 
     /// The entry bytes for a key with value and timestamp zero.
-    public static func entryBytes(key: [UInt8], value: Double = 0, timestamp: Double = 0) -> [UInt8] {
+    package static func entryBytes(key: [UInt8], value: Double = 0, timestamp: Double = 0) -> [UInt8] {
         let pad = padding(keyLength: key.count)
         var out: [UInt8] = []
         out.reserveCapacity(entrySize(keyLength: key.count))
@@ -57,7 +57,7 @@ public enum FileFormat {
     }
 
     /// The eight header bytes for a file of this package with `used` bytes in use.
-    public static func headerBytes(used: Int) -> [UInt8] {
+    package static func headerBytes(used: Int) -> [UInt8] {
         var out: [UInt8] = []
         appendLittleEndian(UInt32(truncatingIfNeeded: used), to: &out)
         out.append(marker.0); out.append(marker.1); out.append(marker.2); out.append(version)
@@ -70,14 +70,14 @@ public enum FileFormat {
     }
 
     /// Who wrote a file, from its header marker.
-    public enum Writer: Hashable, Sendable, CustomStringConvertible {
+    package enum Writer: Hashable, Sendable, CustomStringConvertible {
         /// Bytes 4...7 are zero: prometheus_client (or an older tool) wrote it; it holds no lock.
         case python
         /// This package wrote it, in the given format version.
         case swift(version: UInt8)
 
         /// `python` or `swift v1`.
-        public var description: String {
+        package var description: String {
             switch self {
             case .python: return "python"
             case .swift(let v): return "swift v\(v)"
@@ -87,7 +87,7 @@ public enum FileFormat {
 
     /// Reads the marker in header bytes 4...7.
     /// - Returns: the writer, or `nil` when the bytes are neither zero nor this package's marker.
-    public static func writer(marker b: (UInt8, UInt8, UInt8, UInt8)) -> Writer? {
+    package static func writer(marker b: (UInt8, UInt8, UInt8, UInt8)) -> Writer? {
         if b.0 == 0 && b.1 == 0 && b.2 == 0 && b.3 == 0 { return .python }
         if b.0 == marker.0 && b.1 == marker.1 && b.2 == marker.2 { return .swift(version: b.3) }
         return nil

@@ -27,7 +27,7 @@ public enum GaugeMode: String, CaseIterable, Hashable, Sendable {
     case livemostrecent
 
     /// Whether files of this mode are removed once their process is dead.
-    public var isLive: Bool {
+    package var isLive: Bool {
         switch self {
         case .liveall, .livemin, .livemax, .livesum, .livemostrecent: return true
         case .all, .min, .max, .sum, .mostrecent: return false
@@ -35,7 +35,7 @@ public enum GaugeMode: String, CaseIterable, Hashable, Sendable {
     }
 
     /// The mode without its `live` prefix: how values are combined.
-    public var aggregation: GaugeMode {
+    package var aggregation: GaugeMode {
         switch self {
         case .all, .liveall: return .all
         case .min, .livemin: return .min
@@ -46,11 +46,11 @@ public enum GaugeMode: String, CaseIterable, Hashable, Sendable {
     }
 
     /// Whether `set` stores the wall-clock time and increments are refused.
-    public var isMostRecent: Bool { aggregation == .mostrecent }
+    package var isMostRecent: Bool { aggregation == .mostrecent }
 }
 
 /// The kind of values a metric file holds; it decides the file name's prefix.
-public enum FileKind: Hashable, Sendable, CustomStringConvertible {
+package enum FileKind: Hashable, Sendable, CustomStringConvertible {
     /// `counter_<pid>.db`.
     case counter
     /// `histogram_<pid>.db`: `_sum` and non-cumulative `_bucket` entries.
@@ -61,11 +61,11 @@ public enum FileKind: Hashable, Sendable, CustomStringConvertible {
     case gauge(GaugeMode)
 
     /// Every kind, gauges in each mode.
-    public static let allKinds: [FileKind] =
+    package static let allKinds: [FileKind] =
         [.counter, .histogram, .summary] + GaugeMode.allCases.map { .gauge($0) }
 
     /// The part of the file name before the process identifier, such as `gauge_livesum`.
-    public var prefix: String {
+    package var prefix: String {
         switch self {
         case .counter: return "counter"
         case .histogram: return "histogram"
@@ -75,7 +75,7 @@ public enum FileKind: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The metric type name Python derives from the file name (`counter`, `gauge`, ...).
-    public var typeName: String {
+    package var typeName: String {
         switch self {
         case .counter: return "counter"
         case .histogram: return "histogram"
@@ -85,7 +85,7 @@ public enum FileKind: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The prefix, as `description`.
-    public var description: String { prefix }
+    package var description: String { prefix }
 }
 
 /// The name of a metric file: what it holds and whose it is.
@@ -94,38 +94,38 @@ public enum FileKind: Hashable, Sendable, CustomStringConvertible {
 /// pid is already claimed by another live process (`counter_123-1.db`), and the archive files
 /// written by compaction (`counter_archive.db`). This is the only place that knows the
 /// naming scheme.
-public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
+package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     /// The kind of values the file holds.
-    public var kind: FileKind
+    package var kind: FileKind
     /// The owner: a process identifier (`123`, `123-1`), or `archive`.
-    public var owner: String
+    package var owner: String
 
     /// The owner string used by compaction's archive files.
-    public static let archiveOwner = "archive"
+    package static let archiveOwner = "archive"
 
     /// Builds a name from its parts.
-    public init(kind: FileKind, owner: String) {
+    package init(kind: FileKind, owner: String) {
         self.kind = kind
         self.owner = owner
     }
 
     /// Whether this is a compaction archive rather than one process's file.
-    public var isArchive: Bool { owner == Self.archiveOwner }
+    package var isArchive: Bool { owner == Self.archiveOwner }
 
     /// The process id part of the owner (`123` for `123-1`), if it is numeric.
-    public var pid: Int32? {
+    package var pid: Int32? {
         let digits = owner.split(separator: "-", maxSplits: 1).first.map(String.init) ?? owner
         return Int32(digits)
     }
 
     /// The file name, such as `gauge_livesum_123.db`.
-    public var description: String { "\(kind.prefix)_\(owner).db" }
+    package var description: String { "\(kind.prefix)_\(owner).db" }
 
     /// Parses a file name (not a path); `nil` if it is not a metric file name.
     ///
     /// The owner may be any non-empty text without `_` or `/`, as prometheus_client allows a
     /// custom process identifier; the collector reports such names as they are.
-    public init?(parsing name: String) {
+    package init?(parsing name: String) {
         guard name.hasSuffix(".db") else { return nil }
         let stem = name.dropLast(3)
         let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
@@ -146,7 +146,7 @@ public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Why a `*.db` name is not a metric file name, for error messages.
-    public static func problem(with name: String) -> String {
+    package static func problem(with name: String) -> String {
         let stem = name.hasSuffix(".db") ? String(name.dropLast(3)) : name
         let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
         guard let first = parts.first, ["counter", "histogram", "summary", "gauge"].contains(String(first)) else {
@@ -164,7 +164,7 @@ extension MetricFileName {
     /// Parses the file name at the end of `path`, or throws the error readers report for a
     /// `*.db` file whose name is not a metric file name (`weird_1.db`, `gauge_bogus_1.db`).
     /// - Throws: ``MetricFileError`` of kind ``MetricFileError/Kind/badName(_:)``.
-    public init(validatingPath path: String) throws(MetricFileError) {
+    package init(validatingPath path: String) throws(MetricFileError) {
         let base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
         guard let name = MetricFileName(parsing: base) else {
             throw MetricFileError(path: path, kind: .badName(Self.problem(with: base)))

@@ -1,6 +1,6 @@
 import SystemCalls
 /// Whether the process that owns a metric file is alive, as far as the file can tell.
-public enum Liveness: Hashable, Sendable, CustomStringConvertible {
+package enum Liveness: Hashable, Sendable, CustomStringConvertible {
     /// A live process holds the file's lock.
     case alive
     /// The file carries this package's marker and nobody holds its lock: its owner is dead.
@@ -10,7 +10,7 @@ public enum Liveness: Hashable, Sendable, CustomStringConvertible {
     case unknown
 
     /// `alive`, `dead` or `unknown`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .alive: return "alive"
         case .dead: return "dead"
@@ -22,7 +22,7 @@ public enum Liveness: Hashable, Sendable, CustomStringConvertible {
     ///
     /// Immune to zombies and to pid reuse, unlike `kill(pid, 0)`.
     /// - Throws: `SystemError` when the file cannot be opened (for example, it vanished).
-    public static func probe(path: String) throws(SystemError) -> Liveness {
+    package static func probe(path: String) throws(SystemError) -> Liveness {
         let fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { Sys.close(fd) }
         let header = try Sys.pread(fd, count: 8, offset: 0, path: path)
@@ -40,14 +40,14 @@ public enum Liveness: Hashable, Sendable, CustomStringConvertible {
     /// Whether a process with `pid` exists now (zombies and other users' processes count).
     ///
     /// The opt-in check for files prometheus_client wrote; unreliable under pid reuse.
-    public static func processExists(pid: Int32) -> Bool { Sys.processExists(pid) }
+    package static func processExists(pid: Int32) -> Bool { Sys.processExists(pid) }
 }
 
 /// A metric file locked exclusively by this process, so that no writer adopts it while it is
 /// being folded or removed. Released when deallocated.
-public final class ExclusiveFileLock: Sendable {
+package final class ExclusiveFileLock: Sendable {
     /// The file's path.
-    public let path: String
+    package let path: String
     private let fd: Int32
 
     private init(path: String, fd: Int32) {
@@ -63,7 +63,7 @@ public final class ExclusiveFileLock: Sendable {
     /// Locks `path` exclusively if nobody holds it.
     /// - Returns: the lock, or nil when a live process holds the file.
     /// - Throws: `SystemError` when the file cannot be opened (vanished, symlink, permissions).
-    public static func lockIfFree(path: String) throws(SystemError) -> ExclusiveFileLock? {
+    package static func lockIfFree(path: String) throws(SystemError) -> ExclusiveFileLock? {
         let fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
         switch try? Sys.flock(fd, exclusive: true, path: path) {
         case .acquired?: return ExclusiveFileLock(path: path, fd: fd)

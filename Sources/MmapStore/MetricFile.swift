@@ -19,13 +19,13 @@ import Synchronization
 ///
 /// Value updates go through ``ValueSlot`` without any lock; appending a key takes a lock and
 /// publishes `used` with a release store after the entry is complete.
-public final class MetricFile: @unchecked Sendable {
+package final class MetricFile: @unchecked Sendable {
     /// The file's path.
-    public let path: String
+    package let path: String
     /// The file's parsed name.
-    public let name: MetricFileName
+    package let name: MetricFileName
     /// The default size of the address range reserved for a file's mapping.
-    public static let defaultReservation = 1 << 30
+    package static let defaultReservation = 1 << 30
 
     let fd: Int32
     let base: UnsafeMutableRawPointer
@@ -56,7 +56,7 @@ public final class MetricFile: @unchecked Sendable {
     ///   - pid: this process's identifier, in decimal.
     ///   - reservation: the size of the mapping, and so the largest the file may grow to.
     /// - Throws: `SystemError` naming the call and the file (ENOSPC on a full disk).
-    public static func claim(directory: String, kind: FileKind, pid: String, reservation: Int = defaultReservation) throws(SystemError) -> MetricFile {
+    package static func claim(directory: String, kind: FileKind, pid: String, reservation: Int = defaultReservation) throws(SystemError) -> MetricFile {
         var suffix = 0
         var attempts = 0
         while suffix < 10_000 {
@@ -160,12 +160,12 @@ public final class MetricFile: @unchecked Sendable {
     /// The entry is written completely before `used` is published with a release store, so
     /// a reader in another process never sees a torn entry.
     /// - Throws: `SystemError`: ENOSPC when the file cannot grow, EFBIG past the reservation.
-    public func slot(for key: [UInt8]) throws(SystemError) -> ValueSlot {
+    package func slot(for key: [UInt8]) throws(SystemError) -> ValueSlot {
         ValueSlot(base + (try offset(for: key)))
     }
 
     /// The byte offset of `key`'s value, appending the entry if it is new.
-    public func offset(for key: [UInt8]) throws(SystemError) -> Int {
+    package func offset(for key: [UInt8]) throws(SystemError) -> Int {
         try lock.withLock { () throws(SystemError) -> Int in try appendLocked(key) }
     }
 
@@ -193,16 +193,16 @@ public final class MetricFile: @unchecked Sendable {
     }
 
     /// The keys in the file, in file order.
-    public var keys: [[UInt8]] { lock.withLock { order } }
+    package var keys: [[UInt8]] { lock.withLock { order } }
 
     /// The bytes in use, as last published.
-    public var usedBytes: Int { lock.withLock { used } }
+    package var usedBytes: Int { lock.withLock { used } }
 
     /// The file's current size (capacity).
-    public var capacityBytes: Int { lock.withLock { capacity } }
+    package var capacityBytes: Int { lock.withLock { capacity } }
 
     /// Unmaps the file and closes it, releasing its lock. Slots into it must not be used after.
-    public func close() {
+    package func close() {
         lock.withLock { closeLocked() }
     }
 
@@ -229,13 +229,14 @@ public final class MetricFile: @unchecked Sendable {
 /// Adds are a compare-and-exchange loop on the value's bit pattern, sets an atomic store;
 /// no lock is taken. The value and the timestamp are two separate atomics, as in Python's
 /// format: a reader may see a new value with the previous timestamp.
-public struct ValueSlot: @unchecked Sendable, Hashable {
+@usableFromInline
+package struct ValueSlot: @unchecked Sendable, Hashable {
     /// The address of the value; the timestamp follows it.
-    public let address: UnsafeMutableRawPointer
+    @usableFromInline package let address: UnsafeMutableRawPointer
 
     /// Wraps the address of a value; it must be 8-byte aligned and stay mapped.
     @inlinable
-    public init(_ address: UnsafeMutableRawPointer) { self.address = address }
+    package init(_ address: UnsafeMutableRawPointer) { self.address = address }
 
     @inlinable
     var value64: UnsafeMutablePointer<Atomic<UInt64>> { address.assumingMemoryBound(to: Atomic<UInt64>.self) }
@@ -245,7 +246,7 @@ public struct ValueSlot: @unchecked Sendable, Hashable {
 
     /// Adds `delta` without a lock.
     @inlinable
-    public func add(_ delta: Double) {
+    package func add(_ delta: Double) {
         let p = value64
         var expected = p.pointee.load(ordering: .relaxed)
         while true {
@@ -258,22 +259,22 @@ public struct ValueSlot: @unchecked Sendable, Hashable {
 
     /// Stores `value`.
     @inlinable
-    public func set(_ value: Double) {
+    package func set(_ value: Double) {
         value64.pointee.store(value.bitPattern, ordering: .releasing)
     }
 
     /// Stores `value` and then `timestamp` (for the mostrecent gauge modes).
     @inlinable
-    public func set(_ value: Double, timestamp: Double) {
+    package func set(_ value: Double, timestamp: Double) {
         value64.pointee.store(value.bitPattern, ordering: .releasing)
         timestamp64.pointee.store(timestamp.bitPattern, ordering: .releasing)
     }
 
     /// The stored value.
     @inlinable
-    public var value: Double { Double(bitPattern: value64.pointee.load(ordering: .acquiring)) }
+    package var value: Double { Double(bitPattern: value64.pointee.load(ordering: .acquiring)) }
 
     /// The stored timestamp (0 when never set).
     @inlinable
-    public var timestamp: Double { Double(bitPattern: timestamp64.pointee.load(ordering: .acquiring)) }
+    package var timestamp: Double { Double(bitPattern: timestamp64.pointee.load(ordering: .acquiring)) }
 }

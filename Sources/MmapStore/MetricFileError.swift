@@ -2,7 +2,7 @@ import SystemCalls
 /// A metric file that cannot be read, naming the file and the problem.
 public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What is wrong with a file.
-    public enum Kind: Hashable, Sendable {
+    package enum Kind: Hashable, Sendable {
         /// The file has no bytes at all.
         case empty
         /// The file is shorter than its header or its `used` field says.
@@ -32,16 +32,16 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
     /// The file's path.
     public var path: String
     /// What is wrong.
-    public var kind: Kind
+    package var kind: Kind
 
     /// Creates an error.
-    public init(path: String, kind: Kind) {
+    package init(path: String, kind: Kind) {
         self.path = path
         self.kind = kind
     }
 
     /// A short machine-friendly reason, used as a self-metric label (`truncated`, `bad_key`, ...).
-    public var reasonCode: String {
+    package var reasonCode: String {
         switch kind {
         case .empty: return "empty"
         case .truncated: return "truncated"

@@ -1,26 +1,26 @@
 import SystemCalls
 /// One entry of a metric file as read from disk.
-public struct RawEntry {
+package struct RawEntry {
     /// The key's bytes, valid only during the callback.
-    public var key: UnsafeRawBufferPointer
+    package var key: UnsafeRawBufferPointer
     /// The stored value.
-    public var value: Double
+    package var value: Double
     /// The stored timestamp (0 when never set).
-    public var timestamp: Double
+    package var timestamp: Double
     /// The entry's offset in the file.
-    public var offset: Int
+    package var offset: Int
 }
 
 /// One entry with its key decoded.
-public struct DecodedEntry: Hashable, Sendable {
+package struct DecodedEntry: Hashable, Sendable {
     /// The decoded key.
-    public var key: SeriesKey
+    package var key: SeriesKey
     /// The stored value.
-    public var value: Double
+    package var value: Double
     /// The stored timestamp (0 when never set).
-    public var timestamp: Double
+    package var timestamp: Double
     /// The entry's offset in the file.
-    public var offset: Int
+    package var offset: Int
 }
 
 /// Reads metric files defensively: every length and offset is bounds-checked, files are read
@@ -32,11 +32,11 @@ public struct DecodedEntry: Hashable, Sendable {
 /// let contents = try reader.load(path: "/run/metrics/counter_123.db")
 /// try contents.forEachEntry { entry in print(entry.value) }
 /// ```
-public struct MetricFileReader: ~Copyable {
+package struct MetricFileReader: ~Copyable {
     private var buffer: UnsafeMutableRawBufferPointer
 
     /// Creates a reader with a reusable buffer.
-    public init() {
+    package init() {
         buffer = .allocate(byteCount: 1 << 16, alignment: 16)
     }
 
@@ -48,7 +48,7 @@ public struct MetricFileReader: ~Copyable {
     /// - Parameter path: the file's path.
     /// - Returns: the file's bytes in use, with its writer.
     /// - Throws: ``MetricFileError`` naming the file and the problem.
-    public mutating func load(path: String) throws(MetricFileError) -> LoadedMetricFile {
+    package mutating func load(path: String) throws(MetricFileError) -> LoadedMetricFile {
         let fd = try open(path)
         defer { Sys.close(fd) }
         let header = try readHeader(fd, path: path)
@@ -92,7 +92,7 @@ public struct MetricFileReader: ~Copyable {
     ///     consumed.
     /// - Returns: who wrote the file.
     /// - Throws: ``MetricFileError`` naming the file and the problem, or what `body` throws.
-    public mutating func streamEntries(
+    package mutating func streamEntries(
         path: String, _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
     ) throws(MetricFileError) -> FileFormat.Writer {
         let fd = try open(path)
@@ -214,7 +214,7 @@ public struct MetricFileReader: ~Copyable {
 
     /// Reads a file and decodes every entry; convenient for tools and tests.
     /// - Throws: ``MetricFileError`` for the first problem found.
-    public static func decodeAll(path: String) throws(MetricFileError) -> (writer: FileFormat.Writer, entries: [DecodedEntry]) {
+    package static func decodeAll(path: String) throws(MetricFileError) -> (writer: FileFormat.Writer, entries: [DecodedEntry]) {
         var reader = MetricFileReader()
         let file = try reader.load(path: path)
         var entries: [DecodedEntry] = []
@@ -233,25 +233,25 @@ public struct MetricFileReader: ~Copyable {
 }
 
 /// The used bytes of a file, borrowed from a ``MetricFileReader``'s buffer.
-public struct LoadedMetricFile {
+package struct LoadedMetricFile {
     /// The file's path.
-    public let path: String
+    package let path: String
     /// The bytes in use, header included (empty for an all-zero file).
-    public let bytes: UnsafeRawBufferPointer
+    package let bytes: UnsafeRawBufferPointer
     /// Who wrote the file.
-    public let writer: FileFormat.Writer
+    package let writer: FileFormat.Writer
     /// The file's size on disk (its capacity).
-    public let fileSize: Int
+    package let fileSize: Int
 
     /// Calls `body` for each entry, in file order.
     /// - Throws: ``MetricFileError`` when an entry runs past the bytes in use; entries before
     ///   it have already been passed to `body`.
-    public func forEachEntry(_ body: (RawEntry) -> Void) throws(MetricFileError) {
+    package func forEachEntry(_ body: (RawEntry) -> Void) throws(MetricFileError) {
         try Self.forEachEntry(in: bytes, path: path, body)
     }
 
     /// Walks the entries of a file's used bytes (header included), bounds-checking each one.
-    public static func forEachEntry(in bytes: UnsafeRawBufferPointer, path: String, _ body: (RawEntry) -> Void) throws(MetricFileError) {
+    package static func forEachEntry(in bytes: UnsafeRawBufferPointer, path: String, _ body: (RawEntry) -> Void) throws(MetricFileError) {
         let used = bytes.count
         var pos = FileFormat.headerSize
         while pos < used {

@@ -30,13 +30,14 @@ public struct ProcessIdentity: Sendable {
 ///     family: "requests", sample: "requests_total", labels: [], help: "Requests."))
 /// requests.add(1)
 /// ```
-public final class ProcessStore: @unchecked Sendable {
+@usableFromInline
+package final class ProcessStore: @unchecked Sendable {
     /// The multiprocess directory.
-    public let directory: String
+    package let directory: String
     /// How the store learns its process identifier.
-    public let identity: ProcessIdentity
+    package let identity: ProcessIdentity
     /// The mapping reservation per file.
-    public let reservation: Int
+    package let reservation: Int
 
     let lock = ForkAwareLock()
     @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
@@ -59,7 +60,7 @@ public final class ProcessStore: @unchecked Sendable {
     ///   - identity: the process identifier used in file names.
     ///   - reservation: the address range mapped per file.
     /// - Throws: `SystemError` when the directory cannot be used.
-    public init(directory: String, identity: ProcessIdentity = .processID, reservation: Int = MetricFile.defaultReservation) throws(SystemError) {
+    package init(directory: String, identity: ProcessIdentity = .processID, reservation: Int = MetricFile.defaultReservation) throws(SystemError) {
         let st = try Sys.stat(directory)
         guard st.isDirectory else { throw SystemError(call: "stat", path: directory, errno: .notDirectory) }
         self.directory = directory
@@ -82,24 +83,24 @@ public final class ProcessStore: @unchecked Sendable {
     }
 
     /// The identifier the store's files are named after now.
-    public var currentOwner: String { lock.withLock { pid } }
+    package var currentOwner: String { lock.withLock { pid } }
 
     /// The paths of the files this store has open.
-    public var openPaths: [String] { lock.withLock { files.values.map(\.path).sorted() } }
+    package var openPaths: [String] { lock.withLock { files.values.map(\.path).sorted() } }
 
     /// How many series could not be appended (disk full or another error) and count in memory only.
-    public var failedAppendCount: Int { lock.withLock { failedAppends } }
+    package var failedAppendCount: Int { lock.withLock { failedAppends } }
 
     /// The handle for `key` in the file of `kind`, creating its entry (at zero) if needed.
     ///
     /// Asking twice for the same series returns the same handle.
     /// - Throws: `SystemError` (ENOSPC on a full disk). The caller may keep counting in memory.
-    public func series(kind: FileKind, key: SeriesKey) throws(SystemError) -> SeriesHandle {
+    package func series(kind: FileKind, key: SeriesKey) throws(SystemError) -> SeriesHandle {
         try series(kind: kind, encodedKey: key.encoded())
     }
 
     /// The handle for an already encoded key.
-    public func series(kind: FileKind, encodedKey key: [UInt8]) throws(SystemError) -> SeriesHandle {
+    package func series(kind: FileKind, encodedKey key: [UInt8]) throws(SystemError) -> SeriesHandle {
         rebindIfNeeded()
         return try lock.withLock { () throws(SystemError) -> SeriesHandle in
             let hk = HandleKey(kind: kind, key: key)
@@ -122,12 +123,12 @@ public final class ProcessStore: @unchecked Sendable {
 
     /// Declares that the process identity may have changed, as a fork does; the next update
     /// re-checks it. Tests use it to play a second process without forking.
-    public func processIdentityMayHaveChanged() {
+    package func processIdentityMayHaveChanged() {
         boundEpoch.pointee.store(UInt64.max, ordering: .releasing)
     }
 
     /// Closes every file (releasing their locks). Handles then write into private memory.
-    public func close() {
+    package func close() {
         lock.withLock {
             for h in handles { h.detach() }
             for f in files.values { f.close() }
@@ -167,7 +168,8 @@ public final class ProcessStore: @unchecked Sendable {
 ///
 /// Keep the handle (through the metric child that owns it) on hot paths: an update is one
 /// atomic operation on the mapping plus a check of the fork epoch.
-public final class SeriesHandle: @unchecked Sendable {
+@usableFromInline
+package final class SeriesHandle: @unchecked Sendable {
     @usableFromInline let store: ProcessStore?
     @usableFromInline let address = Atomic<UInt>(0)
     private let privateMemory = Locked<UInt>(0)
@@ -188,7 +190,7 @@ public final class SeriesHandle: @unchecked Sendable {
 
     /// A handle over private memory, for single-process use and for series that could not be
     /// stored in a file.
-    public init() {
+    package init() {
         store = nil
         // Both point at the process epoch, so a store-less handle never takes the slow path.
         epochSource = ForkEpoch.pointer
@@ -219,7 +221,7 @@ public final class SeriesHandle: @unchecked Sendable {
 
     /// The slot currently backing this series, after checking for a fork.
     @inlinable
-    public var slot: ValueSlot {
+    package var slot: ValueSlot {
         if _slowPath(boundEpoch.pointee.load(ordering: .acquiring) != epochSource.pointee.load(ordering: .relaxed)) {
             store?.rebindIfNeeded()
         }
@@ -228,23 +230,23 @@ public final class SeriesHandle: @unchecked Sendable {
 
     /// Adds `delta` to the value.
     @inlinable
-    public func add(_ delta: Double) { slot.add(delta) }
+    package func add(_ delta: Double) { slot.add(delta) }
 
     /// Sets the value.
     @inlinable
-    public func set(_ value: Double) { slot.set(value) }
+    package func set(_ value: Double) { slot.set(value) }
 
     /// Sets the value and the timestamp (mostrecent gauges).
     @inlinable
-    public func set(_ value: Double, timestamp: Double) { slot.set(value, timestamp: timestamp) }
+    package func set(_ value: Double, timestamp: Double) { slot.set(value, timestamp: timestamp) }
 
     /// The current value.
     @inlinable
-    public var value: Double { slot.value }
+    package var value: Double { slot.value }
 
     /// The current timestamp.
     @inlinable
-    public var timestamp: Double { slot.timestamp }
+    package var timestamp: Double { slot.timestamp }
 }
 
 /// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.

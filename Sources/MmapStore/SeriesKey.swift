@@ -17,7 +17,7 @@ public struct Label: Hashable, Sendable, CustomStringConvertible {
     /// Orders names as Python's `sort_keys` does: by Unicode code point, not by Swift's
     /// canonical-equivalence `<`.
     @inlinable
-    public static func codePointLess(_ a: String, _ b: String) -> Bool {
+    package static func codePointLess(_ a: String, _ b: String) -> Bool {
         a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) { $0.value < $1.value }
     }
 }
@@ -33,18 +33,18 @@ public struct Label: Hashable, Sendable, CustomStringConvertible {
 /// - ASCII only: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, and lower-case `\uXXXX` for every
 ///   other character outside `0x20...0x7E` (0x7F included), non-BMP characters as a UTF-16
 ///   surrogate pair; `/` is not escaped.
-public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
+package struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     /// The family (metric) name, without `_total` for counters.
-    public var family: String
+    package var family: String
     /// The sample name: `<family>_total`, `<family>_bucket`, `<family>_sum`, ...
-    public var sample: String
+    package var sample: String
     /// The labels, sorted by name in code-point order.
-    public private(set) var labels: [Label]
+    package private(set) var labels: [Label]
     /// The help text.
-    public var help: String
+    package var help: String
 
     /// Creates a key; the labels are sorted by name in code-point order.
-    public init(family: String, sample: String, labels: [Label], help: String) {
+    package init(family: String, sample: String, labels: [Label], help: String) {
         self.family = family
         self.sample = sample
         self.labels = labels.sorted { Label.codePointLess($0.name, $1.name) }
@@ -52,10 +52,10 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The JSON text, for messages.
-    public var description: String { String(decoding: encoded(), as: UTF8.self) }
+    package var description: String { String(decoding: encoded(), as: UTF8.self) }
 
     /// The key's bytes as prometheus_client writes them.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64 + family.utf8.count * 2 + help.utf8.count + labels.count * 24)
         out.append(UInt8(ascii: "["))
@@ -82,7 +82,7 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     /// Accepts any JSON of the right shape (whitespace, `\/`, escapes of any case), not only
     /// Python's exact bytes.
     /// - Throws: `KeyDecodingError` naming the byte offset and the problem.
-    public init(decoding bytes: UnsafeRawBufferPointer) throws(KeyDecodingError) {
+    package init(decoding bytes: UnsafeRawBufferPointer) throws(KeyDecodingError) {
         var p = KeyCodec.Parser(bytes: bytes)
         try p.expect(UInt8(ascii: "["))
         let family = try p.string()
@@ -117,7 +117,7 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Decodes a key from bytes.
-    public init(decoding bytes: [UInt8]) throws(KeyDecodingError) {
+    package init(decoding bytes: [UInt8]) throws(KeyDecodingError) {
         let r: Result<SeriesKey, KeyDecodingError> = bytes.withUnsafeBytes { raw in
             do throws(KeyDecodingError) { return .success(try SeriesKey(decoding: raw)) } catch { return .failure(error) }
         }
@@ -126,20 +126,20 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A key that is not a JSON `[string, string, {string: string}, string]` array.
-public struct KeyDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct KeyDecodingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The byte offset inside the key where decoding failed.
-    public var offset: Int
+    package var offset: Int
     /// What was wrong.
-    public var reason: String
+    package var reason: String
 
     /// Creates an error.
-    public init(offset: Int, reason: String) {
+    package init(offset: Int, reason: String) {
         self.offset = offset
         self.reason = reason
     }
 
     /// `invalid key at byte N: reason`.
-    public var description: String { "invalid key at byte \(offset): \(reason)" }
+    package var description: String { "invalid key at byte \(offset): \(reason)" }
 }
 
 /// The hand-written JSON codec for keys (Foundation's is 20 to 100 times slower).

@@ -61,9 +61,9 @@ public final class MultiProcessCollector: Sendable {
     /// The multiprocess directory.
     public let directory: String
     /// Whether collections add the `prom_multiproc_collector_*` self-metrics.
-    public let includesSelfMetrics: Bool
+    package let includesSelfMetrics: Bool
     /// Whether live-mode gauge files of provably dead owners are left out.
-    public let skipsDeadOwners: Bool
+    package let skipsDeadOwners: Bool
     private let reporter: @Sendable (MetricFileError) -> Void
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])

@@ -39,13 +39,13 @@ public struct NegotiatedExposition: Sendable, Hashable {
     public var contentType: String
 
     /// `text/plain; version=0.0.4; charset=utf-8`, prometheus_client's `CONTENT_TYPE_PLAIN_0_0_4`.
-    public static let textContentType = "text/plain; version=0.0.4; charset=utf-8"
+    package static let textContentType = "text/plain; version=0.0.4; charset=utf-8"
     /// `application/openmetrics-text; version=1.0.0; charset=utf-8`, prometheus_client's
     /// `openmetrics.CONTENT_TYPE_LATEST`.
-    public static let openMetricsContentType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    package static let openMetricsContentType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
     /// The answer when nothing acceptable is asked for: the text format 0.0.4.
-    public static let prometheusText = NegotiatedExposition(
+    package static let prometheusText = NegotiatedExposition(
         format: .prometheusText, escaping: .underscores, contentType: textContentType)
 
     /// Creates a choice directly.
@@ -53,7 +53,7 @@ public struct NegotiatedExposition: Sendable, Hashable {
     ///   - format: The format.
     ///   - escaping: The name escaping.
     ///   - contentType: The `Content-Type` value.
-    public init(format: ExpositionFormat, escaping: NameEscaping, contentType: String) {
+    package init(format: ExpositionFormat, escaping: NameEscaping, contentType: String) {
         self.format = format
         self.escaping = escaping
         self.contentType = contentType

@@ -24,7 +24,7 @@ public struct HTTPRequest: Sendable, Hashable {
     /// The query after the first `?`, without it; empty when there is none.
     public var query: String
     /// `HTTP/1.1` or `HTTP/1.0`.
-    public var version: String
+    package var version: String
     /// The header fields in the order they arrived.
     public var headers: [HTTPHeader]
 
@@ -71,7 +71,7 @@ public struct HTTPResponse: Sendable, Hashable {
     }
 
     /// A plain-text response (`text/plain; charset=utf-8`), as servers send for errors.
-    public static func text(_ status: Int, _ text: String, headers: [HTTPHeader] = []) -> HTTPResponse {
+    package static func text(_ status: Int, _ text: String, headers: [HTTPHeader] = []) -> HTTPResponse {
         HTTPResponse(
             status: status,
             headers: [HTTPHeader(name: "Content-Type", value: "text/plain; charset=utf-8")] + headers,
@@ -79,10 +79,10 @@ public struct HTTPResponse: Sendable, Hashable {
     }
 
     /// `404 Not Found` with a short text body.
-    public static let notFound = HTTPResponse.text(404, "Not Found\n")
+    package static let notFound = HTTPResponse.text(404, "Not Found\n")
 
     /// The standard reason phrase for a status code, or `""` for one we do not name.
-    public static func reasonPhrase(_ status: Int) -> String {
+    package static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: "OK"
         case 204: "No Content"

@@ -92,7 +92,7 @@ public final class MetricsHTTPServer: Sendable {
 
     /// A handler that passes requests for the given exact paths (compared without the query)
     /// to their handlers and answers every other path with ``HTTPResponse/notFound``.
-    public static func routing(_ routes: [String: Handler]) -> Handler {
+    package static func routing(_ routes: [String: Handler]) -> Handler {
         { request in routes[request.path]?(request) ?? .notFound }
     }
 

@@ -102,9 +102,9 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// The label names, in declaration order.
     public let labelNames: [String]
     /// The unit, or empty.
-    public let unit: String
+    package let unit: String
     /// Where the values live.
-    public let storage: MetricStorage
+    package let storage: MetricStorage
     let clock: MetricClock
     let table = ChildTable()
     private let makeChild: @Sendable (MetricBase<Child>, [String]) -> Child

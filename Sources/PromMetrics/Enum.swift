@@ -82,7 +82,7 @@ public final class Enum: MetricBase<EnumChild>, MetricCollectable, @unchecked Se
     }
 
     /// The gauge mode Enum states are stored with in multiprocess mode.
-    public static let multiprocessMode = GaugeMode.livemax
+    package static let multiprocessMode = GaugeMode.livemax
 
     /// Makes `state` current on an unlabelled Enum.
     public func state(_ state: String) { only.state(state) }

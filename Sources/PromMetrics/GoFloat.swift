@@ -29,11 +29,11 @@
 /// GoFloat.format(0.005)       // "0.005"
 /// GoFloat.format(-.infinity)  // "-Inf"
 /// ```
-public enum GoFloat {
+package enum GoFloat {
     /// Formats `value` as prometheus_client's `floatToGoString` does.
     /// - Parameter value: Any double, including infinities, NaN and `-0.0`.
     /// - Returns: `+Inf`, `-Inf`, `NaN`, or Python's `repr` with Go's exponent rule.
-    public static func format(_ value: Double) -> String {
+    package static func format(_ value: Double) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24)
         append(value, to: &bytes)
@@ -44,7 +44,7 @@ public enum GoFloat {
     /// - Parameters:
     ///   - value: The value to format.
     ///   - buffer: The buffer the ASCII bytes are appended to.
-    public static func append(_ value: Double, to buffer: inout [UInt8]) {
+    package static func append(_ value: Double, to buffer: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumLength) { scratch in
             guard let base = scratch.baseAddress else { return }
             let count = write(value, into: base)

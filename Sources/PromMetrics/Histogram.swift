@@ -40,13 +40,13 @@ public final class HistogramChild: Sendable, DurationRecording {
     public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await timed(body) }
 
     /// The cumulative count per upper bound.
-    public var cumulativeCounts: [Double] {
+    package var cumulativeCounts: [Double] {
         var total = 0.0
         return buckets.map { total += $0.value; return total }
     }
 
     /// The sum of observations.
-    public var sumValue: Double { sum.value }
+    package var sumValue: Double { sum.value }
 }
 
 /// A histogram: observations counted in buckets, with their count and sum.

@@ -54,7 +54,7 @@ public final class InfoChild: Sendable {
 /// ```
 public final class Info: MetricBase<InfoChild>, MetricCollectable, @unchecked Sendable {
     /// The gauge mode Info values are stored with in multiprocess mode.
-    public static let multiprocessMode = GaugeMode.livemax
+    package static let multiprocessMode = GaugeMode.livemax
 
     /// Creates and registers an Info metric.
     /// - Parameters:

@@ -7,7 +7,7 @@ public struct MetricError: Error, Hashable, Sendable, CustomStringConvertible {
     public var reason: String
 
     /// Creates an error.
-    public init(metric: String, reason: String) {
+    package init(metric: String, reason: String) {
         self.metric = metric
         self.reason = reason
     }
@@ -55,7 +55,7 @@ public enum MetricNaming {
     /// namespace, subsystem and name with `_`; for counters drops a trailing `_total`; appends
     /// `_<unit>` unless the name already ends with it.
     /// - Throws: `MetricError` for an invalid resulting name or a unit on an Info or Enum.
-    public static func familyName(name: String, namespace: String, subsystem: String, unit: String, kind: MetricKind) throws(MetricError) -> String {
+    package static func familyName(name: String, namespace: String, subsystem: String, unit: String, kind: MetricKind) throws(MetricError) -> String {
         guard !name.isEmpty else { throw MetricError(metric: name, reason: "name is empty") }
         var full = [namespace, subsystem, name].filter { !$0.isEmpty }.joined(separator: "_")
         if kind == .counter && full.hasSuffix("_total") { full.removeLast(6) }
@@ -78,7 +78,7 @@ public enum MetricNaming {
     /// Checks label names for a metric of `kind`.
     /// - Throws: `MetricError` for an invalid or duplicate name, the reserved `__` prefix,
     ///   `le` on a histogram, `quantile` on a summary, or `pid` on a gauge in multiprocess mode.
-    public static func validateLabelNames(_ names: [String], metric: String, kind: MetricKind, multiprocess: Bool) throws(MetricError) {
+    package static func validateLabelNames(_ names: [String], metric: String, kind: MetricKind, multiprocess: Bool) throws(MetricError) {
         var seen = Set<String>()
         for n in names {
             guard isValidLabelName(n) else {

@@ -30,7 +30,7 @@ public struct MetricClock: Sendable {
 /// Tests use ``multiprocess(directory:identity:)`` explicitly instead of the environment.
 public final class MetricStorage: Sendable {
     /// The per-process file store, in multiprocess mode.
-    public let store: ProcessStore?
+    package let store: ProcessStore?
     private let failures = Atomic<Int>(0)
 
     /// How many series could not be given a slot in a file (disk full, permissions) and count
@@ -70,7 +70,7 @@ public final class MetricStorage: Sendable {
     }()
 
     /// The multiprocess directory named by the environment, if any.
-    public static func environmentDirectory() -> String? {
+    package static func environmentDirectory() -> String? {
         if let d = Sys.environment("PROMETHEUS_MULTIPROC_DIR") { return d }
         if let d = Sys.environment("prometheus_multiproc_dir") {
             Sys.writeStandardError("prom-multiproc: prometheus_multiproc_dir is deprecated, use PROMETHEUS_MULTIPROC_DIR instead\n")

@@ -27,10 +27,10 @@ public final class SummaryChild: Sendable, DurationRecording {
     public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await timed(body) }
 
     /// The number of observations.
-    public var countValue: Double { count.value }
+    package var countValue: Double { count.value }
 
     /// The sum of observations.
-    public var sumValue: Double { sum.value }
+    package var sumValue: Double { sum.value }
 }
 
 /// A summary: the count and sum of observations (prometheus_client has no quantiles in

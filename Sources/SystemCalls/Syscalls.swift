@@ -377,25 +377,23 @@ package enum Sys {
 
 extension Errno {
     /// The C library's text for this code.
-    public var message: String { Sys.strerror(rawValue) }
+    package var message: String { Sys.strerror(rawValue) }
     /// ENOSPC: no space left on the device.
-    public static let noSpace = Errno(ENOSPC)
+    package static let noSpace = Errno(ENOSPC)
     /// ENOENT: no such file or directory.
-    public static let noEntry = Errno(ENOENT)
+    package static let noEntry = Errno(ENOENT)
     /// EEXIST: the file exists.
-    public static let exists = Errno(EEXIST)
+    package static let exists = Errno(EEXIST)
     /// EWOULDBLOCK: the operation would block (a lock is held elsewhere).
-    public static let wouldBlock = Errno(EWOULDBLOCK)
+    package static let wouldBlock = Errno(EWOULDBLOCK)
     /// ELOOP: a symbolic link was met where none is followed.
-    public static let symlinkLoop = Errno(ELOOP)
-    /// EACCES: permission denied.
-    public static let accessDenied = Errno(EACCES)
+    package static let symlinkLoop = Errno(ELOOP)
     /// ENOTDIR: not a directory.
-    public static let notDirectory = Errno(ENOTDIR)
+    package static let notDirectory = Errno(ENOTDIR)
     /// EINVAL: an invalid argument (also: not a regular file where one is required).
-    public static let invalidArgument = Errno(EINVAL)
+    package static let invalidArgument = Errno(EINVAL)
     /// EFBIG/E2BIG stand-in for a file the format cannot address.
-    public static let tooBig = Errno(EFBIG)
+    package static let tooBig = Errno(EFBIG)
 }
 
 // File-scope forwarders: inside `Sys`, the names `stat` and `flock` would resolve to the

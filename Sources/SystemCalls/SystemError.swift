@@ -4,7 +4,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
 
     /// Wraps a raw `errno` value.
-    public init(_ rawValue: Int32) { self.rawValue = rawValue }
+    package init(_ rawValue: Int32) { self.rawValue = rawValue }
 
     /// The code's message and number, such as `No space left on device (errno 28)`.
     public var description: String { "\(message) (errno \(rawValue))" }
@@ -22,7 +22,7 @@ public struct SystemError: Error, Hashable, Sendable, CustomStringConvertible {
     public let errno: Errno
 
     /// Creates an error for a failed call.
-    public init(call: String, path: String?, errno: Errno) {
+    package init(call: String, path: String?, errno: Errno) {
         self.call = call
         self.path = path
         self.errno = errno

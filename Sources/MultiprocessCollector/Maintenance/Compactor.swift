@@ -65,7 +65,7 @@ public struct CompactionReport: Sendable {
 /// - Unreadable files are reported and kept, never removed.
 public enum Compactor {
     /// The journal's name inside the directory.
-    public static let journalName = ".prom-multiproc-compaction-journal"
+    package static let journalName = ".prom-multiproc-compaction-journal"
     static let tempArchivePrefix = ".tmp-archive-"
 
     /// Compacts `directory`.
@@ -199,7 +199,7 @@ public enum Compactor {
 
     /// The source files a reader must leave out because an interrupted compaction already
     /// folded them into an archive that is in place. Read under the shared directory lock.
-    public static func alreadyFolded(directory: String) -> Set<String> {
+    package static func alreadyFolded(directory: String) -> Set<String> {
         guard let journal = Journal.read(directory: directory) else { return [] }
         var renamedKinds = Set<String>()
         for a in journal.archives where !DirectoryFiles.exists(directory + "/" + a.temp) {

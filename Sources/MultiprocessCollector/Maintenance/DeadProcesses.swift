@@ -4,18 +4,18 @@ import MmapStore
 /// The pids a supervisor declared dead with `mark-dead`, kept in a hidden file
 /// (`.prom-multiproc-dead-pids`, one pid a line) so that compaction may fold the files
 /// prometheus_client wrote for them: those files carry no lock that could tell.
-public enum DeadProcessList {
+package enum DeadProcessList {
     /// The list's file name inside the directory.
-    public static let fileName = ".prom-multiproc-dead-pids"
+    package static let fileName = ".prom-multiproc-dead-pids"
 
     /// The pids in the list.
-    public static func read(directory: String) -> Set<String> {
+    package static func read(directory: String) -> Set<String> {
         guard let bytes = try? DirectoryFiles.read(directory + "/" + fileName) else { return [] }
         return Set(String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty })
     }
 
     /// Replaces the list (atomically).
-    public static func write(_ pids: Set<String>, directory: String) throws(SystemError) {
+    package static func write(_ pids: Set<String>, directory: String) throws(SystemError) {
         let path = directory + "/" + fileName
         if pids.isEmpty {
             if DirectoryFiles.exists(path) { try DirectoryFiles.remove(path) }

@@ -24,7 +24,7 @@ public enum Wipe {
 
     /// Whether `name` is one of the names this package (or prometheus_client) puts in a
     /// multiprocess directory.
-    public static func isOurs(_ name: String) -> Bool {
+    package static func isOurs(_ name: String) -> Bool {
         if MetricFileName(parsing: name) != nil { return true }
         if name == DirectoryLock.fileName || name == DeadProcessList.fileName || name == Compactor.journalName { return false }
         return name.hasPrefix(".tmp-") && !name.contains("/")
