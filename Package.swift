@@ -15,7 +15,6 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let package = Package(
     name: "swift-prom-multiproc",
     products: [
-        .library(name: "MmapStore", targets: ["MmapStore"]),
         .library(name: "PromMetrics", targets: ["PromMetrics"]),
         .library(name: "MultiprocessCollector", targets: ["MultiprocessCollector"]),
         .library(name: "PromExposition", targets: ["PromExposition"]),

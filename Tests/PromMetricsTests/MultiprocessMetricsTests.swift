@@ -85,7 +85,7 @@ import TestSupport
     @Test(arguments: [
         (GaugeMode.min, 1.0, 1.0), (.livemin, 1.0, 2.0), (.max, 2.0, 2.0), (.livemax, 2.0, 2.0), (.sum, 3.0, 3.0), (.livesum, 3.0, 2.0),
     ])
-    func aggregatingGaugeModes(mode: GaugeMode, before: Double, after: Double) throws {
+    func aggregatingGaugeModes(mode: PromMetrics.GaugeMode, before: Double, after: Double) throws {
         let r = try gaugeScenario(mode) { g1, g2, _ in g1.set(1); g2.set(2) }
         #expect(r.before["g{}"] == before)
         #expect(r.after["g{}"] == after)
