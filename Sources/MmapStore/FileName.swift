@@ -74,16 +74,6 @@ package enum FileKind: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The metric type name Python derives from the file name (`counter`, `gauge`, ...).
-    package var typeName: String {
-        switch self {
-        case .counter: return "counter"
-        case .histogram: return "histogram"
-        case .summary: return "summary"
-        case .gauge: return "gauge"
-        }
-    }
-
     /// The prefix, as `description`.
     package var description: String { prefix }
 }
@@ -161,11 +151,18 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension MetricFileName {
+    /// The last component of `path`: the text after its last `/` (`path` itself when it has
+    /// none). The one helper for it, so that every reader names and sorts files alike.
+    package static func baseName(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.utf8.index(after: slash)...])
+    }
+
     /// Parses the file name at the end of `path`, or throws the error readers report for a
     /// `*.db` file whose name is not a metric file name (`weird_1.db`, `gauge_bogus_1.db`).
     /// - Throws: ``MetricFileError`` of kind ``MetricFileError/Kind/badName(_:)``.
     package init(validatingPath path: String) throws(MetricFileError) {
-        let base = path.split(separator: "/", omittingEmptySubsequences: true).last.map(String.init) ?? path
+        let base = Self.baseName(of: path)
         guard let name = MetricFileName(parsing: base) else {
             throw MetricFileError(path: path, kind: .badName(Self.problem(with: base)))
         }

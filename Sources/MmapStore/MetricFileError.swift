@@ -40,21 +40,28 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
         self.kind = kind
     }
 
-    /// A short machine-friendly reason, used as a self-metric label (`truncated`, `bad_key`, ...).
-    package var reasonCode: String {
+    /// A short machine-friendly reason, used as a self-metric label.
+    package enum ReasonCode: String, CaseIterable, Sendable {
+        case badName = "bad_name", empty, entryOutOfBounds = "entry_out_of_bounds", invalidHeader = "invalid_header"
+        case invalidKey = "invalid_key", notRegularFile = "not_regular_file", symlink, systemError = "system_error"
+        case truncated, unknownMarker = "unknown_marker", unknownVersion = "unknown_version", vanished
+    }
+
+    /// The reason as a ``ReasonCode``.
+    package var reasonCode: ReasonCode {
         switch kind {
-        case .empty: return "empty"
-        case .truncated: return "truncated"
-        case .invalidUsed: return "invalid_header"
-        case .unknownMarker: return "unknown_marker"
-        case .unknownVersion: return "unknown_version"
-        case .entryOutOfBounds: return "entry_out_of_bounds"
-        case .invalidKey: return "invalid_key"
-        case .badName: return "bad_name"
-        case .symlink: return "symlink"
-        case .notRegularFile: return "not_regular_file"
-        case .vanished: return "vanished"
-        case .system: return "system_error"
+        case .empty: return .empty
+        case .truncated: return .truncated
+        case .invalidUsed: return .invalidHeader
+        case .unknownMarker: return .unknownMarker
+        case .unknownVersion: return .unknownVersion
+        case .entryOutOfBounds: return .entryOutOfBounds
+        case .invalidKey: return .invalidKey
+        case .badName: return .badName
+        case .symlink: return .symlink
+        case .notRegularFile: return .notRegularFile
+        case .vanished: return .vanished
+        case .system: return .systemError
         }
     }
 

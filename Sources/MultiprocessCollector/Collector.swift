@@ -119,7 +119,7 @@ public final class MultiProcessCollector: Sendable {
         switch Self.listMetricFiles(in: directory) {
         case .success(let p):
             let folded = Compactor.alreadyFolded(directory: directory)
-            paths = folded.isEmpty ? p : p.filter { !folded.contains(String($0.split(separator: "/").last ?? "")) }
+            paths = folded.isEmpty ? p : p.filter { !folded.contains(MetricFileName.baseName(of: $0)) }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -155,7 +155,7 @@ public final class MultiProcessCollector: Sendable {
         reported.withLock { seen in
             var now = Set<String>()
             for p in problems {
-                let key = p.path + "\u{0}" + p.reasonCode
+                let key = p.path + "\u{0}" + p.reasonCode.rawValue
                 now.insert(key)
                 if !seen.contains(key) { fresh.append(p) }
             }
@@ -191,8 +191,9 @@ public final class MultiProcessCollector: Sendable {
     ///   - accumulate: `true` for exposition, `false` for writing back.
     ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
     package static func merge(files: [String], accumulate: Bool = true, skipDeadOwners: Bool = true) -> MergeOutput {
-        func baseName(_ p: String) -> Substring { p.split(separator: "/", omittingEmptySubsequences: false).last ?? Substring(p) }
-        let ordered = files.sorted { baseName($0).utf8.lexicographicallyPrecedes(baseName($1).utf8) }
+        let ordered = files.sorted {
+            MetricFileName.baseName(of: $0).utf8.lexicographicallyPrecedes(MetricFileName.baseName(of: $1).utf8)
+        }
         return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, catalog: KeyCatalog()).output
     }
 
@@ -205,18 +206,12 @@ public final class MultiProcessCollector: Sendable {
 
     // MARK: self-metrics and in-process families
 
-    /// Every reason code a skipped file can have, so the bad-files series exist (at 0) before
-    /// the first problem.
-    static let reasonCodes = [
-        "bad_name", "empty", "entry_out_of_bounds", "invalid_header", "invalid_key", "not_regular_file",
-        "symlink", "system_error", "truncated", "unknown_marker", "unknown_version", "vanished",
-    ]
-
     /// The `prom_multiproc_collector_*` families describing one collection.
     static func selfMetrics(_ s: CollectStatistics, problems: [MetricFileError]) -> [MetricFamilySnapshot] {
         var byReason: [String: Int] = [:]
-        for code in reasonCodes { byReason[code] = 0 }
-        for p in problems { byReason[p.reasonCode, default: 0] += 1 }
+        // Every reason is present (at 0) before the first problem.
+        for code in MetricFileError.ReasonCode.allCases { byReason[code.rawValue] = 0 }
+        for p in problems { byReason[p.reasonCode.rawValue, default: 0] += 1 }
         let badSamples = byReason.keys.sorted().map {
             Sample(name: "prom_multiproc_collector_bad_files", labels: [Label("reason", $0)], value: Double(byReason[$0] ?? 0))
         }

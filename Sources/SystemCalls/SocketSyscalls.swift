@@ -140,7 +140,7 @@ extension Sys {
             return .accepted(fd)
         case .failure(let e):
             if e.rawValue == EAGAIN || e.rawValue == EWOULDBLOCK || e.rawValue == ECONNABORTED { return .wouldBlock }
-            throw fail("accept4", nil, e)
+            throw fail(nil, e)
         }
     }
 
@@ -160,7 +160,7 @@ extension Sys {
             tv.tv_usec = Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1e6)
             for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
                 if setsockopt(fd, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size)) != 0 {
-                    throw fail("setsockopt(SO_RCVTIMEO)", endpoint.label, Errno(Glibc.errno))
+                    throw fail("setsockopt(\(option == SO_RCVTIMEO ? "SO_RCVTIMEO" : "SO_SNDTIMEO"))", endpoint.label, Errno(Glibc.errno))
                 }
             }
             // connect is not retried on EINTR (the connection proceeds asynchronously then).
@@ -203,7 +203,7 @@ extension Sys {
         case .success(let n): return .transferred(n)
         case .failure(let e):
             if e.rawValue == EAGAIN || e.rawValue == EWOULDBLOCK { return .wouldBlock }
-            throw fail("send", nil, e)
+            throw fail(nil, e)
         }
     }
 
@@ -273,7 +273,7 @@ extension Sys {
         if r < 0 {
             let e = Glibc.errno
             if e == EINTR { return 0 }
-            throw fail("poll", nil, Errno(e))
+            throw fail(nil, Errno(e))
         }
         for i in descriptors.indices { descriptors[i].returned = PollEvents(rawValue: fds[i].revents) }
         return Int(r)
@@ -388,11 +388,6 @@ extension Sys {
     /// Sends `signal` to the calling process (tests of signal handling).
     package static func raise(_ signal: Signal) {
         _ = Glibc.kill(Glibc.getpid(), signal.number)
-    }
-
-    /// Ignores SIGPIPE process-wide (writes to a closed pipe or socket then fail with EPIPE).
-    package static func ignoreBrokenPipeSignal() {
-        _ = Glibc.signal(SIGPIPE, SIG_IGN)
     }
 }
 

@@ -6,9 +6,6 @@ import Synchronization
 
 /// Thin, package-internal wrappers over the system calls the store needs.
 package enum Sys {
-    @inline(__always)
-    static var errno: Int32 { Glibc.errno }
-
     /// Runs `body` until it does not fail with EINTR; returns its result or the errno.
     @inline(__always)
     static func retrying<T: BinaryInteger>(_ body: () -> T) -> Result<T, Errno> {
@@ -20,8 +17,15 @@ package enum Sys {
         }
     }
 
+    /// An error for `call`, when a wrapper makes a call other than the one it is named after.
     package static func fail(_ call: String, _ path: String?, _ e: Errno) -> SystemError {
         SystemError(call: call, path: path, errno: e)
+    }
+
+    /// An error named after the calling wrapper (`open(_:_:mode:)` reports `open`): the one
+    /// place call names come from, so a message cannot drift from the call.
+    package static func fail(_ path: String?, _ e: Errno, function: String = #function) -> SystemError {
+        SystemError(call: String(function.prefix { $0 != "(" }), path: path, errno: e)
     }
 
     // MARK: files
@@ -44,7 +48,7 @@ package enum Sys {
     package static func open(_ path: String, _ flags: OpenFlags, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
         switch retrying({ Glibc.open(path, flags.rawValue | O_CLOEXEC, mode) }) {
         case .success(let fd): return fd
-        case .failure(let e): throw fail("open", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -76,7 +80,7 @@ package enum Sys {
         var st = Glibc.stat()
         switch retrying({ c_fstat(fd, &st) }) {
         case .success: return FileStatus(st)
-        case .failure(let e): throw fail("fstat", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -84,7 +88,7 @@ package enum Sys {
         var st = Glibc.stat()
         switch retrying({ c_lstat(path, &st) }) {
         case .success: return FileStatus(st)
-        case .failure(let e): throw fail("lstat", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -92,7 +96,7 @@ package enum Sys {
         var st = Glibc.stat()
         switch retrying({ c_stat(path, &st) }) {
         case .success: return FileStatus(st)
-        case .failure(let e): throw fail("stat", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -110,7 +114,7 @@ package enum Sys {
     package static func ftruncate(_ fd: Int32, length: Int, path: String) throws(SystemError) {
         switch retrying({ Glibc.ftruncate(fd, off_t(length)) }) {
         case .success: return
-        case .failure(let e): throw fail("ftruncate", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -122,7 +126,7 @@ package enum Sys {
             case .success(let n):
                 if n == 0 { return done }
                 done += n
-            case .failure(let e): throw fail("pread", path, e)
+            case .failure(let e): throw fail(path, e)
             }
         }
         return done
@@ -133,7 +137,7 @@ package enum Sys {
         while done < bytes.count {
             switch retrying({ Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done)) }) {
             case .success(let n): done += n
-            case .failure(let e): throw fail("pwrite", path, e)
+            case .failure(let e): throw fail(path, e)
             }
         }
     }
@@ -160,7 +164,7 @@ package enum Sys {
         while done < bytes.count {
             switch retrying({ Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }) {
             case .success(let n): done += n
-            case .failure(let e): throw fail("write", path, e)
+            case .failure(let e): throw fail(path, e)
             }
         }
     }
@@ -168,42 +172,42 @@ package enum Sys {
     package static func fsync(_ fd: Int32, path: String) throws(SystemError) {
         switch retrying({ Glibc.fsync(fd) }) {
         case .success: return
-        case .failure(let e): throw fail("fsync", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
     package static func link(_ from: String, _ to: String) throws(SystemError) {
         switch retrying({ Glibc.link(from, to) }) {
         case .success: return
-        case .failure(let e): throw fail("link", to, e)
+        case .failure(let e): throw fail(to, e)
         }
     }
 
     package static func rename(_ from: String, _ to: String) throws(SystemError) {
         switch retrying({ Glibc.rename(from, to) }) {
         case .success: return
-        case .failure(let e): throw fail("rename", to, e)
+        case .failure(let e): throw fail(to, e)
         }
     }
 
     package static func unlink(_ path: String) throws(SystemError) {
         switch retrying({ Glibc.unlink(path) }) {
         case .success: return
-        case .failure(let e): throw fail("unlink", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
     package static func mkdir(_ path: String, mode: UInt32 = 0o755) throws(SystemError) {
         switch retrying({ Glibc.mkdir(path, mode) }) {
         case .success: return
-        case .failure(let e): throw fail("mkdir", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
     package static func rmdir(_ path: String) throws(SystemError) {
         switch retrying({ Glibc.rmdir(path) }) {
         case .success: return
-        case .failure(let e): throw fail("rmdir", path, e)
+        case .failure(let e): throw fail(path, e)
         }
     }
 
@@ -211,7 +215,7 @@ package enum Sys {
     package static func mkdtemp(_ template: String) throws(SystemError) -> String {
         var bytes = Array(template.utf8CString)
         let r = bytes.withUnsafeMutableBufferPointer { Glibc.mkdtemp($0.baseAddress!) }
-        if r == nil { throw fail("mkdtemp", template, Errno(Glibc.errno)) }
+        if r == nil { throw fail(template, Errno(Glibc.errno)) }
         return bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
@@ -260,7 +264,7 @@ package enum Sys {
         case .success: return .acquired
         case .failure(let e):
             if e.rawValue == EWOULDBLOCK { return .heldElsewhere }
-            throw fail("flock", path, e)
+            throw fail(path, e)
         }
     }
 

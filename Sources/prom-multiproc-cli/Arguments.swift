@@ -1,4 +1,5 @@
 import Foundation
+import PromMetrics
 
 /// Exit codes of every subcommand (documented in `--help` and the README).
 enum ExitCode: Int32 {
@@ -84,11 +85,11 @@ struct Arguments {
         return v
     }
 
-    /// The multiprocess directory: `--dir`, else `PROMETHEUS_MULTIPROC_DIR` (or the deprecated
-    /// lowercase name); it must be an existing directory.
+    /// The multiprocess directory: `--dir`, else the environment's, read by the same rule the
+    /// instrumentation uses (``MetricStorage/environmentDirectory()``); it must be an existing
+    /// directory.
     func directory() throws(UsageError) -> String {
-        let env = ProcessInfo.processInfo.environment
-        guard let dir = values["dir"] ?? env["PROMETHEUS_MULTIPROC_DIR"] ?? env["prometheus_multiproc_dir"], !dir.isEmpty else {
+        guard let dir = values["dir"] ?? MetricStorage.environmentDirectory(), !dir.isEmpty else {
             throw UsageError(message: "no directory: pass --dir DIR or set PROMETHEUS_MULTIPROC_DIR")
         }
         var isDir: ObjCBool = false

@@ -198,7 +198,7 @@ struct BadFileTests {
                 _ = try MetricFileReader.decodeAll(path: path)
                 outcomes["ok", default: 0] += 1
             } catch {
-                outcomes[error.reasonCode, default: 0] += 1
+                outcomes[error.reasonCode.rawValue, default: 0] += 1
             }
         }
         #expect(outcomes.count >= 4, "\(outcomes)")

@@ -205,7 +205,7 @@ struct MergeSemanticsTests {
     @Test func missingFileOfAnotherTypeIsReportedAsVanished() throws {
         let dir = TempDirectory("merge"); defer { dir.remove() }
         let out = MultiProcessCollector.merge(files: [dir.file("counter_9999999.db"), dir.file("gauge_max_9999999.db")])
-        #expect(out.problems.map(\.reasonCode) == ["vanished", "vanished"])
+        #expect(out.problems.map(\.reasonCode.rawValue) == ["vanished", "vanished"])
         #expect(out.problems.map(\.path) == [dir.file("counter_9999999.db"), dir.file("gauge_max_9999999.db")])
     }
 
@@ -317,7 +317,7 @@ struct MergeSemanticsTests {
             Sample(name: "d_total", labels: [Label("a", "x"), Label("b", "z")], value: 4),
         ])
         #expect(r.problems.map(\.path) == [dir.file("counter_8.db")])
-        #expect(r.problems.map(\.reasonCode) == ["invalid_key"])
+        #expect(r.problems.map(\.reasonCode.rawValue) == ["invalid_key"])
     }
 
     @Test func escapedLabelValuesRoundTrip() throws {

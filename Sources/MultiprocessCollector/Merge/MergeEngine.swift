@@ -104,7 +104,7 @@ struct MergeEngine: ~Copyable {
     mutating func add(paths: [String], skipDeadOwners: Bool) {
         var reader = MetricFileReader()
         for path in paths {
-            let base = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+            let base = MetricFileName.baseName(of: path)
             guard let name = MetricFileName(parsing: base) else {
                 problems.append(MetricFileError(path: path, kind: .badName(MetricFileName.problem(with: base))))
                 continue
