@@ -65,8 +65,12 @@ for s in "${sanitizers[@]}"; do
     fi
     built=$SECONDS
     pmp_log "$s sanitizer: built in $((built - started)) s; swift test --skip-build --sanitize=$s $*"
+    # The gunicorn test runs PROM_MULTIPROC_RELEASE_CLI, the static release build in the plain
+    # run; here it runs this sanitizer's CLI instead, so that its children are checked too.
+    bin_dir="$(swift build --show-bin-path --sanitize="$s" --scratch-path "$scratch")"
     status=0
-    swift test --skip-build --sanitize="$s" --scratch-path "$scratch" "$@" || status=$?
+    PROM_MULTIPROC_RELEASE_CLI="$bin_dir/prom-multiproc-cli" \
+        swift test --skip-build --sanitize="$s" --scratch-path "$scratch" "$@" || status=$?
     pmp_log "$s sanitizer: build $((built - started)) s, tests $((SECONDS - built)) s, exit $status"
     [[ $status -eq 0 ]] || failed+=("$s")
 done

@@ -15,6 +15,7 @@
 #   PROM_MULTIPROC_PROMETHEUS  prometheus      (Debian package prometheus)
 #   PROM_MULTIPROC_WRK         wrk             (Debian package wrk)
 #   PROM_MULTIPROC_HYPERFINE   hyperfine       (Debian package hyperfine)
+#   (no variable)              readelf         (Debian package binutils, for scripts/check-release.sh)
 #   PROM_MULTIPROC_TINY_TMPFS  a directory on a 1 MiB tmpfs (for the full-disk test), emptied
 #                              on every run. If it cannot be mounted: an error under CI=true,
 #                              a loud warning otherwise (and the variable stays unset, so the
@@ -30,10 +31,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_seconds=$SECONDS
 
 # ---------------------------------------------------------------------------------------------
-# 1. Debian packages: prometheus (with promtool), wrk, hyperfine.
+# 1. Debian packages: prometheus (with promtool), wrk, hyperfine, binutils (readelf).
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(prometheus wrk hyperfine)
-APT_TOOLS=(promtool prometheus wrk hyperfine)
+APT_PACKAGES=(prometheus wrk hyperfine binutils)
+APT_TOOLS=(promtool prometheus wrk hyperfine readelf)
 
 missing_tools() {
     local tool missing=()

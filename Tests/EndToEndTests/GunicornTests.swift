@@ -1,6 +1,8 @@
 // Deployment tests, part 2: a gunicorn pool with prometheus_client in multiprocess mode, workers
 // recycled by max_requests, child_exit calling `prom-multiproc-cli mark-dead`, and our `serve`
 // as the metrics endpoint on the same directory (scripts/e2e/app.py, scripts/e2e/gunicorn.conf.py).
+// The CLI is the one such a deployment gets: the statically linked release build that
+// scripts/test.sh builds and checks (PROM_MULTIPROC_RELEASE_CLI; see `releaseCLI()`).
 import Foundation
 import Testing
 import TestSupport
@@ -13,6 +15,8 @@ extension DeploymentTests {
         @Test(.timeLimit(.minutes(3)))
         func recycledWorkersAreCountedExactlyTheirGaugesRemovedAndTheirFilesCompacted() throws {
             let gunicorn = try ExternalTool.gunicorn.path()
+            let cliPath = try releaseCLI()
+            print("gunicorn deployment with \(cliPath)")
             let dir = TempDirectory("pmp-gunicorn"); defer { dir.remove() }
             let state = TempDirectory("pmp-gunicorn-state"); defer { state.remove() }
             let e2e = repositoryRoot() + "/scripts/e2e"
@@ -23,7 +27,7 @@ extension DeploymentTests {
                 [e2e + "/exec_unblocked.py", gunicorn, "--config", e2e + "/gunicorn.conf.py", "--chdir", e2e, "app:application"],
                 environment: [
                     "PROMETHEUS_MULTIPROC_DIR": dir.path,
-                    "PROM_MULTIPROC_CLI": executable("prom-multiproc-cli"),
+                    "PROM_MULTIPROC_CLI": cliPath,
                     "E2E_STATE_DIR": state.path,
                     "E2E_WORKERS": String(Self.workers),
                     "E2E_MAX_REQUESTS": String(Self.maxRequests),
@@ -38,7 +42,7 @@ extension DeploymentTests {
             let appPort = try #require(listening ? portText.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } : nil,
                                        "gunicorn did not start:\n\(pool.log().suffix(3000))")
 
-            let serve = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"])
+            let serve = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"], cli: cliPath)
             defer { _ = stopChild(serve.process) }
             let deployment = Deployment(dir: dir, state: state, master: pool.process.processIdentifier, serve: serve)
 
@@ -91,7 +95,7 @@ extension DeploymentTests {
 
                 // Compaction folds the dead workers' files; the merged output does not change.
                 let before = dir.names().filter { $0.hasSuffix(".db") }
-                let compact = try cli(["compact", "--dir", dir.path])
+                let compact = try run(cliPath, ["compact", "--dir", dir.path])
                 #expect(compact.status == 0, "compact: \(compact.stdout) \(compact.stderr)")
                 let after = dir.names().filter { $0.hasSuffix(".db") }
                 let c = deployment.observe(served: Set(servedInAll.keys))

@@ -10,10 +10,11 @@ struct RunningServer {
     let stdout: Pipe
     let stderr: Pipe
 
-    /// Starts the CLI with `args` and waits for its `listening on http://...:PORT/metrics` line.
-    static func start(_ args: [String]) throws -> RunningServer {
+    /// Starts the CLI (`cli`, the debug build by default) with `args` and waits for its
+    /// `listening on http://...:PORT/metrics` line.
+    static func start(_ args: [String], cli: String = executable("prom-multiproc-cli")) throws -> RunningServer {
         let out = Pipe(), err = Pipe()
-        let p = try launch(executable("prom-multiproc-cli"), args, stdout: out, stderr: err)
+        let p = try launch(cli, args, stdout: out, stderr: err)
         var seen = ""
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {

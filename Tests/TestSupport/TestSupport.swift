@@ -134,6 +134,10 @@ public enum ExternalTool: String, Sendable {
     case gunicorn = "PROM_MULTIPROC_GUNICORN"
     /// The `wrk` HTTP load generator (`PROM_MULTIPROC_WRK`).
     case wrk = "PROM_MULTIPROC_WRK"
+    /// `prom-multiproc-cli` as shipped to machines without Swift: the statically linked release
+    /// build of scripts/release.sh, checked by scripts/check-release.sh
+    /// (`PROM_MULTIPROC_RELEASE_CLI`). See ``releaseCLI()``.
+    case releaseCLI = "PROM_MULTIPROC_RELEASE_CLI"
 
     /// The tool's path.
     /// - Throws: `MissingTool` when the variable is unset or the path does not exist.
@@ -152,7 +156,34 @@ public struct MissingTool: Error, CustomStringConvertible {
     public var variable: String
     /// The message.
     public var description: String {
-        "\(variable) is not set or does not exist: run the suite with scripts/test.sh, which installs and exports it"
+        "\(variable) is not set or does not exist: run the suite with scripts/test.sh, which installs or builds it and exports it"
+    }
+}
+
+/// Whether the tests run in CI (`CI=true` or `CI=1`, as `pmp_in_ci` in scripts/lib.sh).
+public var runningInCI: Bool {
+    ["true", "1"].contains(ProcessInfo.processInfo.environment["CI"] ?? "")
+}
+
+/// The statically linked release CLI (``ExternalTool/releaseCLI``), for the tests of a deployment
+/// that has no Swift toolchain.
+///
+/// Outside CI, when scripts/test.sh did not provide it (a plain `swift test`), this falls back to
+/// the debug-built `prom-multiproc-cli` and prints a warning: the test still checks the
+/// deployment, but not the binary that ships.
+/// - Returns: The path of the executable to run.
+/// - Throws: `MissingTool` under CI when `PROM_MULTIPROC_RELEASE_CLI` is unset or missing.
+public func releaseCLI() throws -> String {
+    do {
+        return try ExternalTool.releaseCLI.path()
+    } catch let missing as MissingTool where !runningInCI {
+        let fallback = executable("prom-multiproc-cli")
+        FileHandle.standardError.write(Data("""
+            WARNING: \(missing)
+            WARNING: using the debug-built \(fallback) instead, which needs the Swift runtime (not allowed under CI)
+
+            """.utf8))
+        return fallback
     }
 }
 
