@@ -76,6 +76,11 @@ let package = Package(
                 "prom-multiproc-testworker",
             ],
             swiftSettings: strict),
+        // The README's and the documentation's Swift examples, compiled and checked against the docs.
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["MmapStore", "PromMetrics", "MultiprocessCollector", "PromExposition", "PromHTTP", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "PromHTTPTests", dependencies: ["SystemCalls", "PromHTTP", "TestSupport"], swiftSettings: strict),
         .testTarget(

@@ -23,8 +23,8 @@ public enum ExpositionFormat: String, Sendable, Hashable, CaseIterable {
 ///
 /// ```swift
 /// let choice = NegotiatedExposition(acceptHeader: "application/openmetrics-text;version=1.0.0")
-/// choice.format       // .openMetrics
-/// choice.contentType  // "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+/// print(choice.format)       // openMetrics
+/// print(choice.contentType)  // application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores
 /// ```
 ///
 /// One difference: a version prometheus_client cannot compare with `(1, 0, 0)` (such as

@@ -25,9 +25,9 @@
 /// Go's exponent form: `1e+06`, `1.5e+06`, `1.234567e+06`.
 ///
 /// ```swift
-/// GoFloat.format(1_000_000)   // "1e+06"
-/// GoFloat.format(0.005)       // "0.005"
-/// GoFloat.format(-.infinity)  // "-Inf"
+/// assert(GoFloat.format(1_000_000) == "1e+06")
+/// assert(GoFloat.format(0.005) == "0.005")
+/// assert(GoFloat.format(-.infinity) == "-Inf")
 /// ```
 package enum GoFloat {
     /// Formats `value` as prometheus_client's `floatToGoString` does.

@@ -1,0 +1,226 @@
+// Every Swift example of the README, the DocC articles and the documentation comments, as
+// code the compiler checks. Each example sits between `// example:` and `// end example`
+// lines; ExamplesTests checks that every ```swift block of the documentation appears in one
+// of them (import lines aside, indentation aside), so a renamed API breaks the build here
+// before it misleads a reader. The code around a region supplies what the snippet assumes
+// (a request, a handler, a directory).
+import MmapStore
+import MultiprocessCollector
+import PromExposition
+import PromHTTP
+import PromMetrics
+
+/// Stand-ins for what the documentation's snippets assume exists in the reader's program.
+enum Context {
+    struct Request { var accept: String? }
+    static func handle() throws {}
+    static func handle(_ request: Request) throws {}
+    static func serve() throws {}
+    static func render() -> String { "" }
+}
+
+enum Examples {
+    /// README: instrumenting a worker (default registry: compiled, never run by the tests).
+    static func readmeInstrumenting() throws {
+        func handle() throws { try Context.handle() }
+        // example: readme-instrumenting
+        // Multiprocess mode follows PROMETHEUS_MULTIPROC_DIR, as in prometheus_client.
+        let requests = try Counter("http_requests_total", help: "Requests served.", labelNames: ["route", "status"])
+        let latency = try Histogram("http_request_duration_seconds", help: "Latency.", labelNames: ["route"])
+        let inProgress = try Gauge("http_requests_in_progress", help: "In progress.", mode: .livesum)
+
+        let ok = requests.labels("/api", "200")      // keep children for hot paths: an update is one atomic add
+        try inProgress.trackInProgress {
+            try latency.labels("/api").time { try handle() }
+        }
+        ok.increment()
+        // end example
+    }
+
+    /// README: merging a directory into exposition bytes, run on `directory` instead of the
+    /// README's path. Returns what it printed.
+    static func readmeMerging(directory: String) -> String {
+        var printed = ""
+        func print(_ text: String) { printed = text }
+        func MultiProcessCollector(directory _: String) -> MultiprocessCollector.MultiProcessCollector {
+            .init(directory: directory, includeSelfMetrics: false)
+        }
+        // example: readme-merging
+        let merged = MultiProcessCollector(directory: "/run/app-metrics").collect()
+        let bytes = Exposition.render(merged.families, format: .prometheusText)   // or .openMetrics
+        print(String(decoding: bytes, as: UTF8.self))
+        // end example
+        return printed
+    }
+
+    /// PromMetrics.docc overview.
+    static func doccOverview(registry: Registry) throws -> CounterChild {
+        func Counter(_ name: String, help: String, labelNames: [String]) throws -> PromMetrics.Counter {
+            try PromMetrics.Counter(name, help: help, labelNames: labelNames, registry: registry)
+        }
+        // example: docc-overview
+        let requests = try Counter("http_requests_total", help: "Requests.", labelNames: ["route", "status"])
+        let ok = requests.labels("/api", "200")
+        ok.increment()
+        // end example
+        return ok
+    }
+
+    /// `MultiProcessCollector`'s doc comment (compiled only: it names a fixed directory).
+    static func collectorDoc() {
+        // example: collector
+        let collector = MultiProcessCollector(directory: "/run/metrics")
+        let result = collector.collect()
+        for family in result.families { print(family.name, family.samples.count) }
+        // end example
+    }
+
+    /// `NegotiatedExposition`'s doc comment. Returns what it printed.
+    static func negotiationDoc() -> [String] {
+        var printed: [String] = []
+        func print(_ value: Any) { printed.append("\(value)") }
+        // example: negotiation
+        let choice = NegotiatedExposition(acceptHeader: "application/openmetrics-text;version=1.0.0")
+        print(choice.format)       // openMetrics
+        print(choice.contentType)  // application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores
+        // end example
+        return printed
+    }
+
+    /// `Exposition`'s doc comment.
+    static func renderDoc(families: [MetricFamilySnapshot], request: Context.Request) -> [UInt8] {
+        // example: render
+        var body: [UInt8] = []
+        let choice = NegotiatedExposition(acceptHeader: request.accept)
+        Exposition.render(families, format: choice.format, escaping: choice.escaping, into: &body)
+        // respond with body and choice.contentType
+        // end example
+        return body
+    }
+
+    /// `MetricFileReader`'s doc comment (compiled only).
+    static func readerDoc() throws {
+        // example: reader
+        var reader = MetricFileReader()
+        let contents = try reader.load(path: "/run/metrics/counter_123.db")
+        try contents.forEachEntry { entry in print(entry.value) }
+        // end example
+    }
+
+    /// `ProcessStore`'s doc comment (compiled only).
+    static func storeDoc() throws {
+        // example: store
+        let store = try ProcessStore(directory: "/run/metrics")
+        let requests = try store.series(kind: .counter, key: SeriesKey(
+            family: "requests", sample: "requests_total", labels: [], help: "Requests."))
+        requests.add(1)
+        // end example
+    }
+
+    /// `HTTPServerConfiguration`'s doc comment.
+    static func configurationDoc() -> HTTPServerConfiguration {
+        // example: configuration
+        var configuration = HTTPServerConfiguration()
+        configuration.bindAddress = "0.0.0.0"
+        configuration.port = 9100
+        // end example
+        return configuration
+    }
+
+    /// `HTTPRequest.header(_:)`'s doc comment.
+    static func headerDoc(_ request: HTTPRequest) -> String {
+        // example: header
+        let accept = request.header("accept") ?? "*/*"
+        // end example
+        return accept
+    }
+
+    /// `MetricsHTTPServer`'s doc comment (compiled only: it binds 0.0.0.0 and waits for a signal).
+    static func serverDoc() throws {
+        @Sendable func render() -> String { Context.render() }
+        // example: server
+        let server = try MetricsHTTPServer(
+            configuration: HTTPServerConfiguration(bindAddress: "0.0.0.0", port: 9100),
+            routes: ["/metrics": { request in
+                HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4")],
+                             body: Array(render().utf8))
+            }])
+        try server.start()
+        try server.shutdownOnSignals()   // SIGTERM or SIGINT: finish in-flight scrapes, then stop
+        server.waitUntilStopped()
+        // end example
+    }
+
+    /// `GoFloat`'s doc comment.
+    static func goFloatDoc() {
+        // example: gofloat
+        assert(GoFloat.format(1_000_000) == "1e+06")
+        assert(GoFloat.format(0.005) == "0.005")
+        assert(GoFloat.format(-.infinity) == "-Inf")
+        // end example
+    }
+
+    /// The doc comments of the metric types, on an explicit registry so that they can run.
+    static func metricDocs(registry: Registry) throws {
+        func Enum(_ name: String, help: String, states: [String]) throws -> PromMetrics.Enum {
+            try PromMetrics.Enum(name, help: help, states: states, registry: registry)
+        }
+        func Info(_ name: String, help: String) throws -> PromMetrics.Info {
+            try PromMetrics.Info(name, help: help, registry: registry)
+        }
+        func Gauge(_ name: String, help: String, mode: GaugeMode) throws -> PromMetrics.Gauge {
+            try PromMetrics.Gauge(name, help: help, mode: mode, registry: registry)
+        }
+        func Histogram(_ name: String, help: String, labelNames: [String]) throws -> PromMetrics.Histogram {
+            try PromMetrics.Histogram(name, help: help, labelNames: labelNames, registry: registry)
+        }
+        func Counter(_ name: String, help: String, labelNames: [String]) throws -> PromMetrics.Counter {
+            try PromMetrics.Counter(name, help: help, labelNames: labelNames, registry: registry)
+        }
+        let request = Context.Request(accept: nil)
+        func handle(_ request: Context.Request) throws { try Context.handle(request) }
+        func serve() throws { try Context.serve() }
+        do {
+            // example: enum
+            let phase = try Enum("worker_phase", help: "Worker phase.", states: ["starting", "serving", "draining"])
+            phase.state("serving")
+            // end example
+        }
+        do {
+            // example: info
+            let build = try Info("build", help: "Build information.")
+            build.info(["version": "1.2.3", "commit": "abc123"])
+            // end example
+        }
+        do {
+            // example: gauge
+            let inProgress = try Gauge("http_requests_in_progress", help: "Requests in progress.", mode: .livesum)
+            try inProgress.trackInProgress { try handle(request) }
+            // end example
+        }
+        do {
+            // example: histogram
+            let latency = try Histogram("request_duration_seconds", help: "Latency.", labelNames: ["route"])
+            let api = latency.labels("/api")
+            try api.time { try serve() }
+            // end example
+        }
+        do {
+            // example: counter
+            let requests = try Counter("http_requests_total", help: "Requests served.", labelNames: ["method", "code"])
+            let ok = requests.labels("GET", "200")   // keep this for the hot path
+            ok.increment()
+            // end example
+        }
+    }
+
+    /// `Registry`'s doc comment, run in `dir`.
+    static func registryDoc(dir: String) throws -> Registry {
+        // example: registry
+        let registry = Registry(storage: try .multiprocess(directory: dir, identity: .fixed("123")))
+        let requests = try Counter("http_requests_total", help: "Requests.", labelNames: ["method"], registry: registry)
+        requests.labels("GET").increment()
+        // end example
+        return registry
+    }
+}
