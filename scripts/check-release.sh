@@ -7,7 +7,8 @@
 #    prom-multiproc-cli (unpacked into .build-static/checked/, emptied first).
 # 2. Its dynamic section (readelf -d) needs no Swift library: no libswift*, libFoundation*,
 #    lib_Foundation*, libdispatch, libBlocksRuntime; in fact nothing beyond the C and C++ base
-#    of the system (libc, libm, libstdc++, libgcc_s, the dynamic loader), and no absolute
+#    of the system (libc, libm, libstdc++, libgcc_s, the dynamic loader, and zlib, which
+#    every Linux distribution installs as a required package), and no absolute
 #    RUNPATH that could find a toolchain on this machine only.
 # 3. It runs with an empty environment (env -i, PATH=/usr/bin:/bin: no toolchain on PATH, no
 #    LD_LIBRARY_PATH): `--help`, and a real `collect` of a small directory written by
@@ -77,7 +78,7 @@ while IFS= read -r lib; do
         libswift* | libFoundation* | lib_Foundation* | libCoreFoundation* | libdispatch* | libBlocksRuntime*)
             fail "needs the Swift runtime library $lib: it was not linked statically" ;;
         libc.so.* | libm.so.* | libstdc++.so.* | libgcc_s.so.* | ld-linux*.so.* | \
-            libpthread.so.* | libdl.so.* | librt.so.* | libutil.so.*) ;;
+            libpthread.so.* | libdl.so.* | librt.so.* | libutil.so.* | libz.so.*) ;;
         *) fail "needs $lib, which is not part of a base Linux system" ;;
     esac
 done <<<"$needed"

@@ -1,0 +1,2 @@
+// zlib from the system (Debian: zlib1g-dev), for gzip-compressed scrapes.
+#include <zlib.h>
