@@ -172,10 +172,34 @@ public enum Exposition {
             buffer.write(unit)
             buffer.write(ExpositionBytes.newline)
         }
+        let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
         family.samples.withUnsafeBufferPointer { samples in
             // Indexing (not `for sample in`) passes each sample borrowed, without a retain.
-            for index in samples.indices { appendSample(samples[index], escaping: escaping, into: &buffer) }
+            for index in samples.indices {
+                if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
+                   withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
+                    continue
+                }
+                appendSample(samples[index], escaping: escaping, into: &buffer)
+            }
         }
+    }
+
+    /// The label sets (without `le`) of a histogram's series that have a bucket with a negative
+    /// bound. OpenMetrics 1.0 forbids their `_sum` (section Histogram), and a `_count` appears
+    /// if and only if the `_sum` does (section Text format, Histogram), so both are left out;
+    /// the count remains the `+Inf` bucket. prometheus_client's writer emits them and its own
+    /// strict parser then rejects the body. Empty, without allocating, for the usual histogram
+    /// whose bounds are all positive.
+    private static func seriesWithNegativeBuckets(_ family: MetricFamilySnapshot) -> Set<[Label]> {
+        var out: Set<[Label]> = []
+        let bucketName = family.name + "_bucket"
+        for sample in family.samples where sample.name == bucketName {
+            guard let le = sample.labels.first(where: { $0.name == "le" }), le.value.utf8.first == UInt8(ascii: "-"),
+                  let bound = Double(le.value), bound < 0 else { continue }
+            out.insert(sample.labels.filter { $0.name != "le" }.sorted { nameLess($0.name, $1.name) })
+        }
+        return out
     }
 
     // MARK: - Sample lines (the same in both formats)
