@@ -192,7 +192,9 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// prometheus_client); only single-process collection forgets it.
     public func remove(_ values: String...) {
         if storage.isMultiprocess {
-            Sys.writeStandardError("prom-multiproc: remove() on '\(name)' has no effect on the files in multiprocess mode\n")
+            storage.reporter.report(Problem(
+                code: "no_effect_in_multiprocess_mode",
+                message: "remove() on '\(name)' has no effect on the files in multiprocess mode"))
         }
         table.remove(values)
     }
@@ -200,7 +202,9 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     /// Removes every child (see ``remove(_:)`` for multiprocess mode).
     public func clear() {
         if storage.isMultiprocess {
-            Sys.writeStandardError("prom-multiproc: clear() on '\(name)' has no effect on the files in multiprocess mode\n")
+            storage.reporter.report(Problem(
+                code: "no_effect_in_multiprocess_mode",
+                message: "clear() on '\(name)' has no effect on the files in multiprocess mode"))
         }
         table.removeAll()
     }

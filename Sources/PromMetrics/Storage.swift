@@ -27,53 +27,82 @@ public struct MetricClock: Sendable {
 ///
 /// By default (``fromEnvironment``) the choice follows prometheus_client: multiprocess mode
 /// when `PROMETHEUS_MULTIPROC_DIR` (or the deprecated `prometheus_multiproc_dir`) is set.
-/// Tests use ``multiprocess(directory:identity:)`` explicitly instead of the environment.
+/// Tests use ``multiprocess(directory:identity:reporter:)`` explicitly instead of the
+/// environment.
+///
+/// Problems the storage and its metrics work around (a series that cannot be stored, `remove`
+/// in multiprocess mode) go to its ``ProblemReporter``.
 public final class MetricStorage: Sendable {
     /// The per-process file store, in multiprocess mode.
     package let store: ProcessStore?
+    /// Where this storage and the metrics over it report problems.
+    let reporter: ProblemReporter
     private let failures = Atomic<Int>(0)
 
     /// How many series could not be given a slot in a file (disk full, permissions) and count
     /// in this process's memory only.
     public var failedSeriesCount: Int { failures.load(ordering: .relaxed) }
 
-    private init(store: ProcessStore?) { self.store = store }
+    private init(store: ProcessStore?, reporter: ProblemReporter) {
+        self.store = store
+        self.reporter = reporter
+    }
 
     /// Whether values are written into a multiprocess directory.
     public var isMultiprocess: Bool { store != nil }
 
     /// Values in this process's memory only.
-    public static let inProcess = MetricStorage(store: nil)
+    public static let inProcess = MetricStorage(store: nil, reporter: .default)
 
     /// Values in per-process files under `directory`.
     /// - Parameters:
     ///   - directory: the multiprocess directory; it must exist.
     ///   - identity: the process identifier used in file names (the pid by default).
+    ///   - reporter: where problems go, such as a series that cannot be stored because the
+    ///     disk is full; the process-wide reporter by default.
     /// - Throws: `SystemError` when the directory is missing or not a directory.
-    public static func multiprocess(directory: String, identity: ProcessIdentity = .processID) throws(SystemError) -> MetricStorage {
-        MetricStorage(store: try ProcessStore(directory: directory, identity: identity))
+    public static func multiprocess(
+        directory: String, identity: ProcessIdentity = .processID, reporter: ProblemReporter = .default
+    ) throws(SystemError) -> MetricStorage {
+        MetricStorage(store: try ProcessStore(directory: directory, identity: identity), reporter: reporter)
     }
 
     /// The storage chosen from the environment, decided once per process.
     ///
     /// Multiprocess when `PROMETHEUS_MULTIPROC_DIR` is set; the deprecated lowercase
-    /// `prometheus_multiproc_dir` works too, with a warning on standard error. A directory
-    /// that cannot be used is reported on standard error and values stay in memory.
+    /// `prometheus_multiproc_dir` works too, with a warning to ``ProblemReporter/default``.
+    /// A directory that cannot be used is reported there too, and values stay in memory.
     public static let fromEnvironment: MetricStorage = {
-        guard let directory = environmentDirectory() else { return .inProcess }
+        let reporter = ProblemReporter.default
+        guard let directory = environmentDirectory(lookup: { Sys.environment($0) }, reporter: reporter) else {
+            return .inProcess
+        }
         do {
-            return try multiprocess(directory: directory)
+            return try multiprocess(directory: directory, reporter: reporter)
         } catch {
-            Sys.writeStandardError("prom-multiproc: PROMETHEUS_MULTIPROC_DIR unusable, metrics stay in memory: \(error)\n")
+            reporter.report(Problem(
+                code: "unusable_directory",
+                message: "PROMETHEUS_MULTIPROC_DIR unusable, metrics stay in memory: \(error)", error: error))
             return .inProcess
         }
     }()
 
     /// The multiprocess directory named by the environment, if any.
+    ///
+    /// `PROMETHEUS_MULTIPROC_DIR`, or else the deprecated `prometheus_multiproc_dir`, whose use
+    /// is reported to ``ProblemReporter/default``.
     package static func environmentDirectory() -> String? {
-        if let d = Sys.environment("PROMETHEUS_MULTIPROC_DIR") { return d }
-        if let d = Sys.environment("prometheus_multiproc_dir") {
-            Sys.writeStandardError("prom-multiproc: prometheus_multiproc_dir is deprecated, use PROMETHEUS_MULTIPROC_DIR instead\n")
+        environmentDirectory(lookup: { Sys.environment($0) }, reporter: .default)
+    }
+
+    /// ``environmentDirectory()`` with the environment and the reporter given, so that tests
+    /// change neither.
+    package static func environmentDirectory(lookup: (String) -> String?, reporter: ProblemReporter) -> String? {
+        if let d = lookup("PROMETHEUS_MULTIPROC_DIR") { return d }
+        if let d = lookup("prometheus_multiproc_dir") {
+            reporter.report(Problem(
+                code: "deprecated_environment_variable",
+                message: "prometheus_multiproc_dir is deprecated, use PROMETHEUS_MULTIPROC_DIR instead"))
             return d
         }
         return nil
@@ -82,14 +111,17 @@ public final class MetricStorage: Sendable {
     /// A handle for one series: a slot in this process's file of `kind`, or private memory.
     ///
     /// When the file cannot take the series (disk full, permissions), the series counts in
-    /// memory only; the failure is reported on standard error and counted in the store.
+    /// memory only; the failure is reported and counted in ``failedSeriesCount``.
     func handle(kind: FileKind, key: SeriesKey) -> SeriesHandle {
         guard let store else { return SeriesHandle() }
         do {
             return try store.series(kind: kind, key: key)
         } catch {
             failures.add(1, ordering: .relaxed)
-            Sys.writeStandardError("prom-multiproc: cannot store series \(key.sample) in \(store.directory): \(error); counting in memory only\n")
+            reporter.report(Problem(
+                code: "series_not_stored",
+                message: "cannot store series \(key.sample) in \(store.directory): \(error); counting in memory only",
+                error: error))
             return SeriesHandle()
         }
     }

@@ -14,7 +14,18 @@ let metricsModes: [String: WorkerMode] = [
         usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
     "default-registry": WorkerMode(usage: "default-registry", run: defaultRegistryMode),
+    "bootstrapped-reporter": WorkerMode(usage: "bootstrapped-reporter", run: bootstrappedReporterMode),
 ]
+
+/// `bootstrapped-reporter`: bootstraps a process-wide problem reporter that prints
+/// `problem <code>: <message>` on standard output, then does what `default-registry` does, so
+/// a test sees the environment's warnings arrive there instead of on standard error.
+@Sendable func bootstrappedReporterMode(_ args: [String]) throws -> Int32 {
+    ProblemReporter.bootstrap(ProblemReporter { problem in
+        FileHandle.standardOutput.write(Data("problem \(problem.code): \(problem.message)\n".utf8))
+    })
+    return try defaultRegistryMode(args)
+}
 
 /// `default-registry`: a counter on the default registry, whose storage follows the
 /// environment (PROMETHEUS_MULTIPROC_DIR, or the deprecated lowercase name); increments it
