@@ -41,9 +41,9 @@ public struct CollectStatistics: Hashable, Sendable {
 ///   Files prometheus_client wrote carry no lock and are always merged.
 /// - **Damage**: a file that is empty, truncated, garbage, of an unknown format version,
 ///   wrongly named, a symbolic link, or that vanished between listing and reading, is skipped;
-///   the collection names it in ``CollectResult/problems``, tells the reporter (standard error
-///   by default) once while the problem lasts, and counts it in a self-metric. Everything else
-///   is still exported. A live-mode gauge file deleted during the collection (mark-dead) is
+///   the collection names it in ``CollectResult/problems``, tells its `ProblemReporter`
+///   (standard error by default) once while the problem lasts, and counts it in a
+///   self-metric. Everything else is still exported. A live-mode gauge file deleted during the collection (mark-dead) is
 ///   skipped silently, as in Python.
 /// - **Determinism**: files are merged in name order, families are sorted by name and series
 ///   by labels, so the same directory always gives the same output.
@@ -64,7 +64,7 @@ public final class MultiProcessCollector: Sendable {
     package let includesSelfMetrics: Bool
     /// Whether live-mode gauge files of provably dead owners are left out.
     package let skipsDeadOwners: Bool
-    private let reporter: @Sendable (MetricFileError) -> Void
+    private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])
     /// Keys decoded by earlier collections. A collection takes it (a concurrent one starts
@@ -78,19 +78,42 @@ public final class MultiProcessCollector: Sendable {
     ///     bad files by reason, dead-owner files, entries, duration). Tests that compare
     ///     against prometheus_client turn them off.
     ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
-    ///   - reporter: called once for each new problem (a skipped file); the default writes a
-    ///     line to standard error.
+    ///   - reporter: told once about each new problem: a skipped file, as a `Problem` with
+    ///     the code `skipped_metric_file` whose `error` is the file's ``MetricFileError``. By
+    ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
+    ///     the application bootstrapped another).
     public init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
-                reporter: @escaping @Sendable (MetricFileError) -> Void = MultiProcessCollector.standardErrorReporter) {
+                reporter: ProblemReporter = .default) {
         self.directory = directory
         self.includesSelfMetrics = includeSelfMetrics
         self.skipsDeadOwners = skipDeadOwners
         self.reporter = reporter
     }
 
+    /// Creates a collector whose reporter takes the skipped file's error directly.
+    /// - Parameters:
+    ///   - directory: the multiprocess directory.
+    ///   - includeSelfMetrics: add the `prom_multiproc_collector_*` families.
+    ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
+    ///   - reporter: called once for each new problem (a skipped file).
+    @available(*, deprecated, message: "pass a ProblemReporter: a skipped file's MetricFileError is the error of its Problem")
+    public convenience init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
+                            reporter: @escaping @Sendable (MetricFileError) -> Void) {
+        self.init(directory: directory, includeSelfMetrics: includeSelfMetrics, skipDeadOwners: skipDeadOwners,
+                  reporter: ProblemReporter { problem in
+                      if let error = problem.error as? MetricFileError { reporter(error) }
+                  })
+    }
+
     /// Writes `prom-multiproc: skipping metric file <path>: <reason>` to standard error.
+    @available(*, deprecated, message: "use ProblemReporter.standardError, the collector's default")
     public static let standardErrorReporter: @Sendable (MetricFileError) -> Void = { error in
-        Sys.writeStandardError("prom-multiproc: skipping metric file \(error.path): \(error.reason)\n")
+        ProblemReporter.standardError.report(skippedFile(error))
+    }
+
+    /// The problem reported for a file a collection skipped.
+    static func skippedFile(_ error: MetricFileError) -> Problem {
+        Problem(code: "skipped_metric_file", message: "skipping metric file \(error.path): \(error.reason)", error: error)
     }
 
     /// Merges the directory, and adds the serving process's own families.
@@ -161,7 +184,7 @@ public final class MultiProcessCollector: Sendable {
             }
             seen = now
         }
-        for p in fresh { reporter(p) }
+        for p in fresh { reporter.report(Self.skippedFile(p)) }
     }
 
     // MARK: package API (the CLI and compaction)

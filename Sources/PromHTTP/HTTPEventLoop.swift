@@ -14,6 +14,7 @@
 //                     2 s), so that closing cannot turn into a reset that destroys the response
 //                     in flight; while shutting down, closed as soon as the input is drained
 import SystemCalls
+import PromMetrics
 
 final class HTTPEventLoop {
     private final class Connection {
@@ -143,7 +144,8 @@ final class HTTPEventLoop {
             } catch {
                 // EINVAL or ENOMEM from poll cannot be fixed by retrying at once; stop
                 // rather than spin.
-                Sys.writeStandardError("MetricsHTTPServer: \(error); stopping\n")
+                ProblemReporter.default.report(Problem(
+                    code: "http_server_stopped", message: "MetricsHTTPServer: \(error); stopping", error: error))
                 break
             }
             let after = Sys.monotonicNanoseconds()

@@ -222,7 +222,13 @@ for op in json.load(open(spec_path, encoding="utf-8")):
 final class ReportLog: Sendable {
     private let items = Locked<[MetricFileError]>([])
     var all: [MetricFileError] { items.withLock { $0 } }
-    var reporter: @Sendable (MetricFileError) -> Void { { e in self.items.withLock { $0.append(e) } } }
+    /// Keeps the skipped files' errors, the `error` of each problem the collector reports.
+    var reporter: ProblemReporter {
+        ProblemReporter { problem in
+            guard let e = problem.error as? MetricFileError else { return }
+            self.items.withLock { $0.append(e) }
+        }
+    }
 }
 
 /// A collector for tests: no self-metrics, problems kept in memory, not on standard error.
