@@ -84,7 +84,9 @@ let package = Package(
             dependencies: ["MmapStore", "PromMetrics", "MultiprocessCollector", "PromExposition", "PromHTTP", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
-            name: "PromHTTPTests", dependencies: ["SystemCalls", "PromHTTP", "TestSupport"], swiftSettings: strict),
+            name: "PromHTTPTests",
+            dependencies: ["SystemCalls", "PromHTTP", "PromMetrics", "MultiprocessCollector", "MmapStore", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

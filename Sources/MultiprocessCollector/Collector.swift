@@ -256,8 +256,9 @@ public final class MultiProcessCollector: Sendable {
     }
 
     /// The directory's families plus the in-process ones that clash with nothing, sorted by
-    /// name; and the names of those dropped.
-    static func combine(directory: [MetricFamilySnapshot], inProcess: [MetricFamilySnapshot]) -> ([MetricFamilySnapshot], [String]) {
+    /// name; and the names of those dropped. Package access: the `/metrics` handler combines
+    /// its own and the server's families the same way when it merges no directory.
+    package static func combine(directory: [MetricFamilySnapshot], inProcess: [MetricFamilySnapshot]) -> ([MetricFamilySnapshot], [String]) {
         guard !inProcess.isEmpty else { return (directory, []) }
         var taken = Set<String>()
         func claim(_ family: MetricFamilySnapshot) {

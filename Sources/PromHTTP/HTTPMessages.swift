@@ -54,7 +54,9 @@ public struct HTTPRequest: Sendable, Hashable {
 ///
 /// The server adds `Content-Length`, `Connection` and `Date` itself (a handler's own
 /// `Content-Length`, `Transfer-Encoding` or `Connection` fields are replaced), drops any field
-/// whose name or value could break the message framing, and sends no body for `HEAD`.
+/// whose name or value could break the message framing, and sends no body for `HEAD`. A
+/// handler answering `HEAD` with an empty body may give the length a `GET` would get in its
+/// own `Content-Length` (``MetricsHandler`` does); the server then sends that.
 public struct HTTPResponse: Sendable, Hashable {
     /// The status code, such as 200.
     public var status: Int

@@ -3,15 +3,21 @@
 enum HTTPResponseEncoder {
     /// The bytes of `response`, framed by the server: `Content-Length` (even for `HEAD`, the
     /// length the body would have), `Connection`, and `Date` unless the handler set one.
+    ///
+    /// For `HEAD`, a handler that left the body out (as ``MetricsHandler`` does) may state the
+    /// length in its own `Content-Length`; the server sends that value instead of 0.
     static func encode(_ response: HTTPResponse, headOnly: Bool, keepAlive: Bool, date: String) -> [UInt8] {
         var status = response.status
         var body = response.body
         var headers = response.headers.filter(isSafeToForward)
+        var length = body.count
+        if headOnly && body.isEmpty, let declared = declaredContentLength(response.headers) { length = declared }
         if !(200...999).contains(status) {
             // 1xx would promise another response; out-of-range codes are handler bugs.
             status = 500
             body = Array("handler returned an invalid status\n".utf8)
             headers = []
+            length = body.count
         }
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 256)
@@ -27,7 +33,7 @@ enum HTTPResponseEncoder {
         }
         // 204 and 304 carry no body (RFC 9110 §6.4.1); 204 not even a Content-Length.
         let bodyAllowed = status != 204 && status != 304
-        if status != 204 { append("Content-Length: \(bodyAllowed ? body.count : 0)\r\n", to: &out) }
+        if status != 204 { append("Content-Length: \(bodyAllowed ? length : 0)\r\n", to: &out) }
         append(keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n", to: &out)
         if !headOnly && bodyAllowed { out += body }
         return out
@@ -52,6 +58,19 @@ enum HTTPResponseEncoder {
             return false
         }
         return true
+    }
+
+    /// The value of the handler's `Content-Length` field when it is one non-negative decimal
+    /// number (a field repeated with another value, or anything else, gives nil).
+    static func declaredContentLength(_ headers: [HTTPHeader]) -> Int? {
+        var found: Int?
+        for field in headers where asciiCaseInsensitiveEquals(field.name, "Content-Length") {
+            let digits = field.value.utf8
+            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let value = Int(field.value), found == nil || found == value else { return nil }
+            found = value
+        }
+        return found
     }
 
     @inline(__always)

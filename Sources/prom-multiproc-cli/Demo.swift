@@ -50,8 +50,8 @@ enum DemoCommand {
         }
         printOut("demo: \(workerCount) workers (pids \(workers.map { String($0.processIdentifier) }.joined(separator: ", "))) writing into \(dir)\n")
 
-        let endpoint = try Endpoint(directory: dir)
-        let server = try MetricsHTTPServer(configuration: configuration, handler: endpoint.handler)
+        let metrics = MetricsHandler(directory: dir)
+        let server = try MetricsHTTPServer(configuration: configuration, handler: servingRoutes(metrics))
         try server.shutdownOnSignals()
         try server.start()
         let url = "http://\(ServeCommand.displayHost(configuration.bindAddress)):\(server.port)/metrics"
@@ -67,7 +67,7 @@ enum DemoCommand {
         printOut("demo: killed worker \(victim.processIdentifier) with SIGKILL, started \(replacement.processIdentifier) in its place\n")
         Thread.sleep(forTimeInterval: 0.5)
 
-        let first = endpoint.respond(accept: nil)
+        let first = metrics.respond(method: "GET")
         printOut("demo: serving the merged metrics at \(url)\n\n--- first scrape ---\n")
         FileHandle.standardOutput.write(Data(first.body))
         printOut("--- end of first scrape; try: curl \(url) ---\n")

@@ -3,7 +3,6 @@ import PromHTTP
 import Foundation
 import MmapStore
 import MultiprocessCollector
-import PromMetrics
 
 /// Adds the commands that need the collector and the HTTP server.
 func registerServingCommands(into commands: inout [String: Command]) {
@@ -13,37 +12,15 @@ func registerServingCommands(into commands: inout [String: Command]) {
     commands["demo-worker"] = Command(spec: DemoWorkerCommand.spec, help: DemoWorkerCommand.help, run: DemoWorkerCommand.run)
 }
 
-/// The scrape endpoint: merges the directory on every request, in the negotiated format.
-struct Endpoint: Sendable {
-    let collector: MultiProcessCollector
-    let registry: Registry
-    let scrapes: Counter
-
-    init(directory: String) throws {
-        collector = MultiProcessCollector(directory: directory)
-        // The serving process's own metrics live in memory, never in the directory, so nothing
-        // is counted twice.
-        registry = Registry(storage: .inProcess)
-        scrapes = try Counter("prom_multiproc_scrapes_total", help: "Scrapes served by this endpoint, by format.",
-                              labelNames: ["format"], registry: registry)
-    }
-
-    /// The response to one request for the metrics.
-    func respond(accept: String?) -> HTTPResponse {
-        let negotiated = NegotiatedExposition(acceptHeader: accept)
-        scrapes.labels(negotiated.format.rawValue).increment()
-        let result = collector.collect(including: registry.collect())
-        let body = Exposition.render(result.families, format: negotiated.format, escaping: negotiated.escaping)
-        return HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: negotiated.contentType)], body: body)
-    }
-
-    /// The HTTP handler: `/metrics`, and a short index at `/`.
-    var handler: MetricsHTTPServer.Handler {
-        MetricsHTTPServer.routing([
-            "/metrics": { request in respond(accept: request.header("Accept")) },
-            "/": { _ in HTTPResponse.text(200, "prom-multiproc: metrics at /metrics\n") },
-        ])
-    }
+/// The HTTP routes of `serve` and `demo`: the library's `/metrics` handler, and a short index
+/// at `/`; every other path is 404.
+func servingRoutes(_ metrics: MetricsHandler) -> MetricsHTTPServer.Handler {
+    MetricsHTTPServer.routing([
+        "/metrics": { request in
+            metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
+        },
+        "/": { _ in HTTPResponse.text(200, "prom-multiproc: metrics at /metrics\n") },
+    ])
 }
 
 /// `serve`: the HTTP endpoint.
@@ -81,8 +58,8 @@ enum ServeCommand {
     static func run(_ args: Arguments) throws -> ExitCode {
         let dir = try args.directory()
         for warning in DirectorySafety.directoryWarnings(dir) { printError("serve: warning: \(warning)") }
-        let endpoint = try Endpoint(directory: dir)
-        let server = try MetricsHTTPServer(configuration: try configuration(args), handler: endpoint.handler)
+        let server = try MetricsHTTPServer(
+            configuration: try configuration(args), handler: servingRoutes(MetricsHandler(directory: dir)))
         try server.shutdownOnSignals()
         try server.start()
         printOut("listening on http://\(displayHost(server.configuration.bindAddress)):\(server.port)/metrics\n")

@@ -1,0 +1,161 @@
+// The /metrics endpoint as a plain function, for any Swift HTTP server: request in, response
+// out, no sockets (client_golang's promhttp.HandlerFor is the model). MetricsHTTPServer and
+// the CLI's `serve` use it too, so there is one scrape path.
+import MultiprocessCollector
+import PromExposition
+import PromMetrics
+
+/// Answers scrapes: merges the multiprocess directory, adds the server's own in-process
+/// metrics, and renders them in the format the scraper asks for.
+///
+/// A Swift server calls ``respond(method:path:query:headers:)`` once per request to its metrics
+/// route. For `GET` the handler
+/// 1. chooses the format from the `Accept` header as prometheus_client does
+///    (``NegotiatedExposition``): OpenMetrics 1.0.0 for Prometheus, text 0.0.4 otherwise;
+/// 2. merges every file of the multiprocess directory (a `MultiProcessCollector`), and adds
+///    the families of the server's own ``Registry``, if given, that the directory does not
+///    already export;
+/// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`.
+///
+/// `HEAD` gets the same status and headers, no body, and a `Content-Length` giving the length
+/// a `GET` would get. Any other method gets `405 Method Not Allowed` with `Allow: GET, HEAD`.
+/// The handler does not look at the path: the caller routes (mount it at `/metrics`).
+///
+/// Alongside the collector's `prom_multiproc_collector_*` families, the handler exports
+/// `prom_multiproc_scrapes_total{format}`: the `GET` and `HEAD` requests it answered, by
+/// format (`text` or `openmetrics`). It lives in the handler's memory, never in the directory.
+///
+/// With Hummingbird 2 (whose `HTTPTypes` also has an `HTTPResponse`: name ours
+/// `PromHTTP.HTTPResponse` where both are imported):
+///
+/// ```swift
+/// let metrics = MetricsHandler()   // the directory of PROMETHEUS_MULTIPROC_DIR
+/// router.get("metrics") { request, _ -> Response in
+///     let r = metrics.respond(
+///         method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+///         headers: request.headers.map { HTTPHeader(name: $0.name.rawName, value: $0.value) })
+///     var headers = HTTPFields()
+///     for field in r.headers {
+///         if let name = HTTPField.Name(field.name) { headers.append(HTTPField(name: name, value: field.value)) }
+///     }
+///     return Response(status: .init(code: r.status), headers: headers,
+///                     body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+/// }
+/// ```
+///
+/// With ``MetricsHTTPServer``:
+///
+/// ```swift
+/// let metrics = MetricsHandler(directory: "/run/metrics", registry: serverRegistry)
+/// let server = try MetricsHTTPServer(configuration: .init(bindAddress: "0.0.0.0", port: 9464), routes: [
+///     "/metrics": { request in
+///         metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
+///     },
+/// ])
+/// ```
+///
+/// The handler is safe to call from several threads at once; each call merges the directory
+/// afresh.
+public final class MetricsHandler: Sendable {
+    private let collector: MultiProcessCollector?
+    /// The server's own registry; nil when none was given or when its values live in the
+    /// merged directory (the merge already has them).
+    private let registry: Registry?
+    /// The handler's own metrics, in memory.
+    private let ownMetrics: Registry
+    private let scrapes: Counter
+
+    /// Creates a handler over a multiprocess directory and, optionally, the server's own
+    /// registry.
+    ///
+    /// - Parameters:
+    ///   - directory: the multiprocess directory to merge on every scrape. When nil (the
+    ///     default), the directory named by `PROMETHEUS_MULTIPROC_DIR` (see
+    ///     `MetricStorage.environmentDirectory()`); when that is not set either, no directory
+    ///     is merged and the handler serves `registry` alone, as a single-process server does.
+    ///     Problems with the directory's files are reported to `ProblemReporter.default` and
+    ///     counted in `prom_multiproc_collector_bad_files`.
+    ///   - registry: the server's own metrics, added to every scrape: families not backed by
+    ///     the directory, such as process-local gauges. A family the directory already exports
+    ///     (by family or sample name) is left out. A registry whose values live in the merged
+    ///     directory itself (such as `Registry.default` in multiprocess mode) is not read at
+    ///     all: the merge already holds its values. So `MetricsHandler(registry: .default)`
+    ///     serves the right metrics in both single-process and multiprocess mode.
+    public convenience init(directory: String? = nil, registry: Registry? = nil) {
+        let merged = directory ?? MetricStorage.environmentDirectory()
+        self.init(collector: merged.map { MultiProcessCollector(directory: $0) }, registry: registry)
+    }
+
+    /// Creates a handler over a collector configured by the caller (its reporter, whether it
+    /// adds its self-metrics, whether it leaves out dead owners' live gauges).
+    ///
+    /// - Parameters:
+    ///   - collector: merges the multiprocess directory on every scrape; nil to serve
+    ///     `registry` alone.
+    ///   - registry: the server's own metrics, as for ``init(directory:registry:)``.
+    public init(collector: MultiProcessCollector?, registry: Registry? = nil) {
+        self.collector = collector
+        if let registry, let collector, let store = registry.storage.store,
+           Self.sameDirectory(store.directory, collector.directory) {
+            self.registry = nil
+        } else {
+            self.registry = registry
+        }
+        ownMetrics = Registry(storage: .inProcess)
+        do {
+            scrapes = try Counter(
+                "prom_multiproc_scrapes_total", help: "Scrapes served by this endpoint, by format.",
+                labelNames: ["format"], registry: ownMetrics)
+        } catch {
+            // A fixed, valid name in a registry of its own cannot clash: a bug if it does.
+            preconditionFailure("MetricsHandler: \(error)")
+        }
+    }
+
+    /// The response to one request for the metrics.
+    ///
+    /// - Parameters:
+    ///   - method: the request method, case-sensitive as HTTP defines it: `GET` and `HEAD`
+    ///     are answered, anything else gets `405` with `Allow: GET, HEAD`.
+    ///   - path: the request path. Not used: the caller routes; it is taken so that the call
+    ///     has the shape of a request.
+    ///   - query: the query string, without `?`. Not used today (no query parameter changes
+    ///     the answer), taken for the same reason.
+    ///   - headers: the request's header fields; `Accept` (names compared case-insensitively,
+    ///     repeated fields joined) chooses the format.
+    /// - Returns: `200` with `Content-Type` and the exposition (no body for `HEAD`, whose
+    ///   `Content-Length` gives the length), or `405`.
+    public func respond(method: String, path: String = "/metrics", query: String = "",
+                        headers: [HTTPHeader] = []) -> HTTPResponse {
+        guard method == "GET" || method == "HEAD" else {
+            return .text(405, "Method Not Allowed\n", headers: [HTTPHeader(name: "Allow", value: "GET, HEAD")])
+        }
+        let request = HTTPRequest(method: method, path: path, query: query, headers: headers)
+        let negotiated = NegotiatedExposition(acceptHeader: request.header("Accept"))
+        scrapes.labels(negotiated.format.rawValue).increment()
+        let body = Exposition.render(families(), format: negotiated.format, escaping: negotiated.escaping)
+        let contentType = HTTPHeader(name: "Content-Type", value: negotiated.contentType)
+        if method == "HEAD" {
+            return HTTPResponse(status: 200, headers: [contentType, HTTPHeader(name: "Content-Length", value: String(body.count))])
+        }
+        return HTTPResponse(status: 200, headers: [contentType], body: body)
+    }
+
+    /// The families of one scrape: the directory's, then the handler's own and the
+    /// registry's where they clash with nothing before them; sorted by name.
+    private func families() -> [MetricFamilySnapshot] {
+        let inProcess = ownMetrics.collect() + (registry?.collect() ?? [])
+        if let collector { return collector.collect(including: inProcess).families }
+        return MultiProcessCollector.combine(directory: [], inProcess: inProcess).0
+    }
+
+    /// Whether two spellings of a directory name the same path (ignoring trailing slashes).
+    private static func sameDirectory(_ a: String, _ b: String) -> Bool {
+        func trimmed(_ s: String) -> Substring {
+            var t = Substring(s)
+            while t.count > 1 && t.hasSuffix("/") { t = t.dropLast() }
+            return t
+        }
+        return trimmed(a) == trimmed(b)
+    }
+}
