@@ -79,7 +79,7 @@ public final class MultiProcessCollector: Sendable {
     ///     against prometheus_client turn them off.
     ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
     ///   - reporter: told once about each new problem: a skipped file, as a `Problem` with
-    ///     the code `skipped_metric_file` whose `error` is the file's ``MetricFileError``. By
+    ///     the code `skipped_metric_file` whose `error` is the file's `MetricFileError`. By
     ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
     ///     the application bootstrapped another).
     public init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,

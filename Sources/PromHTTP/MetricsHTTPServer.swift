@@ -19,11 +19,11 @@ import Synchronization
 /// before ``start()``; connections wait in the kernel's queue until then.
 ///
 /// ```swift
+/// let metrics = MetricsHandler()   // merges PROMETHEUS_MULTIPROC_DIR on every scrape
 /// let server = try MetricsHTTPServer(
 ///     configuration: HTTPServerConfiguration(bindAddress: "0.0.0.0", port: 9100),
 ///     routes: ["/metrics": { request in
-///         HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4")],
-///                      body: Array(render().utf8))
+///         metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
 ///     }])
 /// try server.start()
 /// try server.shutdownOnSignals()   // SIGTERM or SIGINT: finish in-flight scrapes, then stop

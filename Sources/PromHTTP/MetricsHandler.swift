@@ -11,9 +11,9 @@ import PromMetrics
 /// A Swift server calls ``respond(method:path:query:headers:)`` once per request to its metrics
 /// route. For `GET` the handler
 /// 1. chooses the format from the `Accept` header as prometheus_client does
-///    (``NegotiatedExposition``): OpenMetrics 1.0.0 for Prometheus, text 0.0.4 otherwise;
+///    (`NegotiatedExposition`): OpenMetrics 1.0.0 for Prometheus, text 0.0.4 otherwise;
 /// 2. merges every file of the multiprocess directory (a `MultiProcessCollector`), and adds
-///    the families of the server's own ``Registry``, if given, that the directory does not
+///    the families of the server's own `Registry`, if given, that the directory does not
 ///    already export;
 /// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`.
 ///
