@@ -70,9 +70,10 @@ public final class MetricsHandler: Sendable {
     ///
     /// - Parameters:
     ///   - directory: the multiprocess directory to merge on every scrape. When nil (the
-    ///     default), the directory named by `PROMETHEUS_MULTIPROC_DIR` (see
-    ///     `MetricStorage.environmentDirectory()`); when that is not set either, no directory
-    ///     is merged and the handler serves `registry` alone, as a single-process server does.
+    ///     default), the directory named by `PROMETHEUS_MULTIPROC_DIR` (or the deprecated
+    ///     `prometheus_multiproc_dir`, with a warning), as `Registry.default` chooses it; when
+    ///     neither is set, no directory is merged and the handler serves `registry` alone, as
+    ///     a single-process server does.
     ///     Problems with the directory's files are reported to `ProblemReporter.default` and
     ///     counted in `prom_multiproc_collector_bad_files`.
     ///   - registry: the server's own metrics, added to every scrape: families not backed by

@@ -46,8 +46,8 @@ final class ProblemLog: Sendable {
         #expect(problem.code == "series_not_stored")
         #expect(problem.message.hasPrefix("cannot store series jobs_total in \(dir.path): "), "\(problem.message)")
         #expect(problem.message.hasSuffix("; counting in memory only"))
-        let error = try #require(problem.error as? SystemError)
-        #expect(error.errno.rawValue == 2, "ENOENT: \(error)")
+        let error = problem.error as? SystemCalls.SystemError
+        #expect(error?.errno.rawValue == 2, "ENOENT: \(String(describing: problem.error))")
         #expect(storage.failedSeriesCount == 1)
         #expect(registry.collect().first?.samples.first?.value == 2)
     }
