@@ -137,18 +137,64 @@ enum Examples {
 
     /// `MetricsHTTPServer`'s doc comment (compiled only: it binds 0.0.0.0 and waits for a signal).
     static func serverDoc() throws {
-        @Sendable func render() -> String { Context.render() }
         // example: server
+        let metrics = MetricsHandler()   // merges PROMETHEUS_MULTIPROC_DIR on every scrape
         let server = try MetricsHTTPServer(
             configuration: HTTPServerConfiguration(bindAddress: "0.0.0.0", port: 9100),
             routes: ["/metrics": { request in
-                HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: "text/plain; version=0.0.4")],
-                             body: Array(render().utf8))
+                metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
             }])
         try server.start()
         try server.shutdownOnSignals()   // SIGTERM or SIGINT: finish in-flight scrapes, then stop
         server.waitUntilStopped()
         // end example
+    }
+
+    /// README: serving /metrics from one's own server, for the given request headers (the
+    /// default registry: compiled, never run by the tests).
+    static func readmeHandler(requestHeaders: [HTTPHeader]) -> HTTPResponse {
+        // example: readme-handler
+        let metrics = MetricsHandler(registry: .default)   // the directory of PROMETHEUS_MULTIPROC_DIR
+        // in the route your server mounts at /metrics:
+        let response = metrics.respond(method: "GET", path: "/metrics", query: "", headers: requestHeaders)
+        // response.status, response.headers, response.body
+        // end example
+        return response
+    }
+
+    /// `MetricsHandler`'s doc comment, with `MetricsHTTPServer` (compiled only: it binds 0.0.0.0).
+    static func handlerDoc(serverRegistry: Registry) throws -> MetricsHTTPServer {
+        // example: handler-server
+        let metrics = MetricsHandler(directory: "/run/metrics", registry: serverRegistry)
+        let server = try MetricsHTTPServer(configuration: .init(bindAddress: "0.0.0.0", port: 9464), routes: [
+            "/metrics": { request in
+                metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
+            },
+        ])
+        // end example
+        return server
+    }
+
+    /// `ProblemReporter`'s doc comment: bootstrapping (compiled only: it sets process-wide state).
+    static func problemReporterBootstrapDoc() {
+        /// A stand-in for swift-log's `Logger`.
+        struct Logger { func warning(_ message: String, metadata: [String: String]) {} }
+        let logger = Logger()
+        // example: problem-reporter-bootstrap
+        ProblemReporter.bootstrap(ProblemReporter { problem in
+            logger.warning("\(problem.message)", metadata: ["code": "\(problem.code)"])
+        })
+        // end example
+    }
+
+    /// `ProblemReporter`'s doc comment: one storage's own reporter, run in `dir`; `record`
+    /// receives the problems.
+    static func problemReporterStorageDoc(dir: String, record: @escaping @Sendable (Problem) -> Void) throws -> Registry {
+        // example: problem-reporter-storage
+        let seen = ProblemReporter { problem in record(problem) }
+        let registry = Registry(storage: try .multiprocess(directory: dir, reporter: seen))
+        // end example
+        return registry
     }
 
     /// `GoFloat`'s doc comment.

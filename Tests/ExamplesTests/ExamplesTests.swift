@@ -107,6 +107,23 @@ struct ExamplesTests {
         #expect(text.contains("request_duration_seconds_count{route=\"/api\"} 1.0\n"))
     }
 
+    @Test func theStorageReporterExampleHearsItsStoragesProblems() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        final class Heard: @unchecked Sendable {
+            private let lock = NSLock()
+            private var codes: [String] = []
+            func add(_ code: String) { lock.lock(); codes.append(code); lock.unlock() }
+            var all: [String] { lock.lock(); defer { lock.unlock() }; return codes }
+        }
+        let heard = Heard()
+        let registry = try Examples.problemReporterStorageDoc(dir: dir.path) { problem in heard.add(problem.code) }
+        let jobs = try Counter("jobs_total", help: "Jobs.", labelNames: ["queue"], registry: registry)
+        jobs.labels("a").increment()
+        jobs.clear()
+        #expect(heard.all == ["no_effect_in_multiprocess_mode"])
+    }
+
     @Test func theNegotiationExamplePrintsWhatItsCommentsSay() {
         #expect(Examples.negotiationDoc() == [
             "openMetrics", "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
