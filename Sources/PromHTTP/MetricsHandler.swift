@@ -15,7 +15,8 @@ import PromMetrics
 /// 2. merges every file of the multiprocess directory (a `MultiProcessCollector`), and adds
 ///    the families of the server's own `Registry`, if given, that the directory does not
 ///    already export;
-/// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`.
+/// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`, gzip-compressed
+///    (`Content-Encoding: gzip`) when `Accept-Encoding` allows it, as Prometheus's does.
 ///
 /// `HEAD` gets the same status and headers, no body, and a `Content-Length` giving the length
 /// a `GET` would get. Any other method gets `405 Method Not Allowed` with `Allow: GET, HEAD`.
@@ -122,10 +123,11 @@ public final class MetricsHandler: Sendable {
     ///     has the shape of a request.
     ///   - query: the query string, without `?`. Not used today (no query parameter changes
     ///     the answer), taken for the same reason.
-    ///   - headers: the request's header fields; `Accept` (names compared case-insensitively,
-    ///     repeated fields joined) chooses the format.
-    /// - Returns: `200` with `Content-Type` and the exposition (no body for `HEAD`, whose
-    ///   `Content-Length` gives the length), or `405`.
+    ///   - headers: the request's header fields (names compared case-insensitively, repeated
+    ///     fields joined): `Accept` chooses the format, `Accept-Encoding` whether the body is
+    ///     gzip-compressed.
+    /// - Returns: `200` with `Content-Type`, `Content-Encoding: gzip` when compressed, and the
+    ///   exposition (no body for `HEAD`, whose `Content-Length` gives the length), or `405`.
     public func respond(method: String, path: String = "/metrics", query: String = "",
                         headers: [HTTPHeader] = []) -> HTTPResponse {
         guard method == "GET" || method == "HEAD" else {
@@ -134,12 +136,17 @@ public final class MetricsHandler: Sendable {
         let request = HTTPRequest(method: method, path: path, query: query, headers: headers)
         let negotiated = NegotiatedExposition(acceptHeader: request.header("Accept"))
         scrapes.labels(negotiated.format.rawValue).increment()
-        let body = Exposition.render(families(), format: negotiated.format, escaping: negotiated.escaping)
-        let contentType = HTTPHeader(name: "Content-Type", value: negotiated.contentType)
-        if method == "HEAD" {
-            return HTTPResponse(status: 200, headers: [contentType, HTTPHeader(name: "Content-Length", value: String(body.count))])
+        var body = Exposition.render(families(), format: negotiated.format, escaping: negotiated.escaping)
+        var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
+        if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {
+            body = Gzip.compress(body)
+            responseHeaders.append(HTTPHeader(name: "Content-Encoding", value: "gzip"))
         }
-        return HTTPResponse(status: 200, headers: [contentType], body: body)
+        if method == "HEAD" {
+            responseHeaders.append(HTTPHeader(name: "Content-Length", value: String(body.count)))
+            return HTTPResponse(status: 200, headers: responseHeaders)
+        }
+        return HTTPResponse(status: 200, headers: responseHeaders, body: body)
     }
 
     /// The families of one scrape: the directory's, then the handler's own and the

@@ -95,6 +95,32 @@ private func lines(_ body: String, startingWith prefix: String) -> [Substring] {
         #expect(header(get, "Content-Length") == nil, "a GET's length is the server's to frame")
     }
 
+    /// With `Accept-Encoding: gzip` (Prometheus sends it on every scrape) the body is the same
+    /// exposition, compressed: Python's gzip module turns it back into the bytes an uncompressed
+    /// first scrape of an identical handler gets. HEAD states the compressed length.
+    @Test func gzipWhenAcceptEncodingAllowsIt() throws {
+        let dir = try workerDirectory(); defer { dir.remove() }
+        let gzip = [HTTPHeader(name: "Accept-Encoding", value: "gzip")]
+        let plain = quietHandler(dir).respond(method: "GET")
+        let compressed = quietHandler(dir).respond(method: "GET", headers: gzip)
+        let head = quietHandler(dir).respond(method: "HEAD", headers: gzip)
+        #expect(header(plain, "Content-Encoding") == nil)
+        #expect(header(compressed, "Content-Encoding") == "gzip")
+        #expect(header(compressed, "Content-Type") == textContentType)
+        #expect(header(head, "Content-Encoding") == "gzip")
+        #expect(header(head, "Content-Length") == String(compressed.body.count))
+        #expect(compressed.body.count < plain.body.count)
+
+        let file = dir.file("scrape.gz")
+        try Data(compressed.body).write(to: URL(fileURLWithPath: file))
+        let python = try ExternalTool.python.path()
+        let decoded = try run(python, ["-c", "import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())", file])
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        #expect(decoded.stdout == text(plain))
+        #expect(quietHandler(dir).respond(method: "GET", headers: [HTTPHeader(name: "Accept-Encoding", value: "gzip;q=0")]).body
+                == plain.body)
+    }
+
     @Test(arguments: ["POST", "PUT", "DELETE", "OPTIONS", "get", "head"])
     func otherMethodsGet405WithAllowAndAreNotCounted(method: String) throws {
         let dir = try workerDirectory(); defer { dir.remove() }
