@@ -6,13 +6,13 @@ import CZlib
 /// Prometheus sends `Accept-Encoding: gzip` on every scrape; a large directory's exposition
 /// compresses about tenfold, which matters more than the milliseconds spent compressing when
 /// the scraper is across a network.
-public enum Gzip {
+package enum Gzip {
     /// Whether an `Accept-Encoding` header value accepts gzip: a `gzip` (or `x-gzip`) or `*`
     /// entry whose `q` weight is not zero (RFC 9110, section 12.5.3). Names are
     /// case-insensitive; a missing header accepts nothing.
     /// - Parameter acceptEncoding: the header's value, or nil when the request had none.
     /// - Returns: whether the response may be gzip-compressed.
-    public static func isAccepted(byAcceptEncoding acceptEncoding: String?) -> Bool {
+    package static func isAccepted(byAcceptEncoding acceptEncoding: String?) -> Bool {
         guard let acceptEncoding else { return false }
         var gzipWeight: Double?
         var starWeight: Double?
@@ -41,7 +41,7 @@ public enum Gzip {
     ///   - level: zlib's level, 1 (fastest, the default: a scrape's latency matters more than
     ///     its last bytes) to 9 (smallest).
     /// - Returns: the gzip stream (header, deflate data, CRC-32 and length trailer).
-    public static func compress(_ bytes: [UInt8], level: Int32 = 1) -> [UInt8] {
+    package static func compress(_ bytes: [UInt8], level: Int32 = 1) -> [UInt8] {
         var stream = z_stream()
         // windowBits 15 + 16: a gzip wrapper instead of zlib's; memLevel 8 is zlib's default.
         let status = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,

@@ -15,21 +15,21 @@ public struct HTTPHeader: Sendable, Hashable {
 }
 
 /// A parsed HTTP/1.x request head. Requests carry no body: the server rejects bodies.
-public struct HTTPRequest: Sendable, Hashable {
+package struct HTTPRequest: Sendable, Hashable {
     /// The method, such as `GET` or `HEAD` (case-sensitive, as HTTP defines it).
-    public var method: String
+    package var method: String
     /// The path of the request target, before any `?`, as sent (not percent-decoded),
     /// such as `/metrics`.
-    public var path: String
+    package var path: String
     /// The query after the first `?`, without it; empty when there is none.
-    public var query: String
+    package var query: String
     /// `HTTP/1.1` or `HTTP/1.0`.
     package var version: String
     /// The header fields in the order they arrived.
-    public var headers: [HTTPHeader]
+    package var headers: [HTTPHeader]
 
     /// Creates a request (the server builds these; tests and handlers may too).
-    public init(method: String, path: String, query: String = "", version: String = "HTTP/1.1", headers: [HTTPHeader] = []) {
+    package init(method: String, path: String, query: String = "", version: String = "HTTP/1.1", headers: [HTTPHeader] = []) {
         self.method = method
         self.path = path
         self.query = query
@@ -43,7 +43,7 @@ public struct HTTPRequest: Sendable, Hashable {
     /// ```swift
     /// let accept = request.header("accept") ?? "*/*"
     /// ```
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         let matching = headers.filter { asciiCaseInsensitiveEquals($0.name, name) }
         if matching.isEmpty { return nil }
         return matching.map(\.value).joined(separator: ", ")

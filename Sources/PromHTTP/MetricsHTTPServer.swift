@@ -29,16 +29,16 @@ import Synchronization
 /// try server.shutdownOnSignals()   // SIGTERM or SIGINT: finish in-flight scrapes, then stop
 /// server.waitUntilStopped()
 /// ```
-public final class MetricsHTTPServer: Sendable {
+package final class MetricsHTTPServer: Sendable {
     /// Produces the response to a `GET` or `HEAD` request. Called on one of the server's
     /// handler threads, possibly concurrently; for `HEAD` the server discards the body after
     /// taking its length.
-    public typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
+    package typealias Handler = @Sendable (HTTPRequest) -> HTTPResponse
 
     /// The configuration the server was created with.
-    public let configuration: HTTPServerConfiguration
+    package let configuration: HTTPServerConfiguration
     /// The port the server listens on: the configured one, or the kernel's pick for port 0.
-    public let port: Int
+    package let port: Int
 
     private enum Lifecycle {
         case ready(listener: Int32)
@@ -61,7 +61,7 @@ public final class MetricsHTTPServer: Sendable {
     /// - Throws: `SystemError` naming the failed call and the address, such as
     ///   `bind(127.0.0.1:9100): Address already in use (errno 98)`, or `inet_pton` for an
     ///   address that is not numeric.
-    public init(configuration: HTTPServerConfiguration, handler: @escaping Handler) throws(SystemError) {
+    package init(configuration: HTTPServerConfiguration, handler: @escaping Handler) throws(SystemError) {
         self.configuration = configuration
         self.handler = handler
         let bound = try Sys.listenTCP(
@@ -86,7 +86,7 @@ public final class MetricsHTTPServer: Sendable {
     ///   - configuration: the address, port and limits.
     ///   - routes: a handler per exact path (without the query), such as `"/metrics"`.
     /// - Throws: `SystemError` as ``init(configuration:handler:)`` does.
-    public convenience init(configuration: HTTPServerConfiguration, routes: [String: Handler]) throws(SystemError) {
+    package convenience init(configuration: HTTPServerConfiguration, routes: [String: Handler]) throws(SystemError) {
         try self.init(configuration: configuration, handler: Self.routing(routes))
     }
 
@@ -111,7 +111,7 @@ public final class MetricsHTTPServer: Sendable {
     ///
     /// - Throws: `SystemError` when a thread cannot be created, or when the server was
     ///   already shut down (`start(<address>)` with `EBADF`).
-    public func start() throws(SystemError) {
+    package func start() throws(SystemError) {
         let result: Result<Void, SystemError> = lifecycle.withLock { state in
             switch state {
             case .running: return .success(())
@@ -148,7 +148,7 @@ public final class MetricsHTTPServer: Sendable {
     /// then ends the event loop. After ``HTTPServerConfiguration/shutdownTimeout`` it closes
     /// whatever is left. A server never started just releases its socket. Safe to call from
     /// any thread and more than once; use ``waitUntilStopped()`` to wait for the end.
-    public func shutdown() {
+    package func shutdown() {
         let listenerToClose: Int32? = lifecycle.withLock { state in
             switch state {
             case .ready(let fd):
@@ -170,7 +170,7 @@ public final class MetricsHTTPServer: Sendable {
     /// every connection is closed (handler calls still running may finish later; their
     /// responses are dropped). Returns at once for a stopped server; blocks until
     /// ``shutdown()`` for one that was never started.
-    public func waitUntilStopped() {
+    package func waitUntilStopped() {
         // Wait in short sleeps rather than one long futex wait: under the thread sanitizer a
         // signal that arrives for this thread (SIGTERM for the CLI's main thread) is only
         // handled when the thread enters an intercepted call such as nanosleep, so a thread
@@ -183,7 +183,7 @@ public final class MetricsHTTPServer: Sendable {
     /// Starts the server if needed and blocks until it stops.
     ///
     /// - Throws: `SystemError` as ``start()`` does.
-    public func run() throws(SystemError) {
+    package func run() throws(SystemError) {
         try start()
         waitUntilStopped()
     }
@@ -197,7 +197,7 @@ public final class MetricsHTTPServer: Sendable {
     ///
     /// - Throws: `SystemError` naming `sigaction`, `pipe` or `pthread_create` when the
     ///   handlers cannot be installed.
-    public func shutdownOnSignals() throws(SystemError) {
+    package func shutdownOnSignals() throws(SystemError) {
         let received = Atomic<Int>(0)
         let shared = self.shared
         try Sys.onSignals([.terminate, .interrupt]) { [self] _ in

@@ -35,7 +35,7 @@ public struct Problem: Sendable, CustomStringConvertible {
     ///   - code: the kind of problem, in `snake_case`.
     ///   - message: what happened, in one line.
     ///   - error: the error behind it, if any.
-    public init(code: String, message: String, error: (any Error & Sendable)? = nil) {
+    package init(code: String, message: String, error: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.error = error
