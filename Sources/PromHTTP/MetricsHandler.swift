@@ -1,6 +1,6 @@
 // The /metrics endpoint as a plain function, for any Swift HTTP server: request in, response
-// out, no sockets (client_golang's promhttp.HandlerFor is the model). MetricsHTTPServer and
-// the CLI's `serve` use it too, so there is one scrape path.
+// out, no sockets (client_golang's promhttp.HandlerFor is the model). The CLI's `serve` and
+// `demo` use it too, so there is one scrape path.
 import MultiprocessCollector
 import PromExposition
 import PromMetrics
@@ -42,17 +42,6 @@ import PromMetrics
 ///     return Response(status: .init(code: r.status), headers: headers,
 ///                     body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
 /// }
-/// ```
-///
-/// With ``MetricsHTTPServer``:
-///
-/// ```swift
-/// let metrics = MetricsHandler(directory: "/run/metrics", registry: serverRegistry)
-/// let server = try MetricsHTTPServer(configuration: .init(bindAddress: "0.0.0.0", port: 9464), routes: [
-///     "/metrics": { request in
-///         metrics.respond(method: request.method, path: request.path, query: request.query, headers: request.headers)
-///     },
-/// ])
 /// ```
 ///
 /// The handler is safe to call from several threads at once; each call merges the directory
