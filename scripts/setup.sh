@@ -9,12 +9,15 @@
 #
 # What it provides:
 #   PROM_MULTIPROC_PYTHON      <repo>/.venv-interop/bin/python with the pins of
-#                              scripts/python/requirements-interop.txt (prometheus_client, gunicorn)
+#                              scripts/python/requirements-interop.txt (prometheus_client, gunicorn,
+#                              protobuf)
 #   PROM_MULTIPROC_GUNICORN    <repo>/.venv-interop/bin/gunicorn
 #   PROM_MULTIPROC_PROMTOOL    promtool        (Debian package prometheus)
 #   PROM_MULTIPROC_PROMETHEUS  prometheus      (Debian package prometheus)
 #   PROM_MULTIPROC_WRK         wrk             (Debian package wrk)
 #   PROM_MULTIPROC_HYPERFINE   hyperfine       (Debian package hyperfine)
+#   PROM_MULTIPROC_PROTOC      protoc          (Debian package protobuf-compiler; `--decode_raw` is
+#                              the independent reader of our protobuf exposition)
 #   (no variable)              readelf         (Debian package binutils, for scripts/check-release.sh)
 #   PROM_MULTIPROC_TINY_TMPFS  a directory on a 1 MiB tmpfs (for the full-disk test), emptied
 #                              on every run. If it cannot be mounted: an error under CI=true,
@@ -31,10 +34,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_seconds=$SECONDS
 
 # ---------------------------------------------------------------------------------------------
-# 1. Debian packages: prometheus (with promtool), wrk, hyperfine, binutils (readelf).
+# 1. Debian packages: prometheus (with promtool), wrk, hyperfine, binutils (readelf),
+#    protobuf-compiler (protoc).
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(prometheus wrk hyperfine binutils)
-APT_TOOLS=(promtool prometheus wrk hyperfine readelf)
+APT_PACKAGES=(prometheus wrk hyperfine binutils protobuf-compiler)
+APT_TOOLS=(promtool prometheus wrk hyperfine readelf protoc)
 
 missing_tools() {
     local tool missing=()
@@ -118,7 +122,7 @@ for line in open(sys.argv[1]):
             sys.exit(1)
     except metadata.PackageNotFoundError:
         sys.exit(1)
-import prometheus_client, gunicorn  # noqa: E401,F401  (importable, not just recorded)
+import prometheus_client, gunicorn, google.protobuf  # noqa: E401,F401  (importable, not just recorded)
 PY
 }
 
@@ -212,6 +216,7 @@ env_lines() {
     printf 'export PROM_MULTIPROC_PROMETHEUS=%q\n' "$(command -v prometheus)"
     printf 'export PROM_MULTIPROC_WRK=%q\n' "$(command -v wrk)"
     printf 'export PROM_MULTIPROC_HYPERFINE=%q\n' "$(command -v hyperfine)"
+    printf 'export PROM_MULTIPROC_PROTOC=%q\n' "$(command -v protoc)"
     if [[ $tiny_ok -eq 1 ]]; then
         printf 'export PROM_MULTIPROC_TINY_TMPFS=%q\n' "$TINY"
     fi
