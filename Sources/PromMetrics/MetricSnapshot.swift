@@ -51,13 +51,29 @@ public struct MetricFamilySnapshot: Hashable, Sendable {
     public var unit: String?
     /// The samples, grouped by label set; for histograms `_bucket`s ascending, then `_count`, `_sum`.
     public var samples: [Sample]
+    /// The native-histogram series of a histogram family (empty for every other kind, and
+    /// ignored there).
+    ///
+    /// A series may have a classic part in ``samples`` (the same labels, without `le`) and a
+    /// native part here; the protobuf exposition writes both in one message. See
+    /// ``NativeHistogramSnapshot``.
+    public var nativeHistograms: [NativeHistogramSnapshot]
 
     /// Creates a family.
-    public init(name: String, kind: MetricKind, help: String, unit: String? = nil, samples: [Sample]) {
+    /// - Parameters:
+    ///   - name: The family name (a counter's without `_total`, an Info's without `_info`).
+    ///   - kind: The family type.
+    ///   - help: The help text (unescaped).
+    ///   - unit: The unit, when known.
+    ///   - samples: The samples, grouped by label set.
+    ///   - nativeHistograms: The native-histogram series of a histogram family.
+    public init(name: String, kind: MetricKind, help: String, unit: String? = nil, samples: [Sample],
+                nativeHistograms: [NativeHistogramSnapshot] = []) {
         self.name = name
         self.kind = kind
         self.help = help
         self.unit = unit
         self.samples = samples
+        self.nativeHistograms = nativeHistograms
     }
 }
