@@ -114,6 +114,85 @@ struct ByteWriter: ~Copyable {
         }
     }
 
+    // MARK: Protocol Buffers wire primitives
+
+    /// Writes `value` as a base-128 varint: seven bits per byte, least significant first, the
+    /// high bit set on every byte but the last.
+    @inline(__always)
+    mutating func writeVarint(_ value: UInt64) {
+        reserve(10)
+        var v = value
+        while v >= 0x80 {
+            base[count] = UInt8(truncatingIfNeeded: v) | 0x80
+            count += 1
+            v >>= 7
+        }
+        base[count] = UInt8(truncatingIfNeeded: v)
+        count += 1
+    }
+
+    /// Writes the IEEE 754 bits of `value`, little-endian (a protobuf `double`).
+    @inline(__always)
+    mutating func writeFixed64(_ value: Double) {
+        reserve(8)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: value.bitPattern.littleEndian, as: UInt64.self)
+        count += 8
+    }
+
+    /// Starts a length-prefixed payload: reserves one byte for its length and returns where the
+    /// payload starts, for ``endLengthPrefixed(_:)``.
+    ///
+    /// Nested protobuf messages are prefixed with their length, which is known only once they
+    /// are written. Most messages here (labels, buckets, most series) are shorter than 128
+    /// bytes, so one byte is right; a longer payload is moved up by the few extra bytes its
+    /// length needs, which is one `memmove`.
+    @inline(__always)
+    mutating func beginLengthPrefixed() -> Int {
+        reserve(1)
+        count += 1
+        return count
+    }
+
+    /// Ends the payload started at `start`: writes its length as a varint in front of it.
+    @inline(__always)
+    mutating func endLengthPrefixed(_ start: Int) {
+        let length = count - start
+        if length < 0x80 {
+            base[start - 1] = UInt8(truncatingIfNeeded: length)
+            return
+        }
+        moveAndPrefixLength(start, length: length)
+    }
+
+    @inline(never)
+    private mutating func moveAndPrefixLength(_ start: Int, length: Int) {
+        var extra = 0
+        var rest = UInt64(length) >> 7
+        while rest != 0 {
+            extra += 1
+            rest >>= 7
+        }
+        reserve(extra)
+        // `copyMemory` is a memmove: the two regions overlap.
+        UnsafeMutableRawPointer(base + start + extra).copyMemory(from: base + start, byteCount: length)
+        var position = start - 1
+        var v = UInt64(length)
+        while v >= 0x80 {
+            base[position] = UInt8(truncatingIfNeeded: v) | 0x80
+            position += 1
+            v >>= 7
+        }
+        base[position] = UInt8(truncatingIfNeeded: v)
+        count += extra
+    }
+
+    /// Forgets everything written after `position` (a `count` read earlier).
+    @inline(__always)
+    mutating func rewind(to position: Int) {
+        precondition(position >= 0 && position <= count, "rewind past the written bytes")
+        count = position
+    }
+
     /// Appends everything written to `array`.
     mutating func append(to array: inout [UInt8]) {
         array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))

@@ -4,10 +4,15 @@ public enum ExpositionFormat: String, Sendable, Hashable, CaseIterable {
     case prometheusText = "text"
     /// OpenMetrics 1.0.0 (`application/openmetrics-text`), ending in `# EOF`.
     case openMetrics = "openmetrics"
+    /// Length-delimited `io.prometheus.client.MetricFamily` protobuf messages
+    /// (`application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited`),
+    /// the only format that carries native histograms.
+    case protobuf
 }
 
 /// The format, name escaping and `Content-Type` to answer a scrape with, chosen from its
-/// `Accept` header exactly as prometheus_client 0.26.0 chooses (`exposition.choose_encoder`).
+/// `Accept` header as prometheus_client 0.26.0 chooses (`exposition.choose_encoder`), plus
+/// the protobuf format, which prometheus_client does not have.
 ///
 /// prometheus_client ignores `q=` weights: it walks the comma-separated entries in order and
 /// takes the first that is
@@ -17,9 +22,18 @@ public enum ExpositionFormat: String, Sendable, Hashable, CaseIterable {
 /// - `text/plain` with a version of at least 1.0.0 (the text format, with
 ///   `text/plain; version=1.0.0; charset=utf-8; escaping=...`).
 ///
+/// Here an entry `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily`
+/// and `encoding=delimited` is also taken, in its turn, as client_golang takes it: the protobuf
+/// format, the entry's `escaping` (underscores without one), and that media type as the
+/// Content-Type. A header without such an entry is answered exactly as prometheus_client
+/// answers it.
+///
 /// Anything else, including `text/plain;version=0.0.4`, `*/*` and no header at all, falls
 /// through to the text format 0.0.4. Prometheus 2.x asks
-/// `application/openmetrics-text;version=1.0.0,...` and so gets OpenMetrics.
+/// `application/openmetrics-text;version=1.0.0,...` and so gets OpenMetrics; with its
+/// `native-histograms` feature on it asks
+/// `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,...`
+/// first and gets protobuf.
 ///
 /// ```swift
 /// let choice = NegotiatedExposition(acceptHeader: "application/openmetrics-text;version=1.0.0")
@@ -43,6 +57,9 @@ public struct NegotiatedExposition: Sendable, Hashable {
     /// `application/openmetrics-text; version=1.0.0; charset=utf-8`, prometheus_client's
     /// `openmetrics.CONTENT_TYPE_LATEST`.
     package static let openMetricsContentType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    /// The protobuf format's Content-Type, as client_golang's `expfmt` writes it.
+    package static let protobufContentType =
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 
     /// The answer when nothing acceptable is asked for: the text format 0.0.4.
     package static let prometheusText = NegotiatedExposition(
@@ -59,7 +76,8 @@ public struct NegotiatedExposition: Sendable, Hashable {
         self.contentType = contentType
     }
 
-    /// Chooses as prometheus_client's `choose_encoder(accept_header)` does.
+    /// Chooses as prometheus_client's `choose_encoder(accept_header)` does, taking protobuf
+    /// where the header asks for it.
     /// - Parameter acceptHeader: The request's `Accept` header value, or nil when absent.
     public init(acceptHeader: String?) {
         self = Self.choose(acceptHeader ?? "")
@@ -80,6 +98,15 @@ public struct NegotiatedExposition: Sendable, Hashable {
                     return NegotiatedExposition(
                         format: .openMetrics, escaping: escaping,
                         contentType: "application/openmetrics-text; version=\(version); charset=utf-8; escaping=\(escaping.rawValue)")
+                }
+            } else if mediaType == "application/vnd.google.protobuf" {
+                if parameter("proto", in: tokens) == "io.prometheus.client.MetricFamily"
+                    && parameter("encoding", in: tokens) == "delimited" {
+                    let escaping = escapingParameter(in: tokens)
+                    let named = !parameter("escaping", in: tokens).isEmpty
+                    return NegotiatedExposition(
+                        format: .protobuf, escaping: escaping,
+                        contentType: protobufContentType + (named ? "; escaping=\(escaping.rawValue)" : ""))
                 }
             } else if mediaType == "text/plain" {
                 let version = parameter("version", in: tokens)

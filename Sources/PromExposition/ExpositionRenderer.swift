@@ -3,11 +3,16 @@ import PromMetrics
 
 /// Renders metric families into the bytes of an exposition format, with no I/O.
 ///
-/// The output is byte for byte what prometheus_client 0.26.0 writes for the same families:
-/// `prometheus_client.exposition.generate_latest` for ``ExpositionFormat/prometheusText`` and
+/// The text output is byte for byte what prometheus_client 0.26.0 writes for the same
+/// families: `prometheus_client.exposition.generate_latest` for
+/// ``ExpositionFormat/prometheusText`` and
 /// `prometheus_client.openmetrics.exposition.generate_latest` for
-/// ``ExpositionFormat/openMetrics``. Families are written in the order given; labels are
-/// written sorted by name (by code point), as prometheus_client sorts them.
+/// ``ExpositionFormat/openMetrics``. ``ExpositionFormat/protobuf`` writes the delimited
+/// `io.prometheus.client.MetricFamily` messages that client_golang writes, including native
+/// histograms (``MetricFamilySnapshot/nativeHistograms``), which the text formats cannot
+/// express: they write a native series' classic part, or for a series with none its `_count`,
+/// `_sum` and `le="+Inf"` bucket. Families are written in the order given; labels are written
+/// sorted by name (by code point), as prometheus_client sorts them.
 ///
 /// ```swift
 /// var body: [UInt8] = []
@@ -31,13 +36,13 @@ public enum Exposition {
     ///
     /// - Parameters:
     ///   - families: The families, in output order.
-    ///   - format: Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+    ///   - format: Prometheus text 0.0.4, OpenMetrics 1.0.0 or protobuf.
     ///   - escaping: How names outside the legacy character set are written.
-    ///   - buffer: The buffer the UTF-8 bytes are appended to.
+    ///   - buffer: The buffer the bytes are appended to.
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                               escaping: NameEscaping = .underscores, into buffer: inout [UInt8]) {
         var sampleCount = 0
-        for family in families { sampleCount += family.samples.count }
+        for family in families { sampleCount += family.samples.count + family.nativeHistograms.count * 4 }
         var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
         switch format {
         case .prometheusText:
@@ -45,6 +50,8 @@ public enum Exposition {
         case .openMetrics:
             for family in families { renderOpenMetrics(family, escaping: escaping, into: &writer) }
             writer.write("# EOF\n" as StaticString)
+        case .protobuf:
+            for family in families { ProtobufExposition.render(family, escaping: escaping, into: &writer) }
         }
         buffer.reserveCapacity(buffer.count + writer.count)
         writer.append(to: &buffer)
@@ -53,9 +60,9 @@ public enum Exposition {
     /// Returns the exposition of `families` as bytes.
     /// - Parameters:
     ///   - families: The families, in output order.
-    ///   - format: Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+    ///   - format: Prometheus text 0.0.4, OpenMetrics 1.0.0 or protobuf.
     ///   - escaping: How names outside the legacy character set are written.
-    /// - Returns: The UTF-8 bytes of the exposition.
+    /// - Returns: The bytes of the exposition (UTF-8 text for the text formats).
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                               escaping: NameEscaping = .underscores) -> [UInt8] {
         var buffer: [UInt8] = []
@@ -97,6 +104,7 @@ public enum Exposition {
                 appendSample(samples[index], escaping: escaping, into: &buffer)
             }
         }
+        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
         guard deferred != 0 else { return }
         for (index, suffix) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << index) != 0 {
             appendTextHeader(name: family.name + suffix, help: family.help, type: "gauge", escaping: escaping,
@@ -183,6 +191,7 @@ public enum Exposition {
                 appendSample(samples[index], escaping: escaping, into: &buffer)
             }
         }
+        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
     }
 
     /// The label sets (without `le`) of a histogram's series that have a bucket with a negative

@@ -1,0 +1,61 @@
+import MmapStore
+import PromMetrics
+
+/// Label comparisons by bytes, for grouping a family's flat samples into series.
+///
+/// A histogram's `_bucket` samples carry `le` and a summary's quantile samples carry
+/// `quantile` on top of the series' labels; comparisons can leave that one label out.
+/// Everything compares UTF-8 bytes, never `String` equality, which equates canonically
+/// equivalent Unicode that Prometheus treats as different label values.
+enum SeriesLabels {
+    /// Whether `a` and `b` have the same UTF-8 bytes.
+    @inline(__always)
+    static func bytesEqual(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8.span, y = b.utf8.span
+        guard x.count == y.count else { return false }
+        for i in 0 ..< x.count where x[unchecked: i] != y[unchecked: i] { return false }
+        return true
+    }
+
+    /// Whether `label` is named exactly `name`.
+    @inline(__always)
+    static func isNamed(_ label: Label, _ name: StaticString) -> Bool {
+        let bytes = label.name.utf8.span
+        guard bytes.count == name.utf8CodeUnitCount else { return false }
+        let literal = name.utf8Start
+        for i in 0 ..< bytes.count where bytes[unchecked: i] != literal[i] { return false }
+        return true
+    }
+
+    /// Whether `a` and `b` list the same labels in the same order once every label named
+    /// `excluding` is left out.
+    @inline(__always)
+    static func equal(_ a: [Label], _ b: [Label], excluding: StaticString?) -> Bool {
+        var i = 0, j = 0
+        while true {
+            if let excluding {
+                while i < a.count && isNamed(a[i], excluding) { i += 1 }
+                while j < b.count && isNamed(b[j], excluding) { j += 1 }
+            }
+            if i == a.count || j == b.count { return i == a.count && j == b.count }
+            if !bytesEqual(a[i].name, b[j].name) || !bytesEqual(a[i].value, b[j].value) { return false }
+            i += 1
+            j += 1
+        }
+    }
+
+    /// A hashable identity of the label set, independent of label order: the labels sorted by
+    /// name, each as name, 0xFF, value, 0xFF (a byte UTF-8 never contains).
+    static func key(_ labels: [Label], excluding: StaticString?) -> [UInt8] {
+        let kept = labels.filter { label in excluding.map { !isNamed(label, $0) } ?? true }
+            .sorted { Exposition.nameLess($0.name, $1.name) }
+        var key: [UInt8] = []
+        for label in kept {
+            key.append(contentsOf: label.name.utf8)
+            key.append(0xFF)
+            key.append(contentsOf: label.value.utf8)
+            key.append(0xFF)
+        }
+        return key
+    }
+}
