@@ -38,8 +38,8 @@ enum ServeCommand {
         command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N]",
         about: """
         Serves the merged metrics of the directory at /metrics (GET and HEAD), merging every
-        file on each scrape, in Prometheus text 0.0.4 or OpenMetrics 1.0.0 as the Accept header
-        asks. Bounded: request head size, header and idle timeouts, a connection cap. Prints
+        file on each scrape, in Prometheus text 0.0.4, OpenMetrics 1.0.0 or protobuf as the
+        Accept header asks. Bounded: request head size, header and idle timeouts, a connection cap. Prints
         `listening on http://ADDR:PORT/metrics` once ready. SIGTERM or SIGINT stops it
         gracefully.
         """, spec: spec,
@@ -74,12 +74,12 @@ enum ServeCommand {
 enum CollectCommand {
     static let spec = OptionSpec(
         valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"),
-                 ("format", "text (Prometheus 0.0.4, default) or openmetrics"),
+                 ("format", "text (Prometheus 0.0.4, default), openmetrics or protobuf (delimited MetricFamily messages)"),
                  ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)")],
         flags: [("no-self-metrics", "leave out the collector's own metrics")])
 
     static let help = helpText(
-        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics] [--output FILE]",
+        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics|protobuf] [--output FILE]",
         about: """
         Merges the directory once and prints the exposition, or writes it atomically (temporary
         file and rename) to --output. Bad files are skipped and reported on standard error.
@@ -92,7 +92,8 @@ enum CollectCommand {
         switch args.values["format"] ?? "text" {
         case "text": format = .prometheusText
         case "openmetrics": format = .openMetrics
-        case let other: throw UsageError(message: "--format must be text or openmetrics, not '\(other)'")
+        case "protobuf": format = .protobuf
+        case let other: throw UsageError(message: "--format must be text, openmetrics or protobuf, not '\(other)'")
         }
         let collector = MultiProcessCollector(directory: dir, includeSelfMetrics: !args.flags.contains("no-self-metrics"))
         let body = Exposition.render(collector.collect().families, format: format)
