@@ -16,8 +16,12 @@
 #   PROM_MULTIPROC_PROMETHEUS  prometheus      (Debian package prometheus)
 #   PROM_MULTIPROC_WRK         wrk             (Debian package wrk)
 #   PROM_MULTIPROC_HYPERFINE   hyperfine       (Debian package hyperfine)
-#   PROM_MULTIPROC_PROTOC      protoc          (Debian package protobuf-compiler; `--decode_raw` is
-#                              the independent reader of our protobuf exposition)
+#   PROM_MULTIPROC_PROTOC      protoc          (Debian package protobuf-compiler), an independent
+#                              reader of our protobuf exposition
+#   PROM_MULTIPROC_CLIENT_MODEL the directory holding io/prometheus/client/metrics.proto as
+#                              prometheus/client_model 0.3.0 ships it (Debian package
+#                              golang-github-prometheus-client-model-dev): the schema
+#                              `protoc --decode` reads our bytes with
 #   (no variable)              readelf         (Debian package binutils, for scripts/check-release.sh)
 #   PROM_MULTIPROC_TINY_TMPFS  a directory on a 1 MiB tmpfs (for the full-disk test), emptied
 #                              on every run. If it cannot be mounted: an error under CI=true,
@@ -35,15 +39,21 @@ start_seconds=$SECONDS
 
 # ---------------------------------------------------------------------------------------------
 # 1. Debian packages: prometheus (with promtool), wrk, hyperfine, binutils (readelf),
-#    protobuf-compiler (protoc).
+#    protobuf-compiler (protoc), golang-github-prometheus-client-model-dev (metrics.proto).
 # ---------------------------------------------------------------------------------------------
-APT_PACKAGES=(prometheus wrk hyperfine binutils protobuf-compiler)
-APT_TOOLS=(promtool prometheus wrk hyperfine readelf protoc)
+CLIENT_MODEL=/usr/share/gocode/src/github.com/prometheus/client_model
+APT_PACKAGES=(prometheus wrk hyperfine binutils protobuf-compiler golang-github-prometheus-client-model-dev)
+# Commands, and files (absolute paths) that a package installs.
+APT_TOOLS=(promtool prometheus wrk hyperfine readelf protoc "$CLIENT_MODEL/io/prometheus/client/metrics.proto")
 
 missing_tools() {
     local tool missing=()
     for tool in "$@"; do
-        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+        if [[ "$tool" == /* ]]; then
+            [[ -e "$tool" ]] || missing+=("$tool")
+        else
+            command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+        fi
     done
     echo "${missing[*]:-}"
 }
@@ -217,6 +227,7 @@ env_lines() {
     printf 'export PROM_MULTIPROC_WRK=%q\n' "$(command -v wrk)"
     printf 'export PROM_MULTIPROC_HYPERFINE=%q\n' "$(command -v hyperfine)"
     printf 'export PROM_MULTIPROC_PROTOC=%q\n' "$(command -v protoc)"
+    printf 'export PROM_MULTIPROC_CLIENT_MODEL=%q\n' "$CLIENT_MODEL"
     if [[ $tiny_ok -eq 1 ]]; then
         printf 'export PROM_MULTIPROC_TINY_TMPFS=%q\n' "$TINY"
     fi

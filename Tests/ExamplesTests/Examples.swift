@@ -98,6 +98,21 @@ enum Examples {
         return body
     }
 
+    /// `NativeHistogramSnapshot`'s doc comment.
+    static func nativeHistogramDoc() -> MetricFamilySnapshot {
+        // example: native-histogram
+        // Observations 0.0, 1.5, 3.0 and -2.5 at schema 0 (boundaries at powers of 2).
+        let latency = NativeHistogramSnapshot(
+            labels: [Label("route", "/api")], schema: 0, zeroThreshold: 1e-128, zeroCount: 1,
+            count: 4, sum: 2.0,
+            positiveBuckets: [.init(index: 1, count: 1), .init(index: 2, count: 1)],
+            negativeBuckets: [.init(index: 2, count: 1)])
+        let family = MetricFamilySnapshot(name: "latency_seconds", kind: .histogram, help: "Latency.",
+                                          samples: [], nativeHistograms: [latency])
+        // end example
+        return family
+    }
+
     /// `MetricFileReader`'s doc comment (compiled only).
     static func readerDoc() throws {
         // example: reader

@@ -133,4 +133,17 @@ struct ExamplesTests {
         #expect(body.isEmpty)
         #expect(Examples.configurationDoc().port == 9100)
     }
+
+    /// The native histogram example's buckets hold what its comment says: 1.5 in (1, 2], 3.0 in
+    /// (2, 4], -2.5 in [-4, -2), 0.0 in the zero bucket.
+    @Test func theNativeHistogramExampleBucketsItsObservations() throws {
+        let family = Examples.nativeHistogramDoc()
+        let native = try #require(family.nativeHistograms.first)
+        func index(_ value: Double) -> Int32 { Int32((log2(abs(value))).rounded(.up)) }
+        #expect(native.positiveBuckets.map(\.index) == [index(1.5), index(3.0)])
+        #expect(native.negativeBuckets.map(\.index) == [index(-2.5)])
+        #expect(native.zeroCount == 1 && native.count == 4 && native.sum == 0.0 + 1.5 + 3.0 - 2.5)
+        let text = String(decoding: Exposition.render([family], format: .prometheusText), as: UTF8.self)
+        #expect(text.contains("latency_seconds_count{route=\"/api\"} 4.0\n"))
+    }
 }

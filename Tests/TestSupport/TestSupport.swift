@@ -134,6 +134,11 @@ public enum ExternalTool: String, Sendable {
     case gunicorn = "PROM_MULTIPROC_GUNICORN"
     /// The `wrk` HTTP load generator (`PROM_MULTIPROC_WRK`).
     case wrk = "PROM_MULTIPROC_WRK"
+    /// `protoc`, the protobuf compiler, which decodes our protobuf exposition (`PROM_MULTIPROC_PROTOC`).
+    case protoc = "PROM_MULTIPROC_PROTOC"
+    /// The directory holding `io/prometheus/client/metrics.proto` as Debian's
+    /// golang-github-prometheus-client-model-dev ships it (`PROM_MULTIPROC_CLIENT_MODEL`).
+    case clientModel = "PROM_MULTIPROC_CLIENT_MODEL"
     /// `prom-multiproc-cli` as shipped to machines without Swift: the statically linked release
     /// build of scripts/release.sh, checked by scripts/check-release.sh
     /// (`PROM_MULTIPROC_RELEASE_CLI`). See ``releaseCLI()``.
