@@ -5,6 +5,8 @@
 // read to the end of the stream, a free port, polling with a deadline.
 import SystemCalls
 import Foundation
+import PromExposition
+import PromHTTP
 import PromMetrics
 import Testing
 import TestSupport
@@ -89,6 +91,150 @@ extension DeploymentTests {
             #expect(prometheus.child.stop() == 0, "prometheus did not stop cleanly:\n\(prometheus.child.log().suffix(2000))")
             #expect(stopChild(serve.process) == 0)
         }
+
+        /// With `--enable-feature=native-histograms`, Prometheus 2.42 asks for protobuf first;
+        /// serve answers it, and Prometheus ingests a counter (named with `_total`, as the
+        /// protobuf family is) and a classic histogram from it.
+        @Test(.timeLimit(.minutes(2)))
+        func prometheusWithNativeHistogramsScrapesServeOverProtobuf() throws {
+            let dir = TempDirectory("pmp-prom-proto"); defer { dir.remove() }
+            let storage = try MetricStorage.multiprocess(directory: dir.path, identity: .fixed("1"))
+            defer { storage.store?.close() }
+            let registry = Registry(storage: storage)
+            let jobs = try Counter("e2e_jobs", help: "Jobs done.", labelNames: ["queue"], registry: registry)
+            jobs.labels("a").increment(by: 7)
+            let latency = try Histogram("e2e_latency_seconds", help: "Latency.", registry: registry)
+            latency.observe(0.25)
+            latency.observe(0.5)
+
+            let serve = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"])
+            defer { _ = stopChild(serve.process) }
+            // Prometheus 2.42's header with the feature on, as it sends it.
+            let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            let direct = try serve.get(accept: accept)
+            #expect(direct.status == 200 && !direct.body.isEmpty)
+            #expect(direct.header("Content-Type") == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
+
+            let state = TempDirectory("pmp-prom-proto-server"); defer { state.remove() }
+            try """
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: prom-multiproc
+                static_configs:
+                  - targets: ["127.0.0.1:\(serve.port)"]
+
+            """.write(toFile: state.file("prometheus.yml"), atomically: true, encoding: .utf8)
+            let prometheus = try startPrometheus(config: state.file("prometheus.yml"), state: state,
+                                                 extraArguments: ["--enable-feature=native-histograms"])
+            defer { _ = prometheus.child.stop() }
+            let api = PrometheusAPI(port: prometheus.port)
+
+            let ingested = waitUntil(seconds: 40) {
+                guard let target = try? api.targets().first, target.health == "up", target.lastError.isEmpty,
+                      (try? api.value(#"e2e_jobs_total{queue="a"}"#)) == 7 else { return false }
+                return true
+            }
+            try #require(ingested, "Prometheus did not ingest the target in time; targets: \((try? api.raw("/api/v1/targets")) ?? "?")\nlog:\n\(prometheus.child.log().suffix(3000))")
+            #expect(try api.value(#"up{job="prom-multiproc"}"#) == 1)
+            #expect(try api.value("e2e_latency_seconds_count") == 2)
+            #expect(try api.value("e2e_latency_seconds_sum") == 0.75)
+            #expect(try api.value(#"e2e_latency_seconds_bucket{le="0.1"}"#) == 0)
+            #expect(try api.value(#"e2e_latency_seconds_bucket{le="0.25"}"#) == 1)
+            #expect(try api.value(#"e2e_latency_seconds_bucket{le="0.5"}"#) == 2)
+            #expect(try api.value(#"e2e_latency_seconds_bucket{le="+Inf"}"#) == 2)
+            // The family is named with `_total`: nothing was ingested under the bare name.
+            #expect(try api.value(#"e2e_jobs{queue="a"}"#) == nil)
+
+            // Every scrape was protobuf: serve counts scrapes by format, and Prometheus
+            // ingested that count over protobuf too.
+            let protobufScrapes = try api.value(#"prom_multiproc_scrapes_total{format="protobuf"}"#)
+            #expect((protobufScrapes ?? 0) >= 1, "serve saw no protobuf scrape")
+            #expect(try api.value(#"prom_multiproc_scrapes_total{format="openmetrics"}"#) == nil)
+            #expect(try api.value(#"prom_multiproc_scrapes_total{format="text"}"#) == nil)
+
+            jobs.labels("a").increment(by: 5)
+            let updated = waitUntil(seconds: 20) { (try? api.value(#"e2e_jobs_total{queue="a"}"#)) == 12 }
+            #expect(updated, "the increment after start-up never reached Prometheus")
+
+            #expect(prometheus.child.stop() == 0, "prometheus did not stop cleanly:\n\(prometheus.child.log().suffix(2000))")
+            #expect(stopChild(serve.process) == 0)
+        }
+
+        /// Native histograms, hand-built (the collector does not produce them yet), served in
+        /// protobuf by an in-process server: Prometheus 2.42 reads the spans, deltas, zero
+        /// bucket and schema back into the buckets they stand for. At schema `s` the positive
+        /// bucket `i` is `(2^((i-1)/2^s), 2^(i/2^s)]` and the negative bucket `i` its mirror.
+        @Test(.timeLimit(.minutes(2)))
+        func prometheusIngestsNativeHistogramsOverProtobuf() throws {
+            let family = MetricFamilySnapshot(name: "e2e_native_seconds", kind: .histogram, help: "Native.", samples: [],
+                                              nativeHistograms: [
+                // Observations 0.0, 1.5, 3.0 and -2.5 at schema 0.
+                NativeHistogramSnapshot(labels: [Label("route", "/a")], schema: 0, zeroThreshold: 0.001, zeroCount: 1,
+                                        count: 4, sum: 2, positiveBuckets: [.init(index: 1, count: 1), .init(index: 2, count: 1)],
+                                        negativeBuckets: [.init(index: 2, count: 1)]),
+                // Two spans with a gap, negative buckets, schema 3.
+                NativeHistogramSnapshot(labels: [Label("route", "/b")], schema: 3, zeroThreshold: 0.001, zeroCount: 2,
+                                        count: 17, sum: 42.5,
+                                        positiveBuckets: [.init(index: -2, count: 1), .init(index: -1, count: 3), .init(index: 3, count: 2),
+                                                          .init(index: 4, count: 5), .init(index: 5, count: 1)],
+                                        negativeBuckets: [.init(index: 0, count: 2), .init(index: 1, count: 1)]),
+            ])
+            let server = try MetricsHTTPServer(configuration: HTTPServerConfiguration(), handler: { request in
+                let choice = NegotiatedExposition(acceptHeader: request.header("Accept"))
+                return HTTPResponse(status: 200, headers: [HTTPHeader(name: "Content-Type", value: choice.contentType)],
+                                    body: Exposition.render([family], format: choice.format, escaping: choice.escaping))
+            })
+            try server.start()
+            defer { server.shutdown(); server.waitUntilStopped() }
+
+            let state = TempDirectory("pmp-prom-native"); defer { state.remove() }
+            try """
+            global:
+              scrape_interval: 1s
+              scrape_timeout: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: native
+                static_configs:
+                  - targets: ["127.0.0.1:\(server.port)"]
+
+            """.write(toFile: state.file("prometheus.yml"), atomically: true, encoding: .utf8)
+            let prometheus = try startPrometheus(config: state.file("prometheus.yml"), state: state,
+                                                 extraArguments: ["--enable-feature=native-histograms"])
+            defer { _ = prometheus.child.stop() }
+            let api = PrometheusAPI(port: prometheus.port)
+
+            let ingested = waitUntil(seconds: 40) {
+                (try? api.value(#"histogram_count(e2e_native_seconds{route="/b"})"#)) == 17
+            }
+            try #require(ingested, "Prometheus did not ingest the native histogram; targets: \((try? api.raw("/api/v1/targets")) ?? "?")\nlog:\n\(prometheus.child.log().suffix(3000))")
+            #expect(try api.value(#"histogram_count(e2e_native_seconds{route="/a"})"#) == 4)
+            #expect(try api.value(#"histogram_sum(e2e_native_seconds{route="/a"})"#) == 2)
+            #expect(try api.value(#"histogram_sum(e2e_native_seconds{route="/b"})"#) == 42.5)
+
+            func upper(_ index: Int, _ schema: Int) -> Double { pow(2, Double(index) / Double(1 << schema)) }
+            func positive(_ index: Int, _ schema: Int, _ count: Double) -> [Double] {
+                [upper(index - 1, schema), upper(index, schema), count]
+            }
+            func negative(_ index: Int, _ schema: Int, _ count: Double) -> [Double] {
+                [-upper(index, schema), -upper(index - 1, schema), count]
+            }
+            let expectedA = [negative(2, 0, 1), [-0.001, 0.001, 1], positive(1, 0, 1), positive(2, 0, 1)]
+            let expectedB = [negative(1, 3, 1), negative(0, 3, 2), [-0.001, 0.001, 2],
+                             positive(-2, 3, 1), positive(-1, 3, 3), positive(3, 3, 2), positive(4, 3, 5), positive(5, 3, 1)]
+            for (route, expected) in [("/a", expectedA), ("/b", expectedB)] {
+                let buckets = try api.histogramBuckets(#"e2e_native_seconds{route="\#(route)"}"#)
+                let sorted = buckets.sorted { $0[0] < $1[0] }
+                #expect(sorted.count == expected.count, "\(route): \(sorted)")
+                for (got, want) in zip(sorted, expected) {
+                    #expect(zip(got, want).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) }, "\(route): \(got) != \(want)")
+                }
+            }
+            #expect(prometheus.child.stop() == 0, "prometheus did not stop cleanly:\n\(prometheus.child.log().suffix(2000))")
+        }
     }
 }
 
@@ -101,10 +247,11 @@ struct StartedPrometheus {
     let startedAt: Date
 }
 
-/// Starts Prometheus on a free 127.0.0.1 port with its data in `state`, and waits until
+/// Starts Prometheus on a free 127.0.0.1 port with its data in `state` and any
+/// `extraArguments` (such as `--enable-feature=native-histograms`), and waits until
 /// `/-/ready` answers 200. A port taken between choosing it and Prometheus binding it is tried
 /// again with another port.
-func startPrometheus(config: String, state: TempDirectory) throws -> StartedPrometheus {
+func startPrometheus(config: String, state: TempDirectory, extraArguments: [String] = []) throws -> StartedPrometheus {
     let binary = try ExternalTool.prometheus.path()
     var lastLog = ""
     for attempt in 1...3 {
@@ -115,7 +262,7 @@ func startPrometheus(config: String, state: TempDirectory) throws -> StartedProm
             "--storage.tsdb.path=\(state.path)/data-\(attempt)",
             "--web.listen-address=127.0.0.1:\(port)",
             "--log.level=info",
-        ], log: state.file("prometheus-\(attempt).log"))
+        ] + extraArguments, log: state.file("prometheus-\(attempt).log"))
         let ready = waitUntil(seconds: 30) {
             !child.process.isRunning || (try? httpGet(port: port, "/-/ready", timeout: 2).status) == 200
         }
@@ -156,6 +303,23 @@ struct PrometheusAPI {
         return active.map {
             Target(health: $0["health"] as? String ?? "", lastError: $0["lastError"] as? String ?? "",
                    scrapeURL: $0["scrapeUrl"] as? String ?? "")
+        }
+    }
+
+    /// The buckets of the native histogram an instant query selects (exactly one series), as
+    /// (lower bound, upper bound, count) triples, each in Prometheus's order.
+    func histogramBuckets(_ query: String) throws -> [[Double]] {
+        let data = try json("/api/v1/query?query=" + percentEncoded(query))["data"] as? [String: Any]
+        let result = data?["result"] as? [[String: Any]] ?? []
+        guard result.count == 1, let pair = result[0]["histogram"] as? [Any], pair.count == 2,
+              let histogram = pair[1] as? [String: Any], let buckets = histogram["buckets"] as? [[Any]] else {
+            throw ClientError(description: "no native histogram for \(query): \(result)")
+        }
+        return try buckets.map { bucket in
+            // [boundary rule, "lower", "upper", "count"]
+            let numbers = bucket.dropFirst().compactMap { ($0 as? String).flatMap(Double.init) }
+            guard numbers.count == 3 else { throw ClientError(description: "unexpected bucket \(bucket) for \(query)") }
+            return numbers
         }
     }
 
