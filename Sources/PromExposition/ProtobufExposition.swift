@@ -98,7 +98,13 @@ enum ProtobufExposition {
     /// The role of `sample` in the family `family`, comparing bytes.
     @inline(__always)
     static func role(_ sample: String, family: String) -> SampleRole {
-        let s = sample.utf8.span, f = family.utf8.span
+        role(sample, family: family.utf8.span)
+    }
+
+    /// The role of `sample` in the family whose name has the bytes `f`.
+    @inline(__always)
+    static func role(_ sample: String, family f: Span<UInt8>) -> SampleRole {
+        let s = sample.utf8.span
         guard s.count >= f.count else { return .other }
         for i in 0 ..< f.count where s[unchecked: i] != f[unchecked: i] { return .other }
         let extra = s.count - f.count
@@ -166,10 +172,11 @@ enum ProtobufExposition {
                                       into w: inout ByteWriter) -> Int {
         var metrics = 0
         family.samples.withUnsafeBufferPointer { samples in
+            let familyName = family.name.utf8.span
             var i = 0
             while i < samples.count {
                 defer { i += 1 }
-                guard role(samples[i].name, family: family.name) == .total else {
+                guard role(samples[i].name, family: familyName) == .total else {
                     strays.append(i)
                     continue
                 }
@@ -177,7 +184,7 @@ enum ProtobufExposition {
                 writeLabels(samples[i].labels, excluding: nil, escaping: escaping, into: &w)
                 let counter = w.beginMessageField(Field.metricCounter)
                 w.writeDoubleField(Field.value, samples[i].value)
-                if i + 1 < samples.count, role(samples[i + 1].name, family: family.name) == .created,
+                if i + 1 < samples.count, role(samples[i + 1].name, family: familyName) == .created,
                    SeriesLabels.equal(samples[i + 1].labels, samples[i].labels, excluding: nil) {
                     w.writeTimestampField(Field.counterCreated, seconds: samples[i + 1].value)
                     i += 1
@@ -196,8 +203,9 @@ enum ProtobufExposition {
                                     escaping: NameEscaping, strays: inout [Int], into w: inout ByteWriter) -> Int {
         var metrics = 0
         family.samples.withUnsafeBufferPointer { samples in
+            let familyName = family.name.utf8.span
             for i in samples.indices {
-                guard role(samples[i].name, family: family.name) == expected else {
+                guard role(samples[i].name, family: familyName) == expected else {
                     strays.append(i)
                     continue
                 }
@@ -218,18 +226,21 @@ enum ProtobufExposition {
     private static func writeSummaries(_ family: MetricFamilySnapshot, escaping: NameEscaping, strays: inout [Int],
                                        into w: inout ByteWriter) -> Int {
         var metrics = 0
+        var quantiles: [(index: Int, quantile: Double)] = []
         family.samples.withUnsafeBufferPointer { samples in
+            let familyName = family.name.utf8.span
             var start = 0
             while start < samples.count {
                 var end = start + 1
-                while end < samples.count && SeriesLabels.equal(samples[end].labels, samples[start].labels, excluding: "quantile") {
+                let groupLabels = samples[start].labels
+                while end < samples.count && SeriesLabels.equal(samples[end].labels, groupLabels, excluding: "quantile") {
                     end += 1
                 }
                 defer { start = end }
                 var count = -1, sum = -1, created = -1
-                var quantiles: [(index: Int, quantile: Double)] = []
+                quantiles.removeAll(keepingCapacity: true)
                 for i in start ..< end {
-                    switch role(samples[i].name, family: family.name) {
+                    switch role(samples[i].name, family: familyName) {
                     case .count where count < 0: count = i
                     case .sum where sum < 0: sum = i
                     case .created where created < 0: created = i
@@ -272,24 +283,30 @@ enum ProtobufExposition {
                                         into w: inout ByteWriter) -> Int {
         var natives = NativeHistogramMatch(family.nativeHistograms)
         var metrics = 0
+        // Reused across series: the bucket list, and the bounds parsed for the previous series,
+        // which the next series almost always repeats (parsing `le` is the costly part).
+        var buckets: [(index: Int, upperBound: Double)] = []
+        var bounds = BoundCache()
         family.samples.withUnsafeBufferPointer { samples in
+            let familyName = family.name.utf8.span
             var start = 0
             while start < samples.count {
                 var end = start + 1
-                while end < samples.count && SeriesLabels.equal(samples[end].labels, samples[start].labels, excluding: "le") {
+                let groupLabels = samples[start].labels
+                while end < samples.count && SeriesLabels.equal(samples[end].labels, groupLabels, excluding: "le") {
                     end += 1
                 }
                 defer { start = end }
                 var count = -1, sum = -1, created = -1
-                var buckets: [(index: Int, upperBound: Double)] = []
+                buckets.removeAll(keepingCapacity: true)
                 for i in start ..< end {
-                    switch role(samples[i].name, family: family.name) {
+                    switch role(samples[i].name, family: familyName) {
                     case .count where count < 0: count = i
                     case .sum where sum < 0: sum = i
                     case .created where created < 0: created = i
                     case .bucket:
                         if let label = samples[i].labels.last(where: { SeriesLabels.isNamed($0, "le") }),
-                           let bound = parseFloat(label.value) {
+                           let bound = bounds.value(label.value, position: buckets.count) {
                             buckets.append((i, bound))
                         } else {
                             strays.append(i)
@@ -440,11 +457,31 @@ enum ProtobufExposition {
     /// The value of an `le` or `quantile` label, as written by `GoFloat` or by Python's
     /// `floatToGoString` (`+Inf`, `1.0`, `1e+06`).
     static func parseFloat(_ text: String) -> Double? {
-        switch text {
-        case "+Inf", "Inf": return .infinity
-        case "-Inf": return -.infinity
-        case "NaN": return .nan
-        default: return Double(text)
+        let bytes = text.utf8.span
+        if !bytes.isEmpty, [0x2B, 0x2D, 0x49, 0x4E].contains(bytes[0]) {  // + - I N
+            if SeriesLabels.bytesEqual(text, "+Inf") || SeriesLabels.bytesEqual(text, "Inf") { return .infinity }
+            if SeriesLabels.bytesEqual(text, "-Inf") { return -.infinity }
+            if SeriesLabels.bytesEqual(text, "NaN") { return .nan }
+        }
+        return Double(text)
+    }
+
+    /// The `le` bounds of the previous series by position: a series' bucket at a position
+    /// whose label text is the same bytes reuses the parsed value.
+    struct BoundCache {
+        private var entries: [(text: String, value: Double)] = []
+
+        mutating func value(_ text: String, position: Int) -> Double? {
+            if position < entries.count && SeriesLabels.bytesEqual(entries[position].text, text) {
+                return entries[position].value
+            }
+            guard let value = parseFloat(text) else { return nil }
+            if position < entries.count {
+                entries[position] = (text, value)
+            } else if position == entries.count {
+                entries.append((text, value))
+            }
+            return value
         }
     }
 
