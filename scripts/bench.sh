@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side with prometheus_client 0.26.0 (multiprocess mode), in one run.
 #
-#   scripts/bench.sh [--quick] [--rounds N] [--only hot,alloc,collect,growth,http] [--update-doc]
+#   scripts/bench.sh [--quick] [--rounds N] [--only hot,alloc,collect,render,growth,http] [--update-doc]
 #
 # Builds prom-multiproc-bench (and the CLI, for `serve`) in release mode, then runs
 # scripts/bench/run.py, which interleaves our rounds with Python's and prints one table:

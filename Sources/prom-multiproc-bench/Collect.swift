@@ -10,7 +10,13 @@ import MultiprocessCollector
 
 func collectCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("collect needs --dir") }
-    let format: ExpositionFormat = options.string("format") == "openmetrics" ? .openMetrics : .prometheusText
+    let format: ExpositionFormat
+    switch options.string("format") ?? "text" {
+    case "text": format = .prometheusText
+    case "openmetrics": format = .openMetrics
+    case "protobuf": format = .protobuf
+    case let other: throw UsageError("--format must be text, openmetrics or protobuf, not \(other)")
+    }
     // No self-metrics: prometheus_client's collector has none, and they would not change the cost.
     let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false)
     let baseline = peakRSSKiB()

@@ -9,13 +9,15 @@ import Foundation
 //   alloc-probe --op OP --n N
 //   write-dir --dir DIR --pid PID --series S     (one Swift worker writing its share)
 //   collect --dir DIR [--reps R]                  (collect + render; prints time and VmHWM)
+//   render --dir DIR [--reps R]                   (merge once; render text and protobuf R times)
 
 let usage = """
     usage: prom-multiproc-bench <command> [options]
       hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
-      collect --dir DIR [--reps R] [--format text|openmetrics]
+      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf]
+      render --dir DIR [--reps R]
     """
 
 struct UsageError: Error, CustomStringConvertible {
@@ -86,6 +88,7 @@ do {
     case "alloc-probe": try allocProbeCommand(options)
     case "write-dir": try writeDirectoryCommand(options)
     case "collect": try collectCommand(options)
+    case "render": try renderCommand(options)
     default: throw UsageError("unknown command \(arguments[1])\n" + usage)
     }
 } catch {

@@ -6,6 +6,8 @@ Sections (all by default; pick some with --only hot,alloc,...):
   alloc    heap allocations per operation on our hot paths (valgrind memcheck)
   collect  collect + render of directories written by Python and by Swift workers
   growth   collect time against the number of files (plot: bench-out/growth.svg)
+  render   our protobuf renderer against our text renderer on the merged 64 × 10,000
+           directory (prometheus_client has no protobuf exposition)
   http     wrk against our `serve` and prometheus_client's start_http_server
 
 Every figure is a median over rounds, each measured in a fresh process. Results go to
@@ -33,7 +35,7 @@ sys.path.insert(0, HERE)
 import plot  # noqa: E402
 import report  # noqa: E402
 
-SECTIONS = ["hot", "alloc", "collect", "growth", "http"]
+SECTIONS = ["hot", "alloc", "collect", "render", "growth", "http"]
 
 HOT_OPS = [
     # (name, description, target for ours in ns on one thread)
@@ -226,6 +228,30 @@ def collect_section(args, results):
                                    note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
     results["collect"] = raw
     return rows
+
+
+# --- render -------------------------------------------------------------------------------
+
+def render_section(args, results):
+    """Protobuf against text, both ours, rendering the same merged families in one process."""
+    processes, series = 64, 10_000
+    path = ensure_dir(args, "swift", processes, series)
+    reps = 5 if args.quick else 15
+    log(f"render {processes}x{series}: {reps} renderings of each format")
+    lines = run_json_lines([args.bin, "render", "--dir", path, "--reps", str(reps)])
+    by_format = {f: [x for x in lines if x["format"] == f] for f in ("protobuf", "text")}
+    results["render"] = by_format
+    proto_ms = statistics.median(x["ms"] for x in by_format["protobuf"])
+    text_ms = statistics.median(x["ms"] for x in by_format["text"])
+    proto_mib = by_format["protobuf"][0]["bytes"] / 2**20
+    text_mib = by_format["text"][0]["bytes"] / 2**20
+    samples = lines[0]["samples"]
+    name = f"render the merged {processes} × {series:,} ({samples:,} samples)"
+    note = "the Python column is our text renderer: prometheus_client has no protobuf"
+    return [
+        report.Row("render", f"{name} in protobuf: time", proto_ms, text_ms, "ms", note=note),
+        report.Row("render", f"{name} in protobuf: body size", proto_mib, text_mib, "MiB", note=note),
+    ]
 
 
 # --- growth -------------------------------------------------------------------------------
@@ -434,6 +460,8 @@ def main():
         alloc_section(args, results, rows)
     if "collect" in sections:
         rows += collect_section(args, results)
+    if "render" in sections:
+        rows += render_section(args, results)
     if "http" in sections:
         rows += http_section(args, results)
     growth = growth_section(args, results) if "growth" in sections else None

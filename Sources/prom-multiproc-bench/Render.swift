@@ -1,0 +1,31 @@
+import PromExposition
+import SystemCalls
+import MultiprocessCollector
+
+// `render`: merges a directory once, then renders the merged families in the text format and in
+// protobuf, alternately, `--reps` times each (first text, then protobuf, then the other way
+// round), printing one JSON line per rendering: the format, its time and its size. Both formats
+// render the same families in the same process, so the driver's ratio compares the renderers
+// alone, without the merge that dominates a scrape.
+
+func renderCommand(_ options: Options) throws {
+    guard let directory = options.directory else { throw UsageError("render needs --dir") }
+    let reps = max(1, options.int("reps") ?? 15)
+    let result = MultiProcessCollector(directory: directory, includeSelfMetrics: false).collect()
+    if !result.problems.isEmpty {
+        Sys.writeStandardError("prom-multiproc-bench: \(result.problems.count) bad files in \(directory)\n")
+    }
+    let samples = result.families.reduce(0) { $0 + $1.samples.count }
+    for rep in 0..<reps {
+        let order: [ExpositionFormat] = rep % 2 == 0 ? [.prometheusText, .protobuf] : [.protobuf, .prometheusText]
+        for format in order {
+            let start = Sys.monotonicNanoseconds()
+            let body = Exposition.render(result.families, format: format)
+            let elapsed = Sys.monotonicNanoseconds() - start
+            print(jsonLine([
+                "format": .string(format.rawValue), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
+                "samples": .int(samples),
+            ]))
+        }
+    }
+}
