@@ -11,7 +11,8 @@ import PromMetrics
 /// A Swift server calls ``respond(method:path:query:headers:)`` once per request to its metrics
 /// route. For `GET` the handler
 /// 1. chooses the format from the `Accept` header as prometheus_client does
-///    (`NegotiatedExposition`): OpenMetrics 1.0.0 for Prometheus, text 0.0.4 otherwise;
+///    (`NegotiatedExposition`): OpenMetrics 1.0.0 for Prometheus, protobuf for Prometheus
+///    with native histograms on (it asks for it first), text 0.0.4 otherwise;
 /// 2. merges every file of the multiprocess directory (a `MultiProcessCollector`), and adds
 ///    the families of the server's own `Registry`, if given, that the directory does not
 ///    already export;
@@ -24,7 +25,8 @@ import PromMetrics
 ///
 /// Alongside the collector's `prom_multiproc_collector_*` families, the handler exports
 /// `prom_multiproc_scrapes_total{format}`: the `GET` and `HEAD` requests it answered, by
-/// format (`text` or `openmetrics`). It lives in the handler's memory, never in the directory.
+/// format (`text`, `openmetrics` or `protobuf`). It lives in the handler's memory, never in the
+/// directory.
 ///
 /// With Hummingbird 2 (whose `HTTPTypes` also has an `HTTPResponse`: name ours
 /// `PromHTTP.HTTPResponse` where both are imported):
