@@ -14,6 +14,7 @@
 #   PROM_MULTIPROC_GUNICORN    <repo>/.venv-interop/bin/gunicorn
 #   PROM_MULTIPROC_PROMTOOL    promtool        (Debian package prometheus)
 #   PROM_MULTIPROC_PROMETHEUS  prometheus      (Debian package prometheus)
+#   PROM_MULTIPROC_PUSHGATEWAY prometheus-pushgateway (Debian package prometheus-pushgateway)
 #   PROM_MULTIPROC_WRK         wrk             (Debian package wrk)
 #   PROM_MULTIPROC_HYPERFINE   hyperfine       (Debian package hyperfine)
 #   PROM_MULTIPROC_PROTOC      protoc          (Debian package protobuf-compiler), an independent
@@ -38,13 +39,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_seconds=$SECONDS
 
 # ---------------------------------------------------------------------------------------------
-# 1. Debian packages: prometheus (with promtool), wrk, hyperfine, binutils (readelf),
-#    protobuf-compiler (protoc), golang-github-prometheus-client-model-dev (metrics.proto).
+# 1. Debian packages: prometheus (with promtool), prometheus-pushgateway, wrk, hyperfine,
+#    binutils (readelf), protobuf-compiler (protoc), golang-github-prometheus-client-model-dev
+#    (metrics.proto).
 # ---------------------------------------------------------------------------------------------
 CLIENT_MODEL=/usr/share/gocode/src/github.com/prometheus/client_model
-APT_PACKAGES=(prometheus wrk hyperfine binutils protobuf-compiler golang-github-prometheus-client-model-dev)
+APT_PACKAGES=(prometheus prometheus-pushgateway wrk hyperfine binutils protobuf-compiler golang-github-prometheus-client-model-dev)
 # Commands, and files (absolute paths) that a package installs.
-APT_TOOLS=(promtool prometheus wrk hyperfine readelf protoc "$CLIENT_MODEL/io/prometheus/client/metrics.proto")
+APT_TOOLS=(promtool prometheus prometheus-pushgateway wrk hyperfine readelf protoc "$CLIENT_MODEL/io/prometheus/client/metrics.proto")
 
 missing_tools() {
     local tool missing=()
@@ -59,8 +61,8 @@ missing_tools() {
 }
 
 # apt-get install with service start-up disabled: on a machine that runs systemd, the
-# prometheus package would otherwise start a server on :9090, which the end-to-end tests
-# must be free to use. A policy-rc.d that already exists is left alone.
+# prometheus packages would otherwise start servers on :9090 and :9091, which the end-to-end
+# tests must be free to use. A policy-rc.d that already exists is left alone.
 apt_install() {
     local policy=/usr/sbin/policy-rc.d ours=0 status=0
     if [[ ! -e "$policy" ]]; then
@@ -224,6 +226,7 @@ env_lines() {
     printf 'export PROM_MULTIPROC_GUNICORN=%q\n' "$VENV/bin/gunicorn"
     printf 'export PROM_MULTIPROC_PROMTOOL=%q\n' "$(command -v promtool)"
     printf 'export PROM_MULTIPROC_PROMETHEUS=%q\n' "$(command -v prometheus)"
+    printf 'export PROM_MULTIPROC_PUSHGATEWAY=%q\n' "$(command -v prometheus-pushgateway)"
     printf 'export PROM_MULTIPROC_WRK=%q\n' "$(command -v wrk)"
     printf 'export PROM_MULTIPROC_HYPERFINE=%q\n' "$(command -v hyperfine)"
     printf 'export PROM_MULTIPROC_PROTOC=%q\n' "$(command -v protoc)"
