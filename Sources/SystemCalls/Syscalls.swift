@@ -1,6 +1,6 @@
-// The only place (together with SocketSyscalls.swift) that imports Glibc. Each system call is
-// wrapped once: calls that can be interrupted retry EINTR, `close` does not, and every failure
-// becomes a `SystemError` naming the call and the path.
+// With SocketSyscalls.swift and ClientSocketSyscalls.swift, the only place that imports Glibc.
+// Each system call is wrapped once: calls that can be interrupted retry EINTR, `close` does
+// not, and every failure becomes a `SystemError` naming the call and the path.
 import Glibc
 import Synchronization
 
