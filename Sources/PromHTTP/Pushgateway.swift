@@ -103,12 +103,13 @@ public struct Pushgateway: Sendable, Hashable {
             response = try client.send(request)
         } catch {
             let kind: PushgatewayError.Kind
+            let summary: String
             switch error.kind {
-            case .resolve, .connect: kind = .unreachable
-            case .timeout: kind = .timedOut
-            case .badResponse: kind = .badResponse
+            case .resolve, .connect: (kind, summary) = (.unreachable, "the gateway is unreachable")
+            case .timeout: (kind, summary) = (.timedOut, "timed out")
+            case .badResponse: (kind, summary) = (.badResponse, "the gateway's answer is not usable")
             }
-            throw PushgatewayError(kind: kind, method: method, url: pushURL, reason: error.message)
+            throw PushgatewayError(kind: kind, method: method, url: pushURL, reason: "\(summary): \(error.message)")
         }
         guard (200...299).contains(response.status) else {
             let text = String(decoding: response.body, as: UTF8.self)
@@ -124,6 +125,12 @@ public struct Pushgateway: Sendable, Hashable {
 
     /// The client for this gateway.
     package var client: HTTPClient { HTTPClient(host: host, port: port, timeout: timeout) }
+
+    /// The URL a push for this group goes to: `http://host:port<prefix>/metrics/job/...`.
+    /// - Throws: as ``path(job:grouping:)``.
+    package func pushURL(job: String, grouping: [String: String]) throws(PushgatewayError) -> String {
+        "http://\(client.authority)\(try path(job: job, grouping: grouping))"
+    }
 
     // MARK: URL building
 
@@ -280,8 +287,8 @@ public struct Pushgateway: Sendable, Hashable {
 /// Its description names the method, the URL and the reason, such as
 /// `PUT http://127.0.0.1:9091/metrics/job/nightly: the gateway answered 400 Bad Request:
 /// pushed metrics are invalid or inconsistent with existing metrics: ...` or
-/// `POST http://127.0.0.1:9091/metrics/job/nightly: connect(127.0.0.1:9091): Connection
-/// refused (errno 111)`.
+/// `POST http://127.0.0.1:9091/metrics/job/nightly: the gateway is unreachable:
+/// connect(127.0.0.1:9091): Connection refused (errno 111)`.
 public struct PushgatewayError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong.
     public enum Kind: Sendable, Hashable {
@@ -308,7 +315,8 @@ public struct PushgatewayError: Error, Hashable, Sendable, CustomStringConvertib
     /// The URL pushed to (`http://host:port/metrics/job/...`); for an unusable gateway URL or
     /// grouping key, the URL as given.
     public let url: String
-    /// The reason in words, such as `connect(127.0.0.1:9091): Connection refused (errno 111)`.
+    /// The reason in words, such as
+    /// `the gateway is unreachable: connect(127.0.0.1:9091): Connection refused (errno 111)`.
     public let reason: String
     /// The gateway's status code, for ``Kind/refused``.
     public let status: Int?

@@ -30,6 +30,9 @@ struct OptionSpec {
 /// The parsed command line of one subcommand.
 struct Arguments {
     var values: [String: String] = [:]
+    /// Every value of each valued option, in order, for options that may repeat
+    /// (`--grouping a=1 --grouping b=2`); `values` keeps the last one.
+    var repeated: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
 
@@ -57,10 +60,16 @@ struct Arguments {
                 if inline != nil { throw UsageError(message: "--\(name) takes no value") }
                 flags.insert(name)
             } else if valued.contains(name) {
-                if let inline { values[name] = inline; continue }
-                guard i < args.count else { throw UsageError(message: "--\(name) needs a value") }
-                values[name] = args[i]
-                i += 1
+                let value: String
+                if let inline {
+                    value = inline
+                } else {
+                    guard i < args.count else { throw UsageError(message: "--\(name) needs a value") }
+                    value = args[i]
+                    i += 1
+                }
+                values[name] = value
+                repeated[name, default: []].append(value)
             } else {
                 throw UsageError(message: "unknown option --\(name)")
             }

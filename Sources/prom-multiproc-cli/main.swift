@@ -9,6 +9,7 @@ usage: prom-multiproc-cli <command> [options]
 commands:
   serve      serve the merged metrics of a directory over HTTP
   collect    print (or write atomically) the merged exposition
+  push       push the merged metrics to a Prometheus Pushgateway (batch jobs)
   mark-dead  remove a dead process's live-mode gauge files (child-exit hook)
   compact    fold dead processes' files into archives
   wipe       remove every metric file (start-up clean)
@@ -31,6 +32,7 @@ func allCommands() -> [String: Command] {
         "compact": Command(spec: CompactCommand.spec, help: CompactCommand.help, run: CompactCommand.run),
         "wipe": Command(spec: WipeCommand.spec, help: WipeCommand.help, run: WipeCommand.run),
         "inspect": Command(spec: InspectCommand.spec, help: InspectCommand.help, run: InspectCommand.run),
+        "push": Command(spec: PushCommand.spec, help: PushCommand.help, run: PushCommand.run),
     ]
     registerServingCommands(into: &commands)
     return commands
