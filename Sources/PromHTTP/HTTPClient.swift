@@ -120,9 +120,11 @@ package struct HTTPClient: Sendable {
         return try receiveResponse(on: fd, deadline: deadline, sendFailure: sendFailure)
     }
 
+    /// Sends `bytes`, or stops early when the peer answers before taking them all (a server
+    /// refusing a body it will not read), so the answer is read instead of waiting for room.
     private func sendAll(_ bytes: [UInt8], on fd: Int32, deadline: UInt64) throws(SystemError) {
         var done = 0
-        var watched = [Sys.PollDescriptor(fd: fd, events: .writable)]
+        var watched = [Sys.PollDescriptor(fd: fd, events: [.writable, .readable])]
         while done < bytes.count {
             let outcome: Result<Sys.TransferOutcome, SystemError> = bytes.withUnsafeBytes { all in
                 do throws(SystemError) {
@@ -135,7 +137,11 @@ package struct HTTPClient: Sendable {
             case .wouldBlock:
                 let left = Sys.remainingMilliseconds(until: deadline)
                 if left == 0 { throw Sys.fail("send", nil, .timedOut) }
-                _ = try Sys.poll(&watched, timeoutMilliseconds: left)
+                if try Sys.poll(&watched, timeoutMilliseconds: left) > 0,
+                    !watched[0].returned.isDisjoint(with: [.readable, .hangUp, .error])
+                {
+                    return
+                }
             }
         }
     }
