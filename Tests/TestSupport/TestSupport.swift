@@ -130,6 +130,8 @@ public enum ExternalTool: String, Sendable {
     case tinyTmpfs = "PROM_MULTIPROC_TINY_TMPFS"
     /// The Prometheus server, Debian's package (`PROM_MULTIPROC_PROMETHEUS`).
     case prometheus = "PROM_MULTIPROC_PROMETHEUS"
+    /// The Prometheus Pushgateway, Debian's package `prometheus-pushgateway` (`PROM_MULTIPROC_PUSHGATEWAY`).
+    case pushgateway = "PROM_MULTIPROC_PUSHGATEWAY"
     /// gunicorn from the interop venv, next to prometheus_client (`PROM_MULTIPROC_GUNICORN`).
     case gunicorn = "PROM_MULTIPROC_GUNICORN"
     /// The `wrk` HTTP load generator (`PROM_MULTIPROC_WRK`).
