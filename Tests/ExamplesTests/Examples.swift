@@ -212,6 +212,17 @@ enum Examples {
         return registry
     }
 
+    /// `Pushgateway`'s doc comment and the README's push section (compiled only: it needs a
+    /// gateway at that address; EndToEndTests pushes to a real one).
+    static func pushgatewayDoc() throws {
+        // example: pushgateway
+        // At the end of a batch job whose workers wrote into the multiprocess directory:
+        let merged = MultiProcessCollector(directory: "/run/batch-metrics").collect()
+        let gateway = try Pushgateway(url: "http://pushgateway.example.org:9091", timeout: 10)
+        try gateway.push(merged.families, job: "nightly_report", grouping: ["shard": "3"], replace: true)
+        // end example
+    }
+
     /// `GoFloat`'s doc comment.
     static func goFloatDoc() {
         // example: gofloat
