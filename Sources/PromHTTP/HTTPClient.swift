@@ -81,7 +81,10 @@ package struct HTTPClient: Sendable {
     /// - Returns: the final response (interim 1xx responses are skipped).
     /// - Throws: `HTTPClientError` when no complete response arrived in time.
     package func send(_ request: HTTPClientRequest) throws(HTTPClientError) -> HTTPClientResponse {
-        let deadline = Sys.monotonicNanoseconds() &+ UInt64(max(0, timeout) * 1e9)
+        // NaN and negative timeouts time out at once; absurdly large ones are capped at a year
+        // so the conversion to nanoseconds cannot overflow.
+        let budget = timeout.isNaN ? 0 : min(max(timeout, 0), 365 * 86_400)
+        let deadline = Sys.monotonicNanoseconds() &+ UInt64(budget * 1e9)
         let addresses: [Sys.SocketAddress]
         do throws(Sys.ResolveError) {
             addresses = try Sys.resolveTCP(host: host, port: port)

@@ -74,6 +74,10 @@ public struct Pushgateway: Sendable, Hashable {
     ///
     /// Pushing no families with `replace: true` empties the group; with `replace: false` it
     /// changes nothing but the push time.
+    ///
+    /// The call blocks the calling thread until the gateway answers or ``timeout`` passes
+    /// (plus the host name lookup); call it where blocking is fine, such as at the end of a
+    /// batch job, not on Swift concurrency's cooperative threads.
     /// - Parameters:
     ///   - families: The families to push, such as the merge of a `MultiProcessCollector`.
     ///   - job: The `job` label of the group. The Pushgateway refuses an empty one.

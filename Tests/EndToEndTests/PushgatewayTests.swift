@@ -168,7 +168,7 @@ extension DeploymentTests {
             #expect(clash.stderr.contains("e2e_clash_total"))
             // The gateway's own record: the group of the refused push holds nothing but a
             // failure time, the other group is untouched.
-            let groups = try gateway.groups()
+            let groups = try gateway.groups().sorted { ($0.labels["job"] ?? "") < ($1.labels["job"] ?? "") }
             #expect(groups.map { $0.labels["job"] } == ["first", "second"])
             #expect(groups.map(\.lastPushSucceeded) == [true, false])
             #expect(groups.map { $0.failureTime > 0 } == [false, true])
@@ -260,7 +260,7 @@ struct StartedPushgateway {
         var lastPushSucceeded: Bool
     }
 
-    /// The groups the gateway holds, as it reports them.
+    /// The groups the gateway holds, as it reports them (in no particular order).
     func groups() throws -> [Group] {
         let response = try httpGet(port: port, "/api/v1/metrics", timeout: 5)
         guard response.status == 200, let object = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
