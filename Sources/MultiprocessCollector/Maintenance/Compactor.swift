@@ -9,15 +9,17 @@ public struct CompactionOptions: Sendable {
     /// Treat a prometheus_client file as dead when no process with its pid exists. Unsafe under
     /// pid reuse; off by default (then only pids declared dead with mark-dead are compacted).
     public var checkPythonPids = false
-    /// Test hook: stop the process with SIGKILL right after this step.
-    public var crashAfter: CompactionStep?
+    /// Called right after each step of the commit, before the next one. A seam for the tests
+    /// that kill the compactor at every step (through the test worker's `compact-crash-after`
+    /// mode); no shipped program sets it.
+    package var afterStep: (@Sendable (CompactionStep) -> Void)?
 
     /// Default options.
     public init() {}
 }
 
-/// The steps of a compaction, in order; tests kill the compactor after each one.
-public enum CompactionStep: String, CaseIterable, Sendable {
+/// The steps of a compaction's commit, in order; tests kill the compactor after each one.
+package enum CompactionStep: String, CaseIterable, Sendable {
     /// Temporary archives written and synced; no journal yet.
     case archivesWritten = "archives-written"
     /// The journal is written: from here the compaction is rolled forward.
@@ -252,7 +254,7 @@ public enum Compactor {
     }
 
     private static func step(_ s: CompactionStep, _ options: CompactionOptions) {
-        if options.crashAfter == s { Sys.killSelf() }
+        options.afterStep?(s)
     }
 
     /// The journal: the archives (temporary and final names) and the sources of one compaction.
