@@ -96,7 +96,12 @@ struct CompactorTests {
         defer { live.store?.close() }
         let liveOrders = try Counter("shop_orders", help: "Orders.", labelNames: ["shop"], registry: Registry(storage: live))
         for pair in Self.lookalikes { liveOrders.labels(pair.b).increment(by: 1000) }
-        for w in Self.pythonWorkers { _ = try MarkDead.run(pid: w.pid, directory: dir.path) }
+        // A third dead prometheus_client-format file whose keys spell the first pair in raw
+        // UTF-8 instead of `\u` escapes: the same two series to every collector (100 more on
+        // each), but other key bytes, which the archive must keep as they are.
+        let utf8Keys = [Self.lookalikes[0].a, Self.lookalikes[0].b].map { #"["shop_orders", "shop_orders_total", {"shop": "\#($0)"}, "Orders."]"# }
+        try Data(CollectorTests.pythonFile(utf8Keys, value: 100)).write(to: URL(fileURLWithPath: dir.file("counter_203.db")))
+        for pid in Self.pythonWorkers.map(\.pid) + [203] { _ = try MarkDead.run(pid: pid, directory: dir.path) }
 
         // The oracle, and the hand-derived values it must agree with: every spelling is a
         // series of its own, holding only its own workers' values.
@@ -105,8 +110,9 @@ struct CompactorTests {
         #expect(counters.count == 2 * Self.lookalikes.count, "\(counters)")
         let dead = Self.pythonWorkers.map(\.weight) + Self.swiftWorkers.map(\.weight)
         for (i, pair) in Self.lookalikes.enumerated() {
-            let a = dead.reduce(0) { $0 + Self.counterAmount($1, i, b: false) }
-            let b = dead.reduce(0) { $0 + Self.counterAmount($1, i, b: true) } + 1000
+            let raw: Double = i == 0 ? 100 : 0
+            let a = dead.reduce(0) { $0 + Self.counterAmount($1, i, b: false) } + raw
+            let b = dead.reduce(0) { $0 + Self.counterAmount($1, i, b: true) } + 1000 + raw
             #expect(oracle.contains(#"shop_orders counter Orders. shop_orders_total{shop="\#(ascii(pair.a))"} \#(a)"#))
             #expect(oracle.contains(#"shop_orders counter Orders. shop_orders_total{shop="\#(ascii(pair.b))"} \#(b)"#))
             #expect(oracle.contains(#"shop_peak gauge Peak. shop_peak{shop="\#(ascii(pair.a))"} \#(Self.maxValue(8, i, b: false))"#))
@@ -127,15 +133,16 @@ struct CompactorTests {
 
         // The keys the dead workers wrote, per kind, byte for byte.
         let folded: [FileKind] = [.counter, .histogram, .gauge(.sum), .gauge(.max), .gauge(.mostrecent)]
-        var sourceKeys: [String: Set<[UInt8]>] = [:]
+        var sourceKeys: [String: Set<[UInt8]>] = ["counter": try rawKeys(dir.file("counter_203.db"))]
         for kind in folded {
             for owner in Self.pythonWorkers.map({ String($0.pid) }) + Self.swiftWorkers.map(\.pid) {
                 sourceKeys[kind.prefix, default: []].formUnion(try rawKeys(dir.file(MetricFileName(kind: kind, owner: owner).description)))
             }
         }
+        #expect(sourceKeys["counter"]?.count == 2 * Self.lookalikes.count + 2)
 
         let report = try Compactor.compact(directory: dir.path)
-        #expect(report.folded.count == folded.count * 4, "\(report.folded)")
+        #expect(report.folded.count == folded.count * 4 + 1, "\(report.folded)")
         #expect(report.kept.map(\.name) == ["counter_303.db"], "\(report.kept)")
         let names = dir.names().filter { $0.hasSuffix(".db") }
         #expect(names == ["counter_303.db", "counter_archive.db", "gauge_max_archive.db", "gauge_mostrecent_archive.db",
