@@ -1,4 +1,3 @@
-import Foundation
 import MultiprocessCollector
 
 /// `mark-dead --pid N`: prometheus_client's `mark_process_dead`, safe against pid reuse.
@@ -53,9 +52,6 @@ enum CompactCommand {
         var options = CompactionOptions()
         options.dropDeadAllGauges = args.flags.contains("drop-dead-all-gauges")
         options.checkPythonPids = args.flags.contains("check-python-pids")
-        if let step = ProcessInfo.processInfo.environment["PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER"] {
-            options.crashAfter = CompactionStep(rawValue: step)
-        }
         let r = try Compactor.compact(directory: dir, options: options)
         if r.recovered { printOut("completed an interrupted compaction\n") }
         printOut("folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count), kept \(r.kept.count)\n")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MmapStore
+import MultiprocessCollector
 import PromMetrics
 import TestSupport
 
@@ -88,16 +89,17 @@ func collectText(_ dir: TempDirectory) throws -> String {
         #expect(!dir.names().contains("counter_777.db"))
     }
 
-    @Test(arguments: [
-        "archives-written", "journal-written", "first-archive-renamed", "archives-renamed", "first-source-removed", "sources-removed",
-    ])
-    func aCompactorKilledAtAnyStepNeverDoubleCountsOrLoses(step: String) throws {
+    /// The compactor is the test worker's `compact-crash-after` mode: the library's compaction
+    /// with a SIGKILL injected after the step (the CLI has no such hook).
+    @Test(arguments: CompactionStep.allCases)
+    func aCompactorKilledAtAnyStepNeverDoubleCountsOrLoses(step: CompactionStep) throws {
         let (dir, live) = try churnedDirectory()
         defer { live.store?.close(); dir.remove() }
         #expect(try cli(["mark-dead", "--pid", "777", "--dir", dir.path]).status == 0)
         let before = try collectText(dir)
-        let killed = try cli(["compact", "--dir", dir.path], environment: ["PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER": step])
-        #expect(killed.signaled || killed.status == 137, "the compactor was not killed at \(step): \(killed.status) \(killed.stderr)")
+        let killed = try run(executable("prom-multiproc-testworker"), ["compact-crash-after", dir.path, step.rawValue])
+        #expect(killed.signaled && killed.status == 128 + SIGKILL,
+                "the compactor was not killed at \(step): \(killed.status) \(killed.stdout) \(killed.stderr)")
         #expect(try collectText(dir) == before, "after a kill at \(step)")
         let again = try cli(["compact", "--dir", dir.path])
         #expect(again.status == 0, "\(again.stderr)")

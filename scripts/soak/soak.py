@@ -13,8 +13,9 @@ What runs, in one temporary directory:
   starts a replacement (sometimes killing the replacement again 0-15 ms after its start);
 - a scraper thread: GET /metrics in a loop (text and OpenMetrics in turn), sampling serve's
   VmRSS and the directory's file count;
-- a compactor thread: `prom-multiproc-cli compact` every 0.2-2 s, one in ten killed at a
-  random step through the compactor's test hook.
+- a compactor thread: `prom-multiproc-cli compact` every 0.2-2 s; one in ten is instead
+  `prom-multiproc-testworker compact-crash-after DIR STEP`, the same compaction killed at a
+  random step (the shipped CLI has no hook for that).
 
 Why the expected total is exact although the writers die by SIGKILL at random points (see also
 metricsLoopMode in Sources/prom-multiproc-testworker/MetricsModes.swift):
@@ -59,8 +60,8 @@ ALIVE = "soak_writers_alive"
 MAX = "soak_writer_increments_max"
 FILES_PER_WRITER = 4  # counter, histogram, gauge_livesum, gauge_max
 ARCHIVES = 3  # counter, histogram, gauge_max (live gauges are removed, not archived)
-# The compactor's test hook (PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER): it SIGKILLs itself after
-# this step; the next compaction must complete or roll back what it left.
+# The steps after which `prom-multiproc-testworker compact-crash-after DIR STEP` SIGKILLs itself
+# (CompactionStep); the next compaction must complete or roll back what it left.
 COMPACTION_STEPS = ["archives-written", "journal-written", "first-archive-renamed", "archives-renamed",
                     "first-source-removed", "sources-removed"]
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
@@ -268,11 +269,11 @@ class Soak:
     def compact(self, crash_after=None):
         with self.lock:
             done_before = self.kills_done
-        env = dict(os.environ)
         if crash_after:
-            env["PROM_MULTIPROC_TEST_COMPACT_CRASH_AFTER"] = crash_after
-        r = subprocess.run([os.path.join(self.bin, "prom-multiproc-cli"), "compact", "--dir", self.dir],
-                           capture_output=True, text=True, env=env)
+            command = [os.path.join(self.bin, "prom-multiproc-testworker"), "compact-crash-after", self.dir, crash_after]
+        else:
+            command = [os.path.join(self.bin, "prom-multiproc-cli"), "compact", "--dir", self.dir]
+        r = subprocess.run(command, capture_output=True, text=True)
         files = self.db_files()
         with self.lock:
             window = self.kills_begun - done_before

@@ -9,15 +9,17 @@ public struct CompactionOptions: Sendable {
     /// Treat a prometheus_client file as dead when no process with its pid exists. Unsafe under
     /// pid reuse; off by default (then only pids declared dead with mark-dead are compacted).
     public var checkPythonPids = false
-    /// Test hook: stop the process with SIGKILL right after this step.
-    public var crashAfter: CompactionStep?
+    /// Called right after each step of the commit, before the next one. A seam for the tests
+    /// that kill the compactor at every step (through the test worker's `compact-crash-after`
+    /// mode); no shipped program sets it.
+    package var afterStep: (@Sendable (CompactionStep) -> Void)?
 
     /// Default options.
     public init() {}
 }
 
-/// The steps of a compaction, in order; tests kill the compactor after each one.
-public enum CompactionStep: String, CaseIterable, Sendable {
+/// The steps of a compaction's commit, in order; tests kill the compactor after each one.
+package enum CompactionStep: String, CaseIterable, Sendable {
     /// Temporary archives written and synced; no journal yet.
     case archivesWritten = "archives-written"
     /// The journal is written: from here the compaction is rolled forward.
@@ -50,6 +52,14 @@ public struct CompactionReport: Sendable {
 /// `gauge_sum_archive.db`, ...) so that the number of files stays bounded under worker churn,
 /// while the merged output stays the same.
 ///
+/// The files of each kind are read and folded by the collector's merge engine (`MergeEngine`),
+/// so a compaction combines values exactly as a scrape does (counters, summaries and histograms
+/// summed; gauges by their mode's min, max, sum or most recent), and skips exactly the files a
+/// scrape skips. Values are folded per key, by the key's exact bytes, and each archive entry
+/// keeps the bytes its key was written with (a key prometheus_client spelled stays spelled so):
+/// label values that are canonically equivalent but different code points stay different
+/// series, as in prometheus_client and Prometheus.
+///
 /// Safety:
 /// - One compactor at a time: it holds the directory lock exclusively (a second one waits).
 /// - A file is folded only while the compactor holds its exclusive lock, so no writer can adopt
@@ -79,61 +89,89 @@ public enum Compactor {
         var report = CompactionReport()
         report.recovered = try recover(directory: directory)
 
-        let names = try DirectoryFiles.names(in: directory)
         let deadPython = DeadProcessList.read(directory: directory)
+        // The metric files by kind, in the order a merge reads them (their names' bytes).
+        var byKind: [FileKind: [(name: String, parsed: MetricFileName)]] = [:]
+        for name in try DirectoryFiles.names(in: directory) where name.hasSuffix(".db") {
+            guard let parsed = MetricFileName(parsing: name) else { continue }
+            byKind[parsed.kind, default: []].append((name, parsed))
+        }
         var held: [ExclusiveFileLock] = []
-        var toFold: [FileKind: [(name: String, entries: [DecodedEntry])]] = [:]
         var toRemove: [String] = []
         var compactedPids = Set<String>()
+        var newArchives: [(kind: FileKind, entries: [(key: [UInt8], value: Double, timestamp: Double)], sources: [String])] = []
+        var reader = MetricFileReader()
 
-        for name in names where name.hasSuffix(".db") {
-            guard let parsed = MetricFileName(parsing: name), !parsed.isArchive else { continue }
-            let path = directory + "/" + name
-            guard let status = try? DirectoryFiles.status(path), status.isRegular else {
-                report.kept.append((name, "not a regular file")); continue
-            }
-            let lockOutcome: ExclusiveFileLock?
-            do { lockOutcome = try ExclusiveFileLock.lockIfFree(path: path) } catch {
-                report.kept.append((name, error.description)); continue
-            }
-            guard let fileLock = lockOutcome else { report.kept.append((name, "alive")); continue }
-            let decoded: (writer: FileFormat.Writer, entries: [DecodedEntry])
-            do { decoded = try MetricFileReader.decodeAll(path: path) } catch {
-                report.kept.append((name, error.reason)); continue
-            }
-            if decoded.writer == .python {
-                let known = deadPython.contains(parsed.owner)
-                let checked = options.checkPythonPids && parsed.pid.map { !Liveness.processExists(pid: $0) } == true
-                guard known || checked else { report.kept.append((name, "written by prometheus_client; liveness unknown (use mark-dead)")); continue }
-                compactedPids.insert(parsed.owner)
-            }
-            held.append(fileLock)
-            switch parsed.kind {
-            case .gauge(let mode) where mode.isLive:
-                toRemove.append(name)
-            case .gauge(let mode) where mode.aggregation == .all:
-                if options.dropDeadAllGauges { toRemove.append(name) } else { report.kept.append((name, "all-mode gauge keeps its pid series")) }
-            default:
-                toFold[parsed.kind, default: []].append((name, decoded.entries))
-            }
-        }
-        guard !toFold.isEmpty || !toRemove.isEmpty else { return report }
-
-        // Build the new archives.
-        var archives: [(temp: String, final: String)] = []
         for kind in FileKind.allKinds {
-            guard let sources = toFold[kind] else { continue }
-            let finalName = MetricFileName(kind: kind, owner: MetricFileName.archiveOwner).description
-            let finalPath = directory + "/" + finalName
-            var folder = Folder(kind: kind)
-            if DirectoryFiles.exists(finalPath) {
-                folder.add(try MetricFileReader.decodeAll(path: finalPath).entries)
+            guard var files = byKind[kind] else { continue }
+            files.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            // Live-mode gauge files of dead processes go, as with mark-dead; all-mode ones keep
+            // their per-pid series; the others are folded into the kind's archive.
+            let folds: Bool
+            switch kind {
+            case .gauge(let mode): folds = !mode.isLive && mode.aggregation != .all
+            case .counter, .histogram, .summary: folds = true
             }
-            for s in sources { folder.add(s.entries) }
-            let temp = tempArchivePrefix + kind.prefix + "-" + String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
-            try DirectoryFiles.writeAtomically(MetricFileBuilder.bytes(entries: folder.entries()), to: directory + "/" + temp)
+            // Every file is read and checked by the merge engine, as a scrape reads it; the
+            // dead ones, and the archive there already, are folded by it in name order, the
+            // order a scrape reads them in.
+            var engine = MergeEngine(folding: kind)
+            var folded: [String] = []
+            var archiveProblem: MetricFileError?
+            for (name, parsed) in files {
+                let path = directory + "/" + name
+                if parsed.isArchive {
+                    // Written by a compactor and owned by nobody; rewritten only with new sources.
+                    guard folds else { continue }
+                    do { _ = try engine.read(path: path, reader: &reader); engine.foldRead() } catch { archiveProblem = error }
+                    continue
+                }
+                guard let status = try? DirectoryFiles.status(path), status.isRegular else {
+                    report.kept.append((name, "not a regular file")); continue
+                }
+                let lockOutcome: ExclusiveFileLock?
+                do { lockOutcome = try ExclusiveFileLock.lockIfFree(path: path) } catch {
+                    report.kept.append((name, error.description)); continue
+                }
+                guard let fileLock = lockOutcome else { report.kept.append((name, "alive")); continue }
+                let writer: FileFormat.Writer
+                do { writer = try engine.read(path: path, reader: &reader) } catch {
+                    report.kept.append((name, error.reason)); continue
+                }
+                if writer == .python {
+                    let known = deadPython.contains(parsed.owner)
+                    let checked = options.checkPythonPids && parsed.pid.map { !Liveness.processExists(pid: $0) } == true
+                    guard known || checked else {
+                        report.kept.append((name, "written by prometheus_client; liveness unknown (use mark-dead)")); continue
+                    }
+                    compactedPids.insert(parsed.owner)
+                }
+                held.append(fileLock)
+                if folds {
+                    engine.foldRead()
+                    folded.append(name)
+                } else if case .gauge(let mode) = kind, !mode.isLive && !options.dropDeadAllGauges {
+                    report.kept.append((name, "all-mode gauge keeps its pid series"))
+                } else {
+                    toRemove.append(name)
+                }
+            }
+            guard !folded.isEmpty else { continue }
+            // Nothing is changed yet: an unreadable archive stops the compaction here.
+            if let archiveProblem { throw archiveProblem }
+            newArchives.append((kind, engine.foldedEntries(), folded))
+        }
+        report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        guard !newArchives.isEmpty || !toRemove.isEmpty else { return report }
+
+        // Write the new archives under temporary names.
+        var archives: [(temp: String, final: String)] = []
+        for a in newArchives {
+            let finalName = MetricFileName(kind: a.kind, owner: MetricFileName.archiveOwner).description
+            let temp = tempArchivePrefix + a.kind.prefix + "-" + String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
+            try DirectoryFiles.writeAtomically(MetricFileBuilder.bytes(entries: a.entries), to: directory + "/" + temp)
             archives.append((temp, finalName))
-            report.folded += sources.map(\.name)
+            report.folded += a.sources
         }
         report.removed = toRemove
         step(.archivesWritten, options)
@@ -216,7 +254,7 @@ public enum Compactor {
     }
 
     private static func step(_ s: CompactionStep, _ options: CompactionOptions) {
-        if options.crashAfter == s { Sys.killSelf() }
+        options.afterStep?(s)
     }
 
     /// The journal: the archives (temporary and final names) and the sources of one compaction.
@@ -258,39 +296,6 @@ public enum Compactor {
                 }
             }
             return j
-        }
-    }
-
-    /// Combines the entries of several files of one kind the way the collector merges them.
-    struct Folder {
-        let kind: FileKind
-        private var order: [SeriesKey] = []
-        private var values: [SeriesKey: (value: Double, timestamp: Double)] = [:]
-
-        init(kind: FileKind) { self.kind = kind }
-
-        mutating func add(_ entries: [DecodedEntry]) {
-            for e in entries {
-                guard let old = values[e.key] else {
-                    order.append(e.key)
-                    values[e.key] = (e.value, e.timestamp)
-                    continue
-                }
-                switch kind {
-                case .gauge(let mode) where mode.aggregation == .min:
-                    values[e.key] = (Swift.min(old.value, e.value), 0)
-                case .gauge(let mode) where mode.aggregation == .max:
-                    values[e.key] = (Swift.max(old.value, e.value), 0)
-                case .gauge(let mode) where mode.aggregation == .mostrecent:
-                    if old.timestamp < e.timestamp { values[e.key] = (e.value, e.timestamp) }
-                default:
-                    values[e.key] = (old.value + e.value, 0)
-                }
-            }
-        }
-
-        func entries() -> [(key: [UInt8], value: Double, timestamp: Double)] {
-            order.map { k in (k.encoded(), values[k]?.value ?? 0, values[k]?.timestamp ?? 0) }
         }
     }
 }

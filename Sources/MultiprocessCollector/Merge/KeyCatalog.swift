@@ -10,6 +10,10 @@ import PromMetrics
 /// identified by `(family, sample, labels)`, interned as their canonical JSON, so keys that
 /// differ only in help text or in JSON spelling merge into one series, as in
 /// prometheus_client.
+///
+/// Everything is interned by its bytes (keys, series, families, file owners), never by Swift
+/// `String` equality: that equates canonically equivalent text, such as `"caf\u{e9}"` and
+/// `"cafe\u{301}"`, which Python and Prometheus keep apart.
 struct KeyCatalog: ~Copyable, Sendable {
     // Raw keys.
     var keys = KeyInterner()
@@ -30,7 +34,8 @@ struct KeyCatalog: ~Copyable, Sendable {
     var firstKeyOfKind: [FileKind: Int32] = [:]
 
     // Families.
-    var familyIndex: [String: Int32] = [:]
+    /// Family names by their UTF-8 bytes; ids are family indexes.
+    var familyNames = KeyInterner()
     var familyName: [String] = []
     var familySeries: [[Int32]] = []
     /// Per family, cached: its series by (labels, sample name); nil when a series was added.
@@ -66,7 +71,8 @@ struct KeyCatalog: ~Copyable, Sendable {
     var lastFamilyName: [UInt8] = []
     /// Derived series (pid removed, or replaced by a file's owner), by `series << 32 | owner + 1`.
     var derived: [UInt64: Int32] = [:]
-    var ownerIndex: [String: Int32] = [:]
+    /// File owners by their UTF-8 bytes; ids index `owners`.
+    var ownerNames = KeyInterner()
     var owners: [String] = []
 
     var seriesCount: Int { seriesFamily.count }
@@ -142,9 +148,10 @@ struct KeyCatalog: ~Copyable, Sendable {
     }
 
     mutating func family(named name: String) -> Int32 {
-        if let f = familyIndex[name] { return f }
-        let f = Int32(familyName.count)
-        familyIndex[name] = f
+        var name = name
+        let (f, isNew) = name.withUTF8 { familyNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        guard isNew else { return f }
+        precondition(Int(f) == familyName.count)
         familyName.append(name)
         familySeries.append([])
         plainOrder.append(nil)
@@ -216,10 +223,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     }
 
     mutating func owner(_ name: String) -> Int32 {
-        if let o = ownerIndex[name] { return o }
-        let o = Int32(owners.count)
-        ownerIndex[name] = o
-        owners.append(name)
+        var name = name
+        let (o, isNew) = name.withUTF8 { ownerNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        if isNew { owners.append(name) }
         return o
     }
 

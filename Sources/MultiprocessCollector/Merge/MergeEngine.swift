@@ -47,6 +47,13 @@ struct MergeRun: ~Copyable {
 /// to their series' slot at once; entries of gauge files are kept (24 bytes each) and combined
 /// at the end, when every family's type and mode are known.
 ///
+/// Compaction folds the files of one kind with the same engine (``init(folding:)``): each file
+/// is read and checked as a scrape reads it, and each key's values are combined as a scrape
+/// combines a series' values in files of that kind (``Combination``). Everything is keyed by
+/// the exact key bytes, never by Swift `String` equality, which would make one series of
+/// label values that are canonically equivalent but different code points (`"caf\u{e9}"` and
+/// `"cafe\u{301}"`), as Python and Prometheus do not.
+///
 /// Known differences from Python, all in corner cases Python itself leaves undefined: files
 /// are merged in name order (Python: directory order); when one name is used with two types,
 /// sums are added in a different order (rounding only); two entries whose labels become equal
@@ -73,11 +80,19 @@ struct MergeEngine: ~Copyable {
     }
     private var contributions: [Contribution] = []
 
+    // Folding only: the kind folded; how many entries of the file read last are not folded
+    // yet; per key id, the combined value and timestamp, whether a value counted, and whether
+    // the key is in `foldOrder` (key ids in the order first read).
+    private var foldKind: FileKind?
+    private var unfolded = 0
+    private var foldValues: [Double] = []
+    private var foldStamps: [Double] = []
+    private var foldSeen: [Bool] = []
+    private var foldListed: [Bool] = []
+    private var foldOrder: [Int32] = []
+
     // Scratch for the file being read: key ids, values, timestamps.
-    private var scratchKeys: UnsafeMutablePointer<Int32>
-    private var scratchValues: UnsafeMutablePointer<Double>
-    private var scratchStamps: UnsafeMutablePointer<Double>
-    private var scratchCapacity: Int
+    private var scratch = EntryScratch(capacity: 4096)
 
     private(set) var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
@@ -86,16 +101,6 @@ struct MergeEngine: ~Copyable {
 
     init(catalog: consuming KeyCatalog) {
         self.catalog = catalog
-        scratchCapacity = 4096
-        scratchKeys = .allocate(capacity: scratchCapacity)
-        scratchValues = .allocate(capacity: scratchCapacity)
-        scratchStamps = .allocate(capacity: scratchCapacity)
-    }
-
-    private func freeScratch() {
-        scratchKeys.deallocate()
-        scratchValues.deallocate()
-        scratchStamps.deallocate()
     }
 
     // MARK: reading
@@ -124,7 +129,7 @@ struct MergeEngine: ~Copyable {
                 }
             }
             do {
-                let count = try check(path: path, kind: name.kind, reader: &reader)
+                let count = try check(path: path, kind: name.kind, reader: &reader).count
                 accumulate(count: count, name: name)
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
@@ -137,16 +142,17 @@ struct MergeEngine: ~Copyable {
     /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
     /// but the interner; keys; `le` in histogram files), resolving it to a key id in the
     /// scratch buffers.
-    /// - Returns: the number of entries.
-    private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader) throws(MetricFileError) -> Int {
+    /// - Returns: the number of entries, and who wrote the file.
+    private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader)
+        throws(MetricFileError) -> (count: Int, writer: FileFormat.Writer) {
         let isHistogramFile = kind == .histogram
         var n = 0
         var previous: Int32 = -1
-        _ = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
+        let writer = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
             try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
                              count: &n, previous: &previous)
         }
-        return n
+        return (n, writer)
     }
 
     /// Checks and resolves the whole entries in `bytes` (the file from offset `base` on);
@@ -157,7 +163,7 @@ struct MergeEngine: ~Copyable {
         let available = base + bytes.count
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
-        if most > scratchCapacity { growScratch(to: most, keeping: n) }
+        if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
         var pos = base
         while pos < used {
             guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
@@ -189,27 +195,13 @@ struct MergeEngine: ~Copyable {
                 throw MetricFileError(path: path, kind: .invalidKey(
                     offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
             }
-            scratchKeys[n] = id
-            scratchValues[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-            scratchStamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
+            scratch.keys[n] = id
+            scratch.values[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            scratch.stamps[n] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
             n += 1
             pos = end
         }
         return pos - base
-    }
-
-    private mutating func growScratch(to needed: Int, keeping n: Int) {
-        let capacity = Swift.max(needed, scratchCapacity * 2)
-        func grown<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
-            let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
-            q.moveInitialize(from: p, count: n)
-            p.deallocate()
-            return q
-        }
-        scratchKeys = grown(scratchKeys)
-        scratchValues = grown(scratchValues)
-        scratchStamps = grown(scratchStamps)
-        scratchCapacity = capacity
     }
 
     /// Grows the per-merge arrays to the catalog's families and series.
@@ -253,7 +245,7 @@ struct MergeEngine: ~Copyable {
         sums.withUnsafeMutableBufferPointer { sums in
             touched.withUnsafeMutableBufferPointer { touched in
                 for i in 0..<n {
-                    let id = Int(scratchKeys[i])
+                    let id = Int(scratch.keys[i])
                     let s = catalog.keySeries[id]
                     let f = Int(catalog.seriesFamily[Int(s)])
                     var familyIsGauge: Bool
@@ -266,11 +258,12 @@ struct MergeEngine: ~Copyable {
                     }
                     if let mode {
                         familyMode[f] = mode
-                        contributions.append(Contribution(series: s, owner: owner, value: scratchValues[i], timestamp: scratchStamps[i]))
+                        contributions.append(Contribution(series: s, owner: owner, value: scratch.values[i], timestamp: scratch.stamps[i]))
                     } else if familyIsGauge {
-                        contributions.append(Contribution(series: s, owner: -1, value: scratchValues[i], timestamp: scratchStamps[i]))
+                        contributions.append(Contribution(series: s, owner: -1, value: scratch.values[i], timestamp: scratch.stamps[i]))
                     } else {
-                        sums[Int(s)] += scratchValues[i]
+                        // `Combination.sum`, written out for the loop.
+                        sums[Int(s)] += scratch.values[i]
                         touched[Int(s)] = true
                     }
                 }
@@ -285,40 +278,91 @@ struct MergeEngine: ~Copyable {
         for c in contributions {
             let f = Int(catalog.seriesFamily[Int(c.series)])
             guard let kind = familyKind[f] else { continue }
-            guard case .gauge = kind, let mode = familyMode[f]?.aggregation else {
-                // A gauge file's entry in a family of another type: summed, with its pid.
-                let d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
-                syncSizes()
-                values[d] += c.value
-                seen[d] = true
-                continue
-            }
+            let combination: Combination
             let d: Int
-            switch mode {
-            case .all, .liveall: d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
-            default: d = Int(catalog.derive(c.series, owner: -1))
+            if case .gauge = kind, let mode = familyMode[f] {
+                combination = Combination(mode)
+                // Per file owner (`pid` label) in the modes that keep one series per process;
+                // every `pid` label dropped in the others.
+                if combination == .last {
+                    d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
+                } else {
+                    d = Int(catalog.derive(c.series, owner: -1))
+                }
+            } else {
+                // A gauge file's entry in a family of another type: summed, with its pid.
+                combination = .sum
+                d = Int(c.owner >= 0 ? catalog.derive(c.series, owner: c.owner) : c.series)
             }
             syncSizes()
-            switch mode {
-            case .all, .liveall:
-                values[d] = c.value
-                seen[d] = true
-            case .min, .livemin:
-                if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value < values[d] { values[d] = c.value }
-            case .max, .livemax:
-                if !seen[d] { values[d] = c.value; seen[d] = true } else if c.value > values[d] { values[d] = c.value }
-            case .sum, .livesum:
-                values[d] += c.value
-                seen[d] = true
-            case .mostrecent, .livemostrecent:
-                if stamps[d] < c.timestamp {
-                    values[d] = c.value
-                    stamps[d] = c.timestamp
-                    seen[d] = true
-                }
-            }
+            combination.apply(c.value, timestamp: c.timestamp, to: &values[d], stamp: &stamps[d], seen: &seen[d])
         }
         contributions = []
+    }
+
+    // MARK: folding (compaction)
+
+    /// An engine that folds files of `kind` into the entries of one archive file.
+    init(folding kind: FileKind) {
+        self.init(catalog: KeyCatalog())
+        foldKind = kind
+    }
+
+    /// Reads and checks a file of the kind being folded, exactly as a merge reads it (a file
+    /// that throws here is one a scrape skips). Its entries are folded by ``foldRead()``, or
+    /// dropped by the next read.
+    /// - Returns: who wrote the file.
+    /// - Throws: ``MetricFileError`` naming the file and the problem.
+    mutating func read(path: String, reader: inout MetricFileReader) throws(MetricFileError) -> FileFormat.Writer {
+        guard let kind = foldKind else { preconditionFailure("MergeEngine.read(path:reader:) needs an engine made with init(folding:)") }
+        unfolded = 0
+        let (n, writer) = try check(path: path, kind: kind, reader: &reader)
+        unfolded = n
+        return writer
+    }
+
+    /// Folds in the entries of the file read last: per key, by its exact bytes, the value is
+    /// combined with those read before as a merge combines one series' values from files of
+    /// this kind. Keys are not merged by what they decode to (keys that differ only in help
+    /// text or in JSON spelling stay apart); a scrape merges them as it did before the fold.
+    mutating func foldRead() {
+        guard let kind = foldKind else { preconditionFailure("MergeEngine.foldRead() needs an engine made with init(folding:)") }
+        let combination = Combination(kind)
+        precondition(combination != .last, "\(kind) files keep one series per process; they are never folded")
+        let keys = catalog.keys.count
+        if foldValues.count < keys {
+            let extra = keys - foldValues.count
+            foldValues.append(contentsOf: repeatElement(0, count: extra))
+            foldStamps.append(contentsOf: repeatElement(0, count: extra))
+            foldSeen.append(contentsOf: repeatElement(false, count: extra))
+            foldListed.append(contentsOf: repeatElement(false, count: extra))
+        }
+        for i in 0..<unfolded {
+            let id = Int(scratch.keys[i])
+            if !foldListed[id] {
+                foldListed[id] = true
+                foldOrder.append(Int32(id))
+            }
+            combination.apply(scratch.values[i], timestamp: scratch.stamps[i], to: &foldValues[id], stamp: &foldStamps[id], seen: &foldSeen[id])
+        }
+        mergedFiles += 1
+        entries += unfolded
+        unfolded = 0
+    }
+
+    /// The folded entries, for an archive file: every key with its bytes as read, in the order
+    /// first read, with its combined value and timestamp. A key whose values never counted (a
+    /// `mostrecent` gauge never set) is written as a fresh entry, 0 with timestamp 0, which a
+    /// merge leaves out just the same.
+    consuming func foldedEntries() -> [(key: [UInt8], value: Double, timestamp: Double)] {
+        var out: [(key: [UInt8], value: Double, timestamp: Double)] = []
+        out.reserveCapacity(foldOrder.count)
+        for id in foldOrder {
+            let i = Int(id)
+            let counted = foldSeen[i]
+            out.append((Array(catalog.keys.bytes(of: id)), counted ? foldValues[i] : 0, counted ? foldStamps[i] : 0))
+        }
+        return out
     }
 
     // MARK: output
@@ -356,7 +400,6 @@ struct MergeEngine: ~Copyable {
         families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
                                  deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 })
-        freeScratch()
         return MergeRun(output: output, catalog: catalog)
     }
 
@@ -398,10 +441,47 @@ struct MergeEngine: ~Copyable {
             while i < order.count, catalog.seriesGroup[Int(order[i])] == group {
                 let s = Int(order[i])
                 i += 1
-                guard seen[s], !(madeCount && catalog.seriesSample[s] == countName) else { continue }
+                guard seen[s], !(madeCount && catalog.seriesSample[s].utf8.elementsEqual(countName.utf8)) else { continue }
                 out.append(Sample(name: catalog.seriesSample[s], labels: catalog.groupLabels[Int(group)], value: values[s]))
             }
         }
         return out
+    }
+}
+
+/// The key ids, values and timestamps of the file being read, in buffers reused from file to
+/// file and freed with their owner.
+struct EntryScratch: ~Copyable {
+    private(set) var keys: UnsafeMutablePointer<Int32>
+    private(set) var values: UnsafeMutablePointer<Double>
+    private(set) var stamps: UnsafeMutablePointer<Double>
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        keys = .allocate(capacity: capacity)
+        values = .allocate(capacity: capacity)
+        stamps = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+        stamps.deallocate()
+    }
+
+    /// Makes room for `needed` entries, keeping the first `n`.
+    mutating func grow(to needed: Int, keeping n: Int) {
+        let newCapacity = Swift.max(needed, capacity * 2)
+        func grown<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+            let q = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)
+            q.moveInitialize(from: p, count: n)
+            p.deallocate()
+            return q
+        }
+        keys = grown(keys)
+        values = grown(values)
+        stamps = grown(stamps)
+        capacity = newCapacity
     }
 }

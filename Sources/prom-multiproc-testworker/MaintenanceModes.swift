@@ -1,0 +1,27 @@
+// Worker modes for the maintenance tests (Tests/EndToEndTests/CompactionTests) and the soak
+// (scripts/soak.sh): faults injected through the library's internal seams, so that no shipped
+// binary carries a hook that kills it.
+import MmapStore
+import MultiprocessCollector
+import SystemCalls
+
+let maintenanceModes: [String: WorkerMode] = [
+    "compact-crash-after": WorkerMode(usage: "compact-crash-after DIR STEP", run: compactCrashAfterMode),
+]
+
+/// Compacts DIR as `prom-multiproc-cli compact --dir DIR` does, and ends with SIGKILL right
+/// after STEP of the commit (one of ``CompactionStep``: archives-written, journal-written,
+/// first-archive-renamed, archives-renamed, first-source-removed, sources-removed), as a
+/// compactor killed there would. When the compaction never reaches STEP (nothing to fold),
+/// prints what it did and exits 0.
+@Sendable func compactCrashAfterMode(_ a: [String]) throws -> Int32 {
+    let steps = CompactionStep.allCases.map(\.rawValue).joined(separator: "|")
+    let usage = "compact-crash-after DIR \(steps)"
+    let dir = try argument(a, 0, usage)
+    guard let step = CompactionStep(rawValue: try argument(a, 1, usage)) else { throw UsageError(description: usage) }
+    var options = CompactionOptions()
+    options.afterStep = { reached in if reached == step { Sys.killSelf() } }
+    let r = try Compactor.compact(directory: dir, options: options)
+    say("step \(step.rawValue) not reached: folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count)")
+    return 0
+}
