@@ -42,32 +42,3 @@ package enum Liveness: Hashable, Sendable, CustomStringConvertible {
     /// The opt-in check for files prometheus_client wrote; unreliable under pid reuse.
     package static func processExists(pid: Int32) -> Bool { Sys.processExists(pid) }
 }
-
-/// A metric file locked exclusively by this process, so that no writer adopts it while it is
-/// being folded or removed. Released when deallocated.
-package final class ExclusiveFileLock: Sendable {
-    /// The file's path.
-    package let path: String
-    private let fd: Int32
-
-    private init(path: String, fd: Int32) {
-        self.path = path
-        self.fd = fd
-    }
-
-    deinit {
-        Sys.unlock(fd)
-        Sys.close(fd)
-    }
-
-    /// Locks `path` exclusively if nobody holds it.
-    /// - Returns: the lock, or nil when a live process holds the file.
-    /// - Throws: `SystemError` when the file cannot be opened (vanished, symlink, permissions).
-    package static func lockIfFree(path: String) throws(SystemError) -> ExclusiveFileLock? {
-        let fd = try Sys.open(path, [.readOnly, .noFollow, .nonBlocking])
-        switch try? Sys.flock(fd, exclusive: true, path: path) {
-        case .acquired?: return ExclusiveFileLock(path: path, fd: fd)
-        default: Sys.close(fd); return nil
-        }
-    }
-}

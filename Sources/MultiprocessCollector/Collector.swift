@@ -137,7 +137,7 @@ public final class MultiProcessCollector: Sendable {
         // removes their sources) under the exclusive lock, so a scrape never sees an archive
         // together with the files folded into it. After a compactor crash, its journal names
         // the sources already folded into an archive in place: leave those out.
-        let directoryLock = DirectoryLock.acquireShared(directory: directory)
+        let directoryLock = FileLock.sharedDirectory(directory)
         defer { withExtendedLifetime(directoryLock) {} }
         switch Self.listMetricFiles(in: directory) {
         case .success(let p):

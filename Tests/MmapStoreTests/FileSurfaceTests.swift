@@ -110,7 +110,7 @@ struct FileSurfaceTests {
         let compacted = try surfaceCLI(["compact", "--dir", dir.path], umask: umask)
         #expect(compacted.status == 0, "\(compacted.stderr)")
         #expect(!FileManager.default.fileExists(atPath: source))
-        let created = [DirectoryLock.fileName, "counter_archive.db", ".prom-multiproc-dead-pids"]
+        let created = [FileLock.directoryLockName, "counter_archive.db", ".prom-multiproc-dead-pids"]
         for name in created {
             let mode = try permissions(dir.file(name))
             #expect(mode == expected, "\(name) has mode \(String(mode, radix: 8)) under umask \(umask)")
@@ -132,7 +132,7 @@ struct FileSurfaceTests {
             _ = try reader.load(path: dir.file("counter_7.db"))
         }
         #expect(throws: SystemError.self) { _ = try Liveness.probe(path: dir.file("counter_7.db")) }
-        #expect(throws: SystemError.self) { _ = try ExclusiveFileLock.lockIfFree(path: dir.file("counter_7.db")) }
+        #expect(throws: SystemError.self) { _ = try FileLock.exclusiveIfFree(path: dir.file("counter_7.db")) }
     }
 
     @Test func theWriterNeverWritesThroughASymbolicLinkPlantedAtItsFileName() throws {
@@ -168,8 +168,8 @@ struct FileSurfaceTests {
         #expect(mkfifo(fifo, 0o600) == 0)
         // Opening a FIFO for reading blocks until a writer comes, unless O_NONBLOCK is used.
         #expect(throws: SystemError.self) { _ = try DirectoryFiles.read(fifo) }
-        #expect(mkfifo(dir.file(DirectoryLock.fileName), 0o600) == 0)
-        _ = DirectoryLock.acquireShared(directory: dir.path)
+        #expect(mkfifo(dir.file(FileLock.directoryLockName), 0o600) == 0)
+        _ = FileLock.sharedDirectory(dir.path)
     }
 
     @Test(.timeLimit(.minutes(2)))
@@ -244,7 +244,7 @@ struct FileSurfaceTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: ours))
         try plants.expectIntact(dir)
-        #expect(Set(dir.names()).subtracting([DirectoryLock.fileName]) == ["counter_9.db", "notes.txt", "weird_1.db", "x.db"])
+        #expect(Set(dir.names()).subtracting([FileLock.directoryLockName]) == ["counter_9.db", "notes.txt", "weird_1.db", "x.db"])
     }
 
     @Test func compactRemovesOnlyTheFilesItFoldedAndNothingElse() throws {
@@ -261,7 +261,7 @@ struct FileSurfaceTests {
         let archive = try MetricFileReader.decodeAll(path: dir.file("counter_archive.db"))
         #expect(archive.entries.map(\.value) == [7])
         try plants.expectIntact(dir)
-        #expect(Set(dir.names()).subtracting([DirectoryLock.fileName])
+        #expect(Set(dir.names()).subtracting([FileLock.directoryLockName])
                 == ["counter_9.db", "counter_archive.db", "notes.txt", "weird_1.db", "x.db"])
     }
 

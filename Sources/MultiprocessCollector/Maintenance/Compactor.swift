@@ -82,9 +82,7 @@ public enum Compactor {
     /// - Throws: `SystemError` naming the call and file when the directory cannot be changed;
     ///   `MetricFileError` when an existing archive is unreadable (nothing is changed then).
     public static func compact(directory: String, options: CompactionOptions = CompactionOptions()) throws -> CompactionReport {
-        guard let lock = try DirectoryLock.acquire(directory: directory, exclusive: true, wait: true) else {
-            throw SystemError(call: "flock", path: directory + "/" + DirectoryLock.fileName, errno: .wouldBlock)
-        }
+        let lock = try FileLock.directory(directory, exclusive: true)
         defer { withExtendedLifetime(lock) {} }
         var report = CompactionReport()
         report.recovered = try recover(directory: directory)
@@ -96,7 +94,7 @@ public enum Compactor {
             guard let parsed = MetricFileName(parsing: name) else { continue }
             byKind[parsed.kind, default: []].append((name, parsed))
         }
-        var held: [ExclusiveFileLock] = []
+        var held: [FileLock] = []
         var toRemove: [String] = []
         var compactedPids = Set<String>()
         var newArchives: [(kind: FileKind, entries: [(key: [UInt8], value: Double, timestamp: Double)], sources: [String])] = []
@@ -129,8 +127,8 @@ public enum Compactor {
                 guard let status = try? DirectoryFiles.status(path), status.isRegular else {
                     report.kept.append((name, "not a regular file")); continue
                 }
-                let lockOutcome: ExclusiveFileLock?
-                do { lockOutcome = try ExclusiveFileLock.lockIfFree(path: path) } catch {
+                let lockOutcome: FileLock?
+                do { lockOutcome = try FileLock.exclusiveIfFree(path: path) } catch {
                     report.kept.append((name, error.description)); continue
                 }
                 guard let fileLock = lockOutcome else { report.kept.append((name, "alive")); continue }
@@ -228,7 +226,7 @@ public enum Compactor {
             // is unlocked and a minute old is abandoned (a live creator locks it within
             // microseconds).
             guard let st = try? DirectoryFiles.status(path), st.isRegular, now - st.modificationTime > 60,
-                  let held = try? ExclusiveFileLock.lockIfFree(path: path) else { continue }
+                  let held = try? FileLock.exclusiveIfFree(path: path) else { continue }
             try? DirectoryFiles.remove(path)
             withExtendedLifetime(held) {}
         }

@@ -52,8 +52,8 @@ public enum MarkDead {
             guard DirectoryFiles.exists(path) else { continue }
             let status = try DirectoryFiles.status(path)
             guard status.isRegular else { continue }
-            let lock: ExclusiveFileLock?
-            do { lock = try ExclusiveFileLock.lockIfFree(path: path) } catch {
+            let lock: FileLock?
+            do { lock = try FileLock.exclusiveIfFree(path: path) } catch {
                 if error.errno == .noEntry { continue }
                 throw error
             }

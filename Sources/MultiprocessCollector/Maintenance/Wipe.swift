@@ -26,7 +26,7 @@ public enum Wipe {
     /// multiprocess directory.
     package static func isOurs(_ name: String) -> Bool {
         if MetricFileName(parsing: name) != nil { return true }
-        if name == DirectoryLock.fileName || name == DeadProcessList.fileName || name == Compactor.journalName { return false }
+        if name == FileLock.directoryLockName || name == DeadProcessList.fileName || name == Compactor.journalName { return false }
         return name.hasPrefix(".tmp-") && !name.contains("/")
     }
 
@@ -37,9 +37,7 @@ public enum Wipe {
     /// - Throws: `LiveWritersError` when live writers hold files and `force` is false;
     ///   `SystemError` when a file cannot be removed.
     public static func run(directory: String, force: Bool) throws -> WipeReport {
-        guard let lock = try DirectoryLock.acquire(directory: directory, exclusive: true, wait: true) else {
-            throw SystemError(call: "flock", path: directory + "/" + DirectoryLock.fileName, errno: .wouldBlock)
-        }
+        let lock = try FileLock.directory(directory, exclusive: true)
         defer { withExtendedLifetime(lock) {} }
         var report = WipeReport()
         let names = try DirectoryFiles.names(in: directory)
