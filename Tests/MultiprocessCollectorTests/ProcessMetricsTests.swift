@@ -88,6 +88,21 @@ struct ProcessMetricsTests {
         #expect(families.count == 5)
     }
 
+    /// On the real /proc: the soft limit on open files, and a reaped process is gone.
+    @Test func aRealProcessReadsItsSoftOpenFilesLimitAndIsGoneOnceReaped() throws {
+        let dir = TempDirectory("pmp-limits"); defer { dir.remove() }
+        let worker = try LiveWorker(directory: dir.path)
+        let metrics = try #require(ProcessMetrics())
+        for process in ["self", String(worker.pid)] {
+            let limits = try String(contentsOfFile: "/proc/\(process)/limits", encoding: .utf8)
+            let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+            let soft = line.split(separator: " ")[3]
+            #expect(metrics.read(process)?.maxFDs == (soft == "unlimited" ? .infinity : Double(soft)), "\(process)")
+        }
+        worker.kill()
+        #expect(metrics.read(String(worker.pid)) == nil, "a reaped process is gone")
+    }
+
     @Test func withoutBootTimeThereAreNoProcessMetrics() throws {
         let proc = try FakeProc(); defer { proc.dir.remove() }
         try proc.write("stat", "cpu 1 2 3\n")

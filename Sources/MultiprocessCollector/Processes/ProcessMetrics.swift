@@ -151,17 +151,32 @@ package struct ProcessMetrics: Sendable {
         return nil
     }
 
-    /// The fields prometheus_client reads from `/proc/<pid>/stat`. The command name (field 2)
-    /// is in parentheses and may itself hold spaces and parentheses: the fields are counted
-    /// from the last `)`, as prometheus_client does.
+    /// The fields prometheus_client reads from `/proc/<pid>/stat` (utime, stime, starttime,
+    /// vsize, rss: 14, 15, 22, 23 and 24, counting from 1). The command name (field 2) is in
+    /// parentheses and may itself hold spaces and parentheses: the fields are counted from the
+    /// last `)`, as prometheus_client does. Scanned in place: this runs for every process on
+    /// every scrape.
     static func statFields(_ text: [UInt8]) -> (utime: Double, stime: Double, starttime: Double, vsize: Double, rss: Double)? {
         guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let parts = text[(close + 1)...].split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
-        guard parts.count > 21 else { return nil }
-        func number(_ i: Int) -> Double? { Double(String(decoding: parts[i], as: UTF8.self)) }
-        guard let utime = number(11), let stime = number(12), let starttime = number(19), let vsize = number(20),
-              let rss = number(21)
-        else { return nil }
+        // Indexes after the `)` (0 is the state), as in prometheus_client's `parts`.
+        var utime: Double?, stime: Double?, starttime: Double?, vsize: Double?, rss: Double?
+        var field = -1, i = close + 1
+        while i < text.count && field < 21 {
+            while i < text.count && (text[i] == UInt8(ascii: " ") || text[i] == UInt8(ascii: "\n")) { i += 1 }
+            guard i < text.count else { break }
+            field += 1
+            let start = i
+            while i < text.count && text[i] != UInt8(ascii: " ") && text[i] != UInt8(ascii: "\n") { i += 1 }
+            switch field {
+            case 11: utime = unsignedDecimal(text[start..<i])
+            case 12: stime = unsignedDecimal(text[start..<i])
+            case 19: starttime = unsignedDecimal(text[start..<i])
+            case 20: vsize = unsignedDecimal(text[start..<i])
+            case 21: rss = unsignedDecimal(text[start..<i])
+            default: break
+            }
+        }
+        guard let utime, let stime, let starttime, let vsize, let rss else { return nil }
         return (utime, stime, starttime, vsize, rss)
     }
 
@@ -170,9 +185,21 @@ package struct ProcessMetrics: Sendable {
         for line in text.split(separator: UInt8(ascii: "\n")) where line.starts(with: "Max open file".utf8) {
             let fields = line.split(separator: UInt8(ascii: " "))
             guard fields.count > 3 else { return nil }
-            let soft = String(decoding: fields[3], as: UTF8.self)
-            return soft == "unlimited" ? .infinity : Double(soft)
+            return fields[3].elementsEqual("unlimited".utf8) ? .infinity : unsignedDecimal(fields[3])
         }
         return nil
+    }
+
+    /// A field of digits as a `Double`, rounded once as Python's `float()` rounds the same text.
+    private static func unsignedDecimal(_ digits: ArraySlice<UInt8>) -> Double? {
+        guard !digits.isEmpty, digits.count <= 19 else {
+            return digits.isEmpty ? nil : Double(String(decoding: digits, as: UTF8.self))
+        }
+        var n: UInt64 = 0
+        for d in digits {
+            guard d >= UInt8(ascii: "0") && d <= UInt8(ascii: "9") else { return nil }
+            n = n * 10 + UInt64(d - UInt8(ascii: "0"))
+        }
+        return Double(n)
     }
 }
