@@ -130,6 +130,19 @@ public final class MultiProcessCollector: Sendable {
     /// - Parameter inProcess: families from the serving process's registry.
     /// - Returns: the families sorted by name, and the files that were skipped.
     public func collect(including inProcess: [MetricFamilySnapshot] = []) -> CollectResult {
+        collect(including: inProcess, alongside: { _ in [] })
+    }
+
+    /// Merges the directory, and adds the serving process's own families and those `alongside`
+    /// makes from this collection's listing (such as the live workers' process metrics), so
+    /// the directory is listed once per scrape.
+    ///
+    /// `alongside` is called after the merge, once the directory lock is released, with the
+    /// paths of the `*.db` files listed (sorted by name; those an interrupted compaction
+    /// already folded are left out). Its families come after `inProcess`, under the same rule:
+    /// a family that clashes with an earlier one is left out.
+    package func collect(including inProcess: [MetricFamilySnapshot],
+                         alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot]) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -137,8 +150,7 @@ public final class MultiProcessCollector: Sendable {
         // removes their sources) under the exclusive lock, so a scrape never sees an archive
         // together with the files folded into it. After a compactor crash, its journal names
         // the sources already folded into an archive in place: leave those out.
-        let directoryLock = FileLock.sharedDirectory(directory)
-        defer { withExtendedLifetime(directoryLock) {} }
+        var directoryLock = FileLock.sharedDirectory(directory)
         switch Self.listMetricFiles(in: directory) {
         case .success(let p):
             let folded = Compactor.alreadyFolded(directory: directory)
@@ -152,6 +164,9 @@ public final class MultiProcessCollector: Sendable {
         case .none: start = KeyCatalog()
         }
         let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        // Released here, not at the end: what `alongside` reads is not in the directory.
+        withExtendedLifetime(directoryLock) {}
+        directoryLock = nil
         var output = run.output
         // Keep the catalog unless most of it is stale (series churn): then start afresh.
         if run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
@@ -167,6 +182,7 @@ public final class MultiProcessCollector: Sendable {
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess
+        extra += alongside(paths)
         let (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
         return CollectResult(families: families, problems: output.problems, droppedFamilies: dropped, statistics: statistics)
     }

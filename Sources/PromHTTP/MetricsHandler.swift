@@ -28,6 +28,16 @@ import PromMetrics
 /// format (`text`, `openmetrics` or `protobuf`). It lives in the handler's memory, never in the
 /// directory.
 ///
+/// Unless turned off, it also exports prometheus_client's process metrics
+/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+/// `process_start_time_seconds`), read from `/proc` on every scrape. Without a directory they
+/// describe the serving process, unlabelled, as prometheus_client's default registry does.
+/// With a directory every series has a `pid` label: one per live worker (a process holding the
+/// lock of one of its metric files, and visible under that pid in this process's `/proc`) and
+/// one for the serving process. prometheus_client's workers, whose files carry no lock, are
+/// not included. A worker that exits is gone from the next scrape.
+///
 /// With Hummingbird 2 (whose `HTTPTypes` also has an `HTTPResponse`: name ours
 /// `PromHTTP.HTTPResponse` where both are imported):
 ///
@@ -50,12 +60,17 @@ import PromMetrics
 /// afresh.
 public final class MetricsHandler: Sendable {
     private let collector: MultiProcessCollector?
-    /// The server's own registry; nil when none was given or when its values live in the
-    /// merged directory (the merge already has them).
+    /// The server's own registry, if given.
     private let registry: Registry?
+    /// Whether the registry's metrics write into the merged directory: then the merge already
+    /// has their values, and only the registry's custom collectors are read.
+    private let registryWritesIntoTheDirectory: Bool
     /// The handler's own metrics, in memory.
     private let ownMetrics: Registry
     private let scrapes: Counter
+    /// Reads `/proc` for the process metrics; nil when they are turned off or there is no
+    /// `/proc`.
+    private let processMetrics: ProcessMetrics?
 
     /// Creates a handler over a multiprocess directory and, optionally, the server's own
     /// registry.
@@ -70,13 +85,17 @@ public final class MetricsHandler: Sendable {
     ///     counted in `prom_multiproc_collector_bad_files`.
     ///   - registry: the server's own metrics, added to every scrape: families not backed by
     ///     the directory, such as process-local gauges. A family the directory already exports
-    ///     (by family or sample name) is left out. A registry whose values live in the merged
-    ///     directory itself (such as `Registry.default` in multiprocess mode) is not read at
-    ///     all: the merge already holds its values. So `MetricsHandler(registry: .default)`
+    ///     (by family or sample name) is left out. The metrics of a registry whose values live
+    ///     in the merged directory itself (such as `Registry.default` in multiprocess mode) are
+    ///     not read: the merge already holds their values; its custom collectors (anything
+    ///     registered with `Registry.register(_:)`) are. So `MetricsHandler(registry: .default)`
     ///     serves the right metrics in both single-process and multiprocess mode.
-    public convenience init(directory: String? = nil, registry: Registry? = nil) {
+    ///   - processMetrics: export the `process_*` families of the serving process and, with a
+    ///     directory, of every live worker. On by default.
+    public convenience init(directory: String? = nil, registry: Registry? = nil, processMetrics: Bool = true) {
         let merged = directory ?? MetricStorage.environmentDirectory()
-        self.init(collector: merged.map { MultiProcessCollector(directory: $0) }, registry: registry)
+        self.init(collector: merged.map { MultiProcessCollector(directory: $0) }, registry: registry,
+                  processMetrics: processMetrics)
     }
 
     /// Creates a handler over a collector configured by the caller (its reporter, whether it
@@ -85,15 +104,19 @@ public final class MetricsHandler: Sendable {
     /// - Parameters:
     ///   - collector: merges the multiprocess directory on every scrape; nil to serve
     ///     `registry` alone.
-    ///   - registry: the server's own metrics, as for ``init(directory:registry:)``.
-    public init(collector: MultiProcessCollector?, registry: Registry? = nil) {
+    ///   - registry: the server's own metrics, as for ``init(directory:registry:processMetrics:)``.
+    ///   - processMetrics: export the `process_*` families, as for
+    ///     ``init(directory:registry:processMetrics:)``.
+    public init(collector: MultiProcessCollector?, registry: Registry? = nil, processMetrics: Bool = true) {
         self.collector = collector
+        self.registry = registry
         if let registry, let collector, let store = registry.storage.store,
            Self.sameDirectory(store.directory, collector.directory) {
-            self.registry = nil
+            registryWritesIntoTheDirectory = true
         } else {
-            self.registry = registry
+            registryWritesIntoTheDirectory = false
         }
+        self.processMetrics = processMetrics ? ProcessMetrics() : nil
         ownMetrics = Registry(storage: .inProcess)
         do {
             scrapes = try Counter(
@@ -140,12 +163,19 @@ public final class MetricsHandler: Sendable {
         return HTTPResponse(status: 200, headers: responseHeaders, body: body)
     }
 
-    /// The families of one scrape: the directory's, then the handler's own and the
-    /// registry's where they clash with nothing before them; sorted by name.
+    /// The families of one scrape: the directory's, then the handler's own, the registry's
+    /// and the process metrics, each where it clashes with nothing before it (an application's
+    /// own `process_*` family wins over ours); sorted by name.
     private func families() -> [MetricFamilySnapshot] {
-        let inProcess = ownMetrics.collect() + (registry?.collect() ?? [])
-        if let collector { return collector.collect(including: inProcess).families }
-        return MultiProcessCollector.combine(directory: [], inProcess: inProcess).0
+        var inProcess = ownMetrics.collect()
+        if let registry { inProcess += registryWritesIntoTheDirectory ? registry.collectNotInFiles() : registry.collect() }
+        guard let collector else {
+            return MultiProcessCollector.combine(
+                directory: [], inProcess: inProcess + (processMetrics?.familiesOfThisProcess() ?? [])).0
+        }
+        return collector.collect(including: inProcess, alongside: { listedPaths in
+            processMetrics?.familiesOfLiveWorkers(listedPaths: listedPaths) ?? []
+        }).families
     }
 
     /// Whether two spellings of a directory name the same path (ignoring trailing slashes).

@@ -88,6 +88,8 @@ public final class GaugeChild: Sendable, DurationRecording {
 public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked Sendable {
     /// How values of several processes are merged.
     public let mode: GaugeMode
+    /// The function that computes the value at collection time, if the gauge has one.
+    private let function: (@Sendable () -> Double)?
 
     /// Creates and registers a gauge.
     /// - Parameters:
@@ -100,10 +102,66 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     ///   - mode: the multiprocess merge mode.
     ///   - registry: the registry (``Registry/default`` when nil).
     /// - Throws: `MetricError` for invalid names or a duplicate registration.
-    public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
-                unit: String = "", mode: GaugeMode = .all, registry: Registry? = nil) throws(MetricError) {
+    public convenience init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "",
+                            subsystem: String = "", unit: String = "", mode: GaugeMode = .all,
+                            registry: Registry? = nil) throws(MetricError) {
+        try self.init(name, help: help, labelNames: labelNames, namespace: namespace, subsystem: subsystem, unit: unit,
+                      mode: mode, registry: registry, function: nil)
+    }
+
+    /// Creates and registers an unlabelled gauge whose value `function` computes each time the
+    /// gauge is collected, as prometheus_client's `Gauge.set_function` does: for a value the
+    /// program already keeps, such as a queue's length or a cache's size.
+    ///
+    /// ```swift
+    /// let queue = JobQueue()
+    /// let queued = try Gauge("jobs_queued", help: "Jobs waiting to run.", registry: serverRegistry) {
+    ///     Double(queue.count)
+    /// }
+    /// ```
+    ///
+    /// `function` is called on the collecting thread, possibly on several at once, and must not
+    /// block. ``value`` calls it too; `set`, `increment` and the other methods do not change
+    /// what the gauge exports.
+    ///
+    /// Only for a registry with in-process storage. In multiprocess mode the value would live
+    /// in one process's memory, and the directory's files, which are all another process
+    /// reads, cannot share it: the initialiser throws instead of exporting a value that never
+    /// changes (prometheus_client accepts `set_function` there and exports the file's 0). A
+    /// server that merges a directory keeps such gauges in a registry of its own, given to
+    /// its metrics handler.
+    /// - Parameters:
+    ///   - name: the metric name.
+    ///   - help: the help text.
+    ///   - namespace: prefix joined with `_`.
+    ///   - subsystem: second prefix joined with `_`.
+    ///   - unit: unit suffix, appended unless already there.
+    ///   - registry: the registry (``Registry/default`` when nil).
+    ///   - function: computes the value; called at every collection.
+    /// - Throws: `MetricError` for invalid names, a duplicate registration, or a registry in
+    ///   multiprocess mode.
+    public convenience init(_ name: String, help: String, namespace: String = "", subsystem: String = "",
+                            unit: String = "", registry: Registry? = nil,
+                            function: @escaping @Sendable () -> Double) throws(MetricError) {
+        if (registry ?? Registry.default).storage.isMultiprocess {
+            let full = (try? MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit,
+                                                     kind: .gauge)) ?? name
+            throw MetricError(metric: full, reason: """
+                a gauge computed by a function cannot be shared through the multiprocess directory: \
+                register it in a registry with in-process storage (Registry()), and give that registry \
+                to the server's metrics handler
+                """)
+        }
+        try self.init(name, help: help, labelNames: [], namespace: namespace, subsystem: subsystem, unit: unit,
+                      mode: .all, registry: registry, function: function)
+    }
+
+    private init(_ name: String, help: String, labelNames: [String], namespace: String, subsystem: String,
+                 unit: String, mode: GaugeMode, registry: Registry?,
+                 function: (@Sendable () -> Double)?) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .gauge)
         self.mode = mode
+        self.function = function
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
             return GaugeChild(handle: base.storage.handle(kind: .gauge(mode), key: base.key(sample: base.name, labels: labels)),
@@ -127,8 +185,9 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     /// Sets an unlabelled gauge to the current time.
     public func setToCurrentTime() { only.setToCurrentTime() }
 
-    /// The value of an unlabelled gauge.
-    public var value: Double { only.value }
+    /// The value of an unlabelled gauge; for a gauge computed by a function, what the
+    /// function returns now.
+    public var value: Double { function?() ?? only.value }
 
     /// Tracks `body` as in progress on an unlabelled gauge.
     public func trackInProgress<T>(_ body: () throws -> T) rethrows -> T { try only.trackInProgress(body) }
@@ -147,7 +206,8 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
 
     /// A snapshot of every child's value.
     public func collect() -> [MetricFamilySnapshot] {
-        let samples = children().map { Sample(name: name, labels: $0.labels, value: $0.child.value) }
+        let samples = function.map { [Sample(name: name, value: $0())] }
+            ?? children().map { Sample(name: name, labels: $0.labels, value: $0.child.value) }
         return [MetricFamilySnapshot(name: name, kind: .gauge, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
     }
 }

@@ -73,4 +73,23 @@ public final class Registry: Sendable {
         let all = metrics.withLock { $0.order }
         return all.flatMap { $0.collect() }.sorted { $0.name < $1.name }
     }
+
+    /// Snapshots of the registered collectables whose values do not live in multiprocess
+    /// files (custom collectors, and every metric of an in-process registry), sorted by family
+    /// name: what a server that merges the directory still needs from a registry whose
+    /// metrics write into it.
+    package func collectNotInFiles() -> [MetricFamilySnapshot] {
+        let all = metrics.withLock { $0.order }
+        return all.filter { !(($0 as? any StorageBackedMetric)?.storage.isMultiprocess ?? false) }
+            .flatMap { $0.collect() }.sorted { $0.name < $1.name }
+    }
 }
+
+/// A metric whose values live in a ``MetricStorage``: every metric type of this package, not
+/// a custom collector.
+package protocol StorageBackedMetric: AnyObject {
+    /// Where the values live.
+    var storage: MetricStorage { get }
+}
+
+extension MetricBase: StorageBackedMetric {}

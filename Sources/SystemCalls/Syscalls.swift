@@ -69,6 +69,11 @@ package enum Sys {
         package var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
         package var isSymlink: Bool { mode & S_IFMT == S_IFLNK }
         package var permissions: UInt32 { mode & 0o7777 }
+        /// The major number of the device holding the file (glibc's `major()`), as
+        /// `/proc/locks` prints it.
+        package var deviceMajor: UInt32 { UInt32(truncatingIfNeeded: ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)) }
+        /// The minor number of the device holding the file (glibc's `minor()`).
+        package var deviceMinor: UInt32 { UInt32(truncatingIfNeeded: (device & 0xff) | ((device >> 12) & ~0xff)) }
         init(_ st: stat) {
             size = Int(st.st_size); mode = st.st_mode; inode = UInt64(st.st_ino)
             device = UInt64(st.st_dev); uid = st.st_uid
@@ -239,6 +244,62 @@ package enum Sys {
         return names
     }
 
+    /// Reads a whole file whose size `stat` cannot tell, such as a `/proc` file (which reports
+    /// 0 bytes): reads until the end of the file, at most `limit` bytes.
+    package static func readWholeFile(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> [UInt8] {
+        let fd = try open(path, [.readOnly, .nonBlocking])
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while out.count < limit {
+            let r = chunk.withUnsafeMutableBytes { b in retrying { Glibc.read(fd, b.baseAddress!, b.count) } }
+            switch r {
+            case .success(0): return out
+            case .success(let n): out += chunk[..<n]
+            case .failure(let e): throw fail("read", path, e)
+            }
+        }
+        return out
+    }
+
+    /// The number of names in a directory, not counting `.` and `..`, without building them
+    /// (a process's `/proc/<pid>/fd` can hold many thousands).
+    package static func countDirectoryEntries(_ path: String) throws(SystemError) -> Int {
+        guard let dir = opendir(path) else { throw fail("opendir", path, Errno(Glibc.errno)) }
+        defer { closedir(dir) }
+        var count = 0
+        while true {
+            Glibc.errno = 0
+            guard let entry = readdir(dir) else {
+                let e = Glibc.errno
+                if e != 0 { throw fail("readdir", path, Errno(e)) }
+                return count
+            }
+            let isDot = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: UInt8.self, capacity: 3) { n in
+                    n[0] == UInt8(ascii: ".") && (n[1] == 0 || (n[1] == UInt8(ascii: ".") && n[2] == 0))
+                }
+            }
+            if !isDot { count += 1 }
+        }
+    }
+
+    // MARK: system configuration
+
+    /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of the times in
+    /// `/proc/<pid>/stat`; 100, as prometheus_client assumes, when the system does not say.
+    package static func clockTicksPerSecond() -> Double {
+        let ticks = sysconf(Int32(_SC_CLK_TCK))
+        return ticks > 0 ? Double(ticks) : 100
+    }
+
+    /// The size of a memory page in bytes (`sysconf(_SC_PAGESIZE)`), the unit of the resident
+    /// set size in `/proc/<pid>/stat`.
+    package static func pageSize() -> Int {
+        let size = sysconf(Int32(_SC_PAGESIZE))
+        return size > 0 ? size : 4096
+    }
+
     // MARK: mappings
 
     package static func mapShared(_ fd: Int32, length: Int, writable: Bool, path: String) throws(SystemError) -> UnsafeMutableRawPointer {
@@ -386,6 +447,8 @@ extension Errno {
     package static let noSpace = Errno(ENOSPC)
     /// ENOENT: no such file or directory.
     package static let noEntry = Errno(ENOENT)
+    /// ESRCH: no such process (a `/proc/<pid>` file read while its process exits).
+    package static let noSuchProcess = Errno(ESRCH)
     /// EEXIST: the file exists.
     package static let exists = Errno(EEXIST)
     /// EWOULDBLOCK: the operation would block (a lock is held elsewhere).

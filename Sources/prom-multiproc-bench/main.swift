@@ -10,6 +10,7 @@ import Foundation
 //   write-dir --dir DIR --pid PID --series S     (one Swift worker writing its share)
 //   collect --dir DIR [--reps R]                  (collect + render; prints time and VmHWM)
 //   render --dir DIR [--reps R]                   (merge once; render text and protobuf R times)
+//   process-metrics --dir DIR [--reps R]          (what process metrics add to a scrape)
 
 let usage = """
     usage: prom-multiproc-bench <command> [options]
@@ -18,6 +19,7 @@ let usage = """
       write-dir --dir DIR --pid PID --series S
       collect --dir DIR [--reps R] [--format text|openmetrics|protobuf]
       render --dir DIR [--reps R]
+      process-metrics --dir DIR [--reps R]
     """
 
 struct UsageError: Error, CustomStringConvertible {
@@ -89,6 +91,7 @@ do {
     case "write-dir": try writeDirectoryCommand(options)
     case "collect": try collectCommand(options)
     case "render": try renderCommand(options)
+    case "process-metrics": try processMetricsCommand(options)
     default: throw UsageError("unknown command \(arguments[1])\n" + usage)
     }
 } catch {

@@ -32,14 +32,19 @@ enum ServeCommand {
         ("max-connections", "open connections at most (default 64)"),
         ("header-timeout", "seconds a client has to send its request head (default 5)"),
         ("idle-timeout", "seconds an idle keep-alive connection stays open (default 30)"),
+    ], flags: [
+        ("no-process-metrics", "leave out the process_* metrics of the live workers and of serve itself"),
     ])
 
     static let help = helpText(
-        command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N]",
+        command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N] [--no-process-metrics]",
         about: """
         Serves the merged metrics of the directory at /metrics (GET and HEAD), merging every
         file on each scrape, in Prometheus text 0.0.4, OpenMetrics 1.0.0 or protobuf as the
-        Accept header asks. Bounded: request head size, header and idle timeouts, a connection cap. Prints
+        Accept header asks. Adds the process metrics (CPU, memory, file descriptors, start
+        time, as prometheus_client names them) of every live worker of this package and of
+        serve itself, read from /proc and labelled by pid. Bounded: request head size, header
+        and idle timeouts, a connection cap. Prints
         `listening on http://ADDR:PORT/metrics` once ready. SIGTERM or SIGINT stops it
         gracefully.
         """, spec: spec,
@@ -59,7 +64,8 @@ enum ServeCommand {
         let dir = try args.directory()
         for warning in DirectorySafety.directoryWarnings(dir) { printError("serve: warning: \(warning)") }
         let server = try MetricsHTTPServer(
-            configuration: try configuration(args), handler: servingRoutes(MetricsHandler(directory: dir)))
+            configuration: try configuration(args), handler: servingRoutes(
+                MetricsHandler(directory: dir, processMetrics: !args.flags.contains("no-process-metrics"))))
         try server.shutdownOnSignals()
         try server.start()
         printOut("listening on http://\(displayHost(server.configuration.bindAddress)):\(server.port)/metrics\n")

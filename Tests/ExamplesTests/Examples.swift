@@ -286,6 +286,22 @@ enum Examples {
         }
     }
 
+    /// A stand-in for the application's queue in `Gauge`'s function example.
+    final class JobQueue: Sendable {
+        var count: Int { 3 }
+    }
+
+    /// The doc comment of `Gauge`'s initialiser with a function, on `serverRegistry`.
+    static func functionGaugeDoc(serverRegistry: Registry) throws -> Gauge {
+        // example: gauge-function
+        let queue = JobQueue()
+        let queued = try Gauge("jobs_queued", help: "Jobs waiting to run.", registry: serverRegistry) {
+            Double(queue.count)
+        }
+        // end example
+        return queued
+    }
+
     /// `Registry`'s doc comment, run in `dir`.
     static func registryDoc(dir: String) throws -> Registry {
         // example: registry

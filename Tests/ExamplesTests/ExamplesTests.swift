@@ -124,6 +124,13 @@ struct ExamplesTests {
         #expect(heard.all == ["no_effect_in_multiprocess_mode"])
     }
 
+    @Test func theFunctionGaugeExampleExportsWhatItsFunctionReturns() throws {
+        let registry = Registry()
+        let queued = try Examples.functionGaugeDoc(serverRegistry: registry)
+        #expect(queued.value == 3)
+        #expect(registry.collect().first?.samples == [Sample(name: "jobs_queued", value: 3)])
+    }
+
     @Test func theNegotiationExamplePrintsWhatItsCommentsSay() {
         #expect(Examples.negotiationDoc() == [
             "openMetrics", "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",

@@ -35,10 +35,11 @@ private func workerDirectory() throws -> TempDirectory {
     return dir
 }
 
-/// A handler without the collector's self-metrics, whose values (a duration) change the
-/// length of every scrape.
+/// A handler without the collector's self-metrics and the process metrics, whose values (a
+/// duration, CPU time, memory) change the length of every scrape.
 private func quietHandler(_ dir: TempDirectory, registry: Registry? = nil) -> MetricsHandler {
-    MetricsHandler(collector: MultiProcessCollector(directory: dir.path, includeSelfMetrics: false), registry: registry)
+    MetricsHandler(collector: MultiProcessCollector(directory: dir.path, includeSelfMetrics: false), registry: registry,
+                   processMetrics: false)
 }
 
 private func header(_ response: HTTPResponse, _ name: String) -> String? {

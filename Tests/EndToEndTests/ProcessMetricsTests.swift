@@ -1,0 +1,113 @@
+// `serve` exports the process metrics of every live worker and of itself: checked against
+// /proc read here independently, through both validators, and gone for a killed worker.
+import Foundation
+import Testing
+import TestSupport
+
+/// What /proc says about one process, read here without the library's code.
+private struct ProcView {
+    var cpuSeconds: Double
+    var residentBytes: Double
+    var virtualBytes: Double
+    var startTime: Double
+    var openFDs: Double
+    var maxFDs: Double
+
+    static let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    static let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+    static let bootTime: Double = {
+        let stat = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)) ?? ""
+        let line = stat.split(separator: "\n").first { $0.hasPrefix("btime ") } ?? "btime 0"
+        return Double(line.split(separator: " ")[1]) ?? 0
+    }()
+
+    init(pid: Int32) throws {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let afterName = stat[stat.index(after: try #require(stat.lastIndex(of: ")")))...]
+        let f = afterName.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { Double($0) ?? .nan }
+        cpuSeconds = f[11] / Self.ticks + f[12] / Self.ticks
+        startTime = f[19] / Self.ticks + Self.bootTime
+        virtualBytes = f[20]
+        residentBytes = f[21] * Self.pageSize
+        openFDs = Double(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count)
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        maxFDs = Double(line.split(separator: " ")[3]) ?? .nan
+    }
+}
+
+/// The value of `name{pid="<pid>"}` in a text-format body.
+private func value(_ body: String, _ name: String, pid: Int32) -> Double? {
+    let prefix = "\(name){pid=\"\(pid)\"} "
+    return body.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+}
+
+private let processFamilies = [
+    "process_cpu_seconds_total", "process_max_fds", "process_open_fds", "process_resident_memory_bytes",
+    "process_start_time_seconds", "process_virtual_memory_bytes",
+]
+
+@Suite struct ProcessMetricsEndToEndTests {
+    @Test func serveExportsEachLiveWorkersProcessMetricsAsProcSaysAndDropsAKilledOne() throws {
+        let dir = TempDirectory("pmp-procm"); defer { dir.remove() }
+        let workers = try (0..<3).map { _ in try LiveWorker(directory: dir.path) }
+        let server = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"])
+        defer { _ = server.stop() }
+
+        let before = try workers.map { try ProcView(pid: $0.pid) }
+        let response = try server.get()
+        let after = try workers.map { try ProcView(pid: $0.pid) }
+        #expect(response.status == 200)
+        let text = response.text
+        for (i, worker) in workers.enumerated() {
+            let pid = worker.pid
+            func scraped(_ name: String) throws -> Double { try #require(value(text, name, pid: pid), "\(name) of \(pid)") }
+            func between(_ name: String, _ key: KeyPath<ProcView, Double>, slack: Double = 0) throws {
+                let v = try scraped(name)
+                let low = min(before[i][keyPath: key], after[i][keyPath: key]) - slack
+                let high = max(before[i][keyPath: key], after[i][keyPath: key]) + slack
+                #expect(v >= low && v <= high, "\(name){pid=\"\(pid)\"} = \(v), /proc said \(low)...\(high)")
+            }
+            // CPU time only grows; memory of an idle worker barely moves: allow a page or so.
+            try between("process_cpu_seconds_total", \.cpuSeconds, slack: 1e-9)
+            try between("process_resident_memory_bytes", \.residentBytes, slack: 1_048_576)
+            try between("process_virtual_memory_bytes", \.virtualBytes, slack: 1_048_576)
+            try between("process_open_fds", \.openFDs)
+            #expect(try scraped("process_max_fds") == before[i].maxFDs)
+            #expect(abs(try scraped("process_start_time_seconds") - before[i].startTime) < 1e-6)
+        }
+        // serve's own series, under its pid; nobody else's.
+        let servePID = server.process.processIdentifier
+        #expect(abs((value(text, "process_start_time_seconds", pid: servePID) ?? 0) - (try ProcView(pid: servePID).startTime)) < 1e-6)
+        for name in processFamilies {
+            #expect(text.split(separator: "\n").filter { $0.hasPrefix(name + "{") }.count == 4, "\(name): 3 workers and serve")
+        }
+
+        // Both validators accept the families.
+        let promtool = try run(try ExternalTool.promtool.path(), ["check", "metrics"], input: text)
+        #expect(promtool.status == 0, "promtool: \(promtool.stdout)\(promtool.stderr)")
+        let om = try server.get(accept: prometheusAccept)
+        #expect(om.text.contains("# TYPE process_cpu_seconds counter\n"))
+        let parsed = try runPython("om_check.py", [], input: om.text)
+        #expect(parsed.status == 0, "strict OpenMetrics parser: \(parsed.stdout)\(parsed.stderr)")
+
+        // A killed worker's series are gone from the next scrape; the others stay.
+        workers[1].kill()
+        let next = try server.get().text
+        for name in processFamilies {
+            #expect(value(next, name, pid: workers[1].pid) == nil, "\(name) of the killed worker")
+            #expect(value(next, name, pid: workers[0].pid) != nil && value(next, name, pid: workers[2].pid) != nil)
+        }
+    }
+
+    @Test func noProcessMetricsLeavesThemOut() throws {
+        let dir = TempDirectory("pmp-procm"); defer { dir.remove() }
+        let worker = try LiveWorker(directory: dir.path)
+        let server = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0", "--no-process-metrics"])
+        defer { _ = server.stop() }
+        let text = try server.get().text
+        #expect(text.contains("held_total"), "the worker's metrics are served")
+        #expect(!text.contains("process_"), "\(text)")
+        withExtendedLifetime(worker) {}
+    }
+}
