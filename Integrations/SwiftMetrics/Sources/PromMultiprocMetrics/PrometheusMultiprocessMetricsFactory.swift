@@ -67,6 +67,10 @@ public struct PrometheusMultiprocessMetricsFactory: Sendable {
     /// no NaN, no duplicates); a bad one stops the process with a message naming the label, at
     /// bootstrap rather than at the metric's first use.
     ///
+    /// Make one factory per registry: each factory registers the families it makes, so a
+    /// second factory making a metric of the same name in the same registry stops the process
+    /// (see the clash rule above).
+    ///
     /// - Parameters:
     ///   - registry: where families are registered and values stored. `Registry.default`
     ///     follows `PROMETHEUS_MULTIPROC_DIR`; tests pass a registry over
