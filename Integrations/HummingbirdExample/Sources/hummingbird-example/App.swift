@@ -1,0 +1,43 @@
+import Foundation
+import Hummingbird
+import Metrics
+import PromMultiprocMetrics
+
+/// One worker: a Hummingbird server on one port whose `MetricsMiddleware` writes through the
+/// swift-metrics backend into this process's files under `PROMETHEUS_MULTIPROC_DIR`.
+enum App {
+    static func runWorker(host: String, port: Int) async throws {
+        // Multiprocess mode follows PROMETHEUS_MULTIPROC_DIR (Registry.default), as in every
+        // worker of a prefork deployment. Bootstrap before anything makes a metric.
+        MetricsSystem.bootstrap(PrometheusMultiprocessMetricsFactory())
+
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let router = Router()
+        // Counts requests (hb_requests_total), errors (hb_request_errors_total), times them
+        // (http_server_request_duration, a histogram in seconds) and tracks requests in
+        // progress (http_server_active_requests, a livesum gauge: a dead worker's share goes).
+        router.add(middleware: MetricsMiddleware())
+        router.get("/") { _, _ in
+            "swift-prom-multiproc Hummingbird example, worker pid \(pid)\n"
+        }
+        router.get("/users/:id") { _, context in
+            let id = try context.parameters.require("id")
+            return "user \(id) (worker pid \(pid))\n"
+        }
+        router.get("/slow") { request, _ in
+            let milliseconds = request.uri.queryParameters.get("ms", as: Int.self) ?? 50
+            try await Task.sleep(for: .milliseconds(min(max(milliseconds, 0), 10_000)))
+            return "slept \(milliseconds) ms (worker pid \(pid))\n"
+        }
+        router.get("/error") { _, _ -> String in
+            throw HTTPError(.internalServerError, message: "an error, on purpose")
+        }
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "hummingbird-example")
+        )
+        // Stops gracefully on SIGTERM and SIGINT.
+        try await app.runService()
+    }
+}

@@ -1,0 +1,46 @@
+// A Hummingbird app whose MetricsMiddleware writes through PrometheusMultiprocessMetricsFactory,
+// run as N worker processes sharing one PROMETHEUS_MULTIPROC_DIR (see README.md):
+//
+//   hummingbird-example worker [--host 127.0.0.1] [--port 8080]             one worker
+//   hummingbird-example supervise [--host 127.0.0.1] [--port 8080] [--workers 3]
+//                                       workers on ports 8080, 8081, ... restarted when they die
+//
+// Serve the merged metrics of every worker with `prom-multiproc-cli serve` (the core package).
+import Foundation
+
+func usage() -> Never {
+    FileHandle.standardError.write(Data("""
+        usage: hummingbird-example worker [--host HOST] [--port PORT]
+               hummingbird-example supervise [--host HOST] [--port FIRST_PORT] [--workers N]
+        PROMETHEUS_MULTIPROC_DIR must name an existing directory.
+
+        """.utf8))
+    exit(2)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first, command == "worker" || command == "supervise" else { usage() }
+var host = "127.0.0.1"
+var port = 8080
+var workerCount = 3
+var rest = arguments.dropFirst()
+while let option = rest.popFirst() {
+    guard let value = rest.popFirst() else { usage() }
+    switch option {
+    case "--host": host = value
+    case "--port": guard let p = Int(value), (1...65535).contains(p) else { usage() }; port = p
+    case "--workers" where command == "supervise": guard let n = Int(value), n >= 1 else { usage() }; workerCount = n
+    default: usage()
+    }
+}
+guard let directory = ProcessInfo.processInfo.environment["PROMETHEUS_MULTIPROC_DIR"], !directory.isEmpty else {
+    FileHandle.standardError.write(Data("hummingbird-example: PROMETHEUS_MULTIPROC_DIR is not set\n".utf8))
+    usage()
+}
+
+if command == "worker" {
+    try await App.runWorker(host: host, port: port)
+} else {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    exit(Supervisor(executable: executable, host: host, firstPort: port, count: workerCount).run())
+}
