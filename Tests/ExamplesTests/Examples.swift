@@ -20,6 +20,14 @@ enum Context {
 }
 
 enum Examples {
+    /// README: the first of the three ways in (default registry: compiled, never run).
+    static func readmeFirstWayIn() throws {
+        // example: readme-first-way-in
+        let requests = try Counter("jobs_total", help: "Jobs done.", labelNames: ["queue"])
+        requests.labels("default").increment()
+        // end example
+    }
+
     /// README: instrumenting a worker (default registry: compiled, never run by the tests).
     static func readmeInstrumenting() throws {
         func handle() throws { try Context.handle() }

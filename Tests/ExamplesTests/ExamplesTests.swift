@@ -23,13 +23,25 @@ struct ExamplesTests {
         return kept.map { String($0.dropFirst(indent)) }
     }
 
-    /// The ```swift blocks of a Markdown text.
+    /// The modules of this package: a block that imports any other module is an example of an
+    /// integration package (swift-metrics, Hummingbird), compiled there, not here.
+    static let coreModules: Set<String> = [
+        "PromMetrics", "MultiprocessCollector", "PromExposition", "PromHTTP", "MmapStore", "SystemCalls", "Foundation",
+    ]
+
+    /// The ```swift blocks of a Markdown text that use this package only.
     static func markdownBlocks(_ text: String) -> [[String]] {
         var blocks: [[String]] = [], current: [Substring]?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if current == nil, trimmed == "```swift" { current = [] } else if current != nil, trimmed == "```" {
-                blocks.append(normalized(current ?? [])); current = nil
+                let lines = current ?? []
+                let foreign = lines.contains { line in
+                    let t = line.trimmingCharacters(in: .whitespaces)
+                    return t.hasPrefix("import ") && !coreModules.contains(String(t.dropFirst("import ".count)))
+                }
+                if !foreign { blocks.append(normalized(lines)) }
+                current = nil
             } else { current?.append(line) }
         }
         return blocks
