@@ -10,9 +10,7 @@ import TestSupport
 
 @Suite("Documentation examples")
 struct ExamplesTests {
-    /// The repository root, found from this file's path.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().path
+    static let root = repositoryRoot()
 
     /// The lines of a snippet: trailing spaces and common indentation removed, import lines and
     /// blank lines dropped.
