@@ -134,14 +134,18 @@ package final class Backend: Sendable {
 
     // MARK: Families
 
-    /// The family name the core derives from `name` (a counter drops `_total`).
+    /// The family name the core derives from `name`, as prometheus_client's
+    /// `_build_full_name` does with no namespace, subsystem or unit: a counter drops a
+    /// trailing `_total` (the core's rule, which is not public API; `name` is already
+    /// sanitized into a valid metric name).
     private func familyName(of name: String, kind: MetricKind, label: String) -> String {
-        do {
-            return try MetricNaming.familyName(name: name, namespace: "", subsystem: "", unit: "", kind: kind)
-        } catch {
+        var family = name
+        if kind == .counter && family.hasSuffix("_total") { family.removeLast(6) }
+        guard MetricNaming.isValidMetricName(family) else {
             // Only a counter named `_total` (nothing left once the suffix is dropped) gets here.
-            fatalError("swift-metrics backend: label '\(label)' gives no valid Prometheus name: \(error)")
+            fatalError("swift-metrics backend: label '\(label)' gives no valid Prometheus name: '\(family)'")
         }
+        return family
     }
 
     /// The family `familyName`, made and registered in the application's registry on first

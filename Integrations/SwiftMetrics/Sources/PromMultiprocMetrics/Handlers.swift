@@ -77,7 +77,7 @@ final class GaugeBackend: MeterHandler, RecorderHandler, CachedHandler {
     init(series: GaugeSeries, key: HandlerKey, mode: GaugeMode, readModifyWrite: ReadModifyWriteLock) {
         self.series = series
         self.key = key
-        self.isMostRecent = mode.isMostRecent
+        self.isMostRecent = mode == .mostrecent || mode == .livemostrecent
         self.readModifyWrite = readModifyWrite
     }
 
