@@ -81,22 +81,40 @@ package enum FileKind: Hashable, Sendable, CustomStringConvertible {
 /// The name of a metric file: what it holds and whose it is.
 ///
 /// Parses and builds `counter_123.db`, `gauge_livesum_123.db`, the suffixed names used when a
-/// pid is already claimed by another live process (`counter_123-1.db`), and the archive files
-/// written by compaction (`counter_archive.db`). This is the only place that knows the
-/// naming scheme.
+/// pid is already claimed by another live process (`counter_123-1.db`), the archive files
+/// written by compaction (`counter_archive.db`), and the native-histogram files
+/// (`native_123.pmh`, ``NativeHistogramFile``). This is the only place that knows the naming
+/// scheme.
+///
+/// A native-histogram file is not a `*.db` file, so prometheus_client's collector, which parses
+/// every `*.db` file, never sees it; it parses here with ``kind`` `.histogram` (its buckets are
+/// a histogram's) and ``isNativeHistogram`` set. Code that reads `*.db` entries lists `*.db`
+/// names only, as prometheus_client does.
 package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
-    /// The kind of values the file holds.
+    /// The kind of values the file holds (`.histogram` for a native-histogram file).
     package var kind: FileKind
     /// The owner: a process identifier (`123`, `123-1`), or `archive`.
     package var owner: String
+    /// Whether this is a native-histogram file, `native_<owner>.pmh`.
+    package var isNativeHistogram: Bool
 
     /// The owner string used by compaction's archive files.
     package static let archiveOwner = "archive"
+    /// The suffix of native-histogram files.
+    package static let nativeHistogramSuffix = ".pmh"
 
     /// Builds a name from its parts.
     package init(kind: FileKind, owner: String) {
         self.kind = kind
         self.owner = owner
+        self.isNativeHistogram = false
+    }
+
+    /// The name of `owner`'s native-histogram file, `native_<owner>.pmh`.
+    package init(nativeHistogramOwner owner: String) {
+        self.kind = .histogram
+        self.owner = owner
+        self.isNativeHistogram = true
     }
 
     /// Whether this is a compaction archive rather than one process's file.
@@ -108,14 +126,23 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         return Int32(digits)
     }
 
-    /// The file name, such as `gauge_livesum_123.db`.
-    package var description: String { "\(kind.prefix)_\(owner).db" }
+    /// The file name, such as `gauge_livesum_123.db` or `native_123.pmh`.
+    package var description: String { isNativeHistogram ? stem + Self.nativeHistogramSuffix : stem + ".db" }
+
+    /// The file name without its suffix, such as `native_123`.
+    package var stem: String { isNativeHistogram ? "native_\(owner)" : "\(kind.prefix)_\(owner)" }
 
     /// Parses a file name (not a path); `nil` if it is not a metric file name.
     ///
     /// The owner may be any non-empty text without `_` or `/`, as prometheus_client allows a
     /// custom process identifier; the collector reports such names as they are.
     package init?(parsing name: String) {
+        if name.hasSuffix(Self.nativeHistogramSuffix) {
+            let parts = name.dropLast(Self.nativeHistogramSuffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == "native", !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
+            self.init(nativeHistogramOwner: String(parts[1]))
+            return
+        }
         guard name.hasSuffix(".db") else { return nil }
         let stem = name.dropLast(3)
         let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
@@ -131,8 +158,7 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         default: return nil
         }
         guard !ownerPart.isEmpty, !ownerPart.contains("/") else { return nil }
-        self.kind = kind
-        self.owner = String(ownerPart)
+        self.init(kind: kind, owner: String(ownerPart))
     }
 
     /// Why a `*.db` name is not a metric file name, for error messages.

@@ -57,12 +57,25 @@ package final class MetricFile: @unchecked Sendable {
     ///   - reservation: the size of the mapping, and so the largest the file may grow to.
     /// - Throws: `SystemError` naming the call and the file (ENOSPC on a full disk).
     package static func claim(directory: String, kind: FileKind, pid: String, reservation: Int = defaultReservation) throws(SystemError) -> MetricFile {
+        try claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(kind: kind, owner: $0) }
+    }
+
+    /// Opens this process's file named `name(owner)` in `directory` (such as its
+    /// native-histogram file), creating or adopting it as described above.
+    /// - Parameters:
+    ///   - directory: the multiprocess directory; it must exist.
+    ///   - pid: this process's identifier, in decimal.
+    ///   - reservation: the size of the mapping, and so the largest the file may grow to.
+    ///   - name: the file's name for an owner (the pid, or the pid with a suffix such as `123-1`).
+    /// - Throws: `SystemError` naming the call and the file (ENOSPC on a full disk).
+    package static func claim(directory: String, pid: String, reservation: Int = defaultReservation,
+                              name makeName: (String) -> MetricFileName) throws(SystemError) -> MetricFile {
         var suffix = 0
         var attempts = 0
         while suffix < 10_000 {
             attempts += 1
             let owner = suffix == 0 ? pid : "\(pid)-\(suffix)"
-            let name = MetricFileName(kind: kind, owner: owner)
+            let name = makeName(owner)
             let path = directory + "/" + name.description
             switch try tryAdopt(path: path, name: name, reservation: reservation) {
             case .adopted(let file): return file
@@ -75,7 +88,7 @@ package final class MetricFile: @unchecked Sendable {
             // Someone created the name between our look and our link: look again.
             if attempts > 100 { suffix += 1 }
         }
-        throw SystemError(call: "claim", path: directory + "/" + kind.prefix + "_" + pid + ".db", errno: .exists)
+        throw SystemError(call: "claim", path: directory + "/" + makeName(pid).description, errno: .exists)
     }
 
     private enum AdoptOutcome { case adopted(MetricFile), taken, missing }
@@ -131,7 +144,7 @@ package final class MetricFile: @unchecked Sendable {
     }
 
     private static func tryCreate(directory: String, path: String, name: MetricFileName, reservation: Int) throws(SystemError) -> MetricFile? {
-        let temp = directory + "/.tmp-" + name.description.dropLast(3) + "-" + String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
+        let temp = directory + "/.tmp-" + name.stem + "-" + String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
         let fd = try Sys.open(temp, [.readWrite, .create, .exclusive, .noFollow], mode: 0o644)
         var keepFD = false
         defer {

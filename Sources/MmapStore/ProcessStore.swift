@@ -46,13 +46,14 @@ package final class ProcessStore: @unchecked Sendable {
     @usableFromInline let boundEpoch: UnsafeMutablePointer<Atomic<UInt64>>
     // Guarded by `lock`.
     private var pid: String
-    private var files: [FileKind: MetricFile] = [:]
+    private var files: [StoreFile: MetricFile] = [:]
     private var handles: [SeriesHandle] = []
     private var byKey: [HandleKey: SeriesHandle] = [:]
+    private var natives: [NativeSeriesStorage] = []
     /// Series created while the disk was full (or another system error): they count in memory only.
     private var failedAppends = 0
 
-    private struct HandleKey: Hashable { var kind: FileKind; var key: [UInt8] }
+    private struct HandleKey: Hashable { var file: StoreFile; var key: [UInt8] }
 
     /// Opens a store over `directory`, which must exist and be a directory.
     /// - Parameters:
@@ -101,24 +102,41 @@ package final class ProcessStore: @unchecked Sendable {
 
     /// The handle for an already encoded key.
     package func series(kind: FileKind, encodedKey key: [UInt8]) throws(SystemError) -> SeriesHandle {
+        try series(in: .values(kind), encodedKey: key)
+    }
+
+    /// The handle for an already encoded key in one of this process's files.
+    func series(in which: StoreFile, encodedKey key: [UInt8]) throws(SystemError) -> SeriesHandle {
         rebindIfNeeded()
         return try lock.withLock { () throws(SystemError) -> SeriesHandle in
-            let hk = HandleKey(kind: kind, key: key)
+            let hk = HandleKey(file: which, key: key)
             if let h = byKey[hk] { return h }
-            let file = try file(kind)
+            let file = try file(which)
             let slot = try file.slot(for: key)
-            let h = SeriesHandle(store: self, kind: kind, key: key, address: slot.address)
+            let h = SeriesHandle(store: self, file: which, key: key, address: slot.address)
             handles.append(h)
             byKey[hk] = h
             return h
         }
     }
 
-    private func file(_ kind: FileKind) throws(SystemError) -> MetricFile {
-        if let f = files[kind] { return f }
-        let f = try MetricFile.claim(directory: directory, kind: kind, pid: pid, reservation: reservation)
-        files[kind] = f
+    /// This process's file `which`, claimed on first use. The caller holds `lock`.
+    func file(_ which: StoreFile) throws(SystemError) -> MetricFile {
+        if let f = files[which] { return f }
+        let f: MetricFile
+        switch which {
+        case .values(let kind): f = try MetricFile.claim(directory: directory, kind: kind, pid: pid, reservation: reservation)
+        case .nativeHistogram:
+            f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(nativeHistogramOwner: $0) }
+        }
+        files[which] = f
         return f
+    }
+
+    /// Registers a native-histogram series, so that it moves to the new process's file after
+    /// a fork.
+    func register(_ native: NativeSeriesStorage) {
+        lock.withLock { natives.append(native) }
     }
 
     /// Declares that the process identity may have changed, as a fork does; the next update
@@ -151,13 +169,16 @@ package final class ProcessStore: @unchecked Sendable {
                 pid = newPid
                 for h in handles {
                     do {
-                        let slot = try file(h.kind).slot(for: h.key)
+                        let slot = try file(h.file).slot(for: h.key)
                         h.rebind(to: slot.address)
                     } catch {
                         failedAppends += 1
                         h.detach()
                     }
                 }
+                // Before the epoch is published: no thread may use a native series' addresses
+                // into the parent's file once this returns.
+                for n in natives { n.processChanged() }
             }
             boundEpoch.pointee.store(epoch, ordering: .releasing)
         }
@@ -176,14 +197,14 @@ package final class SeriesHandle: @unchecked Sendable {
     // The store's fork epochs, read through plain pointers so that an update retains nothing.
     @usableFromInline let epochSource: UnsafePointer<Atomic<UInt64>>
     @usableFromInline let boundEpoch: UnsafePointer<Atomic<UInt64>>
-    let kind: FileKind
+    let file: StoreFile
     let key: [UInt8]
 
-    init(store: ProcessStore?, kind: FileKind, key: [UInt8], address: UnsafeMutableRawPointer) {
+    init(store: ProcessStore?, file: StoreFile, key: [UInt8], address: UnsafeMutableRawPointer) {
         self.store = store
         self.epochSource = store?.epochSource ?? ForkEpoch.pointer
         self.boundEpoch = store.map { UnsafePointer($0.boundEpoch) } ?? ForkEpoch.pointer
-        self.kind = kind
+        self.file = file
         self.key = key
         self.address.store(UInt(bitPattern: address), ordering: .releasing)
     }
@@ -195,7 +216,7 @@ package final class SeriesHandle: @unchecked Sendable {
         // Both point at the process epoch, so a store-less handle never takes the slow path.
         epochSource = ForkEpoch.pointer
         boundEpoch = ForkEpoch.pointer
-        kind = .counter
+        file = .values(.counter)
         key = []
         detach()
     }
@@ -249,9 +270,18 @@ package final class SeriesHandle: @unchecked Sendable {
     package var timestamp: Double { slot.timestamp }
 }
 
+/// Which of a process's files: a `*.db` file of a kind, or the native-histogram file.
+enum StoreFile: Hashable {
+    /// `counter_<pid>.db`, `gauge_<mode>_<pid>.db`, ...
+    case values(FileKind)
+    /// `native_<pid>.pmh` (``NativeHistogramFile``).
+    case nativeHistogram
+}
+
 /// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.
-enum ForkEpoch {
-    nonisolated(unsafe) static let pointer: UnsafePointer<Atomic<UInt64>> = {
+package enum ForkEpoch {
+    /// The epoch's address; a handle bound to it never sees a fork (it compares it with itself).
+    nonisolated(unsafe) package static let pointer: UnsafePointer<Atomic<UInt64>> = {
         let p = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
         p.initialize(to: Atomic(1))
         ForkAwareLock.installHandlers(epoch: p)

@@ -1,8 +1,10 @@
 import MmapStore
-/// One labelled series of a ``Histogram``: non-cumulative bucket counts and a sum.
+/// One labelled series of a ``Histogram``: non-cumulative bucket counts and a sum, and native
+/// buckets when the histogram has them.
 ///
-/// An observation adds 1 to one bucket and the value to the sum: two atomic operations, no
-/// lock, no allocation. Buckets are made cumulative when collected.
+/// An observation adds 1 to one classic bucket and the value to the sum: two atomic
+/// operations, no lock, no allocation; with native buckets, one more atomic add once its
+/// bucket exists. Buckets are made cumulative when collected.
 public final class HistogramChild: Sendable, DurationRecording {
     @usableFromInline let upperBounds: [Double]
     @usableFromInline let buckets: [SeriesHandle]
@@ -11,13 +13,24 @@ public final class HistogramChild: Sendable, DurationRecording {
     @usableFromInline let unretainedBuckets: [Unmanaged<SeriesHandle>]
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
+    @usableFromInline let native: NativeBuckets?
 
-    init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock) {
+    init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock,
+         native: (_ resetClassic: @escaping @Sendable (Double?) -> Void) -> NativeBuckets?) {
         self.upperBounds = upperBounds
         self.buckets = buckets
         self.unretainedBuckets = buckets.map { Unmanaged.passUnretained($0) }
         self.sum = sum
         self.clock = clock
+        // A reset (single-process native buckets) starts the classic part again too, as in
+        // client_golang, and counts the observation that caused it.
+        self.native = native { [buckets, sum, upperBounds] value in
+            for b in buckets { b.set(0) }
+            sum.set(0)
+            guard let value else { return }
+            if let i = upperBounds.firstIndex(where: { value <= $0 }) { buckets[i].add(1) }
+            sum.add(value)
+        }
     }
 
     /// Records one observation.
@@ -29,6 +42,7 @@ public final class HistogramChild: Sendable, DurationRecording {
         while i < last && !(value <= upperBounds[i]) { i += 1 }
         if value <= upperBounds[i] { unretainedBuckets[i]._withUnsafeGuaranteedRef { $0.add(1) } }
         sum.add(value)
+        if let native { native.observe(value) }
     }
 
     func recordDuration(_ seconds: Double) { observe(seconds) }
@@ -47,24 +61,39 @@ public final class HistogramChild: Sendable, DurationRecording {
 
     /// The sum of observations.
     package var sumValue: Double { sum.value }
+
+    /// The native part of the series, when the histogram has native buckets.
+    package func nativeSnapshot(labels: [Label]) -> NativeHistogramSnapshot? {
+        native?.snapshot(labels: labels, sum: { sum.value })
+    }
 }
 
-/// A histogram: observations counted in buckets, with their count and sum.
+/// A histogram: observations counted in buckets, with their count and sum; classic buckets
+/// with fixed bounds, native (sparse, exponential) buckets, or both.
 ///
-/// In multiprocess mode the file holds `_sum` and one `_bucket` entry per bound with
-/// non-cumulative counts, exactly as prometheus_client writes them.
+/// In multiprocess mode the `histogram_<pid>.db` file holds `_sum` and one `_bucket` entry per
+/// bound with non-cumulative counts, exactly as prometheus_client writes them; native buckets
+/// live in `native_<pid>.pmh`, which prometheus_client never reads, and the collector merges
+/// them across processes.
 ///
 /// ```swift
 /// let latency = try Histogram("request_duration_seconds", help: "Latency.", labelNames: ["route"])
 /// let api = latency.labels("/api")
 /// try api.time { try serve() }
 /// ```
+///
+/// With ``NativeHistogramOptions`` and no `buckets`, a histogram keeps native buckets only (and
+/// the classic `+Inf` bucket, so that the text formats and prometheus_client still see its
+/// count and sum); with both, it keeps both, as client_golang does.
 public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @unchecked Sendable {
     /// prometheus_client's default buckets.
     public static let defaultBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, .infinity]
 
-    /// The upper bounds, ascending, ending with `+Inf`.
+    /// The upper bounds of the classic buckets, ascending, ending with `+Inf`.
     public let upperBounds: [Double]
+
+    /// The native buckets' options, or nil when the histogram has classic buckets only.
+    public let native: NativeHistogramOptions?
 
     /// Creates and registers a histogram.
     /// - Parameters:
@@ -74,20 +103,28 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
     ///   - namespace: prefix joined with `_`.
     ///   - subsystem: second prefix joined with `_`.
     ///   - unit: unit suffix, appended unless already there.
-    ///   - buckets: upper bounds in ascending order; `+Inf` is added when missing.
+    ///   - buckets: classic upper bounds in ascending order; `+Inf` is added when missing. By
+    ///     default ``defaultBuckets``, or only `+Inf` when `native` is given.
+    ///   - native: native buckets and their options; none by default.
     ///   - registry: the registry (``Registry/default`` when nil).
     /// - Throws: `MetricError` for invalid names, unsorted or NaN buckets, too few buckets,
-    ///   or a duplicate registration.
+    ///   invalid native options, or a duplicate registration.
     public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
-                unit: String = "", buckets: [Double] = Histogram.defaultBuckets, registry: Registry? = nil) throws(MetricError) {
+                unit: String = "", buckets: [Double]? = nil, native: NativeHistogramOptions? = nil,
+                registry: Registry? = nil) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .histogram)
-        var bounds = buckets
+        if let problem = native?.problem() { throw MetricError(metric: family, reason: problem) }
+        let given = buckets ?? (native == nil ? Histogram.defaultBuckets : [])
+        var bounds = given
         if bounds.contains(where: \.isNaN) { throw MetricError(metric: family, reason: "bucket bounds must not be NaN") }
-        if bounds != bounds.sorted() { throw MetricError(metric: family, reason: "buckets not in sorted order: \(buckets)") }
+        if bounds != bounds.sorted() { throw MetricError(metric: family, reason: "buckets not in sorted order: \(given)") }
         if bounds.last != .infinity { bounds.append(.infinity) }
-        if bounds.count < 2 { throw MetricError(metric: family, reason: "a histogram needs at least two buckets (one plus +Inf)") }
-        if Set(bounds).count != bounds.count { throw MetricError(metric: family, reason: "duplicate bucket bounds: \(buckets)") }
+        if bounds.count < 2 && native == nil {
+            throw MetricError(metric: family, reason: "a histogram needs at least two buckets (one plus +Inf)")
+        }
+        if Set(bounds).count != bounds.count { throw MetricError(metric: family, reason: "duplicate bucket bounds: \(given)") }
         self.upperBounds = bounds
+        self.native = native
         let finalBounds = bounds
         let leValues = bounds.map(BucketBound.format)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
@@ -97,7 +134,14 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             let handles = leValues.map { le in
                 base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_bucket", labels: labels + [Label("le", le)]))
             }
-            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: base.clock)
+            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: base.clock) { resetClassic in
+                guard let native else { return nil }
+                let storage = base.storage
+                let name = base.name
+                return NativeBuckets(
+                    options: native, storage: storage.nativeStorage(key: base.key(sample: name, labels: labels)), clock: base.clock,
+                    reportFailure: { storage.reportNativeFailure($0, series: name) }, resetClassic: resetClassic)
+            }
         }
         try finishInit(self, registry: registry, kind: .histogram)
     }
@@ -115,19 +159,26 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
     /// The sample names: `_bucket`, `_count`, `_sum`.
     public var sampleNames: [String] { [name + "_bucket", name + "_count", name + "_sum", name + "_created"] }
 
-    /// A snapshot: cumulative buckets, `_count` and `_sum` per child.
+    /// A snapshot: cumulative buckets, `_count` and `_sum` per child, and each child's native
+    /// buckets in ``MetricFamilySnapshot/nativeHistograms``.
     public func collect() -> [MetricFamilySnapshot] {
         var samples: [Sample] = []
+        var natives: [NativeHistogramSnapshot] = []
         let les = upperBounds.map(BucketBound.format)
         for (labels, child) in children() {
+            // The native part first: collecting it may reset the series (see
+            // NativeHistogramOptions.minResetDuration), classic part included.
+            let native = child.nativeSnapshot(labels: labels)
             let counts = child.cumulativeCounts
             for (le, count) in zip(les, counts) {
                 samples.append(Sample(name: name + "_bucket", labels: labels + [Label("le", le)], value: count))
             }
             samples.append(Sample(name: name + "_count", labels: labels, value: counts.last ?? 0))
             samples.append(Sample(name: name + "_sum", labels: labels, value: child.sumValue))
+            if let native { natives.append(native) }
         }
-        return [MetricFamilySnapshot(name: name, kind: .histogram, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
+        return [MetricFamilySnapshot(name: name, kind: .histogram, help: help, unit: unit.isEmpty ? nil : unit, samples: samples,
+                                     nativeHistograms: natives)]
     }
 }
 

@@ -13,6 +13,7 @@
 /// implements it: for schemas above 0, the boundaries inside a power of two are
 /// client_golang's own table of doubles (below), so that a value lands in the same bucket as
 /// in a Go program and as Prometheus's `histogram_quantile` assumes, down to the last bit.
+@usableFromInline
 package enum NativeHistogramMath {
     /// The lowest schema: each bucket spans a factor of `2^16`.
     package static let minimumSchema: Int8 = -4

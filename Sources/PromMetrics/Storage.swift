@@ -108,6 +108,29 @@ public final class MetricStorage: Sendable {
         return nil
     }
 
+    /// The entries of a native-histogram series in this process's `native_<pid>.pmh`, or nil
+    /// in single-process mode, or when the file cannot take it (the failure is reported and
+    /// counted, and the series counts in memory only).
+    func nativeStorage(key: SeriesKey) -> NativeSeriesStorage? {
+        guard let store else { return nil }
+        do {
+            return try NativeSeriesStorage(store: store, key: key)
+        } catch {
+            reportNativeFailure(error, series: key.family)
+            return nil
+        }
+    }
+
+    /// Reports that a native-histogram count of `series` could not be given a place in the
+    /// file and counts in memory only.
+    func reportNativeFailure(_ error: SystemError, series: String) {
+        failures.add(1, ordering: .relaxed)
+        reporter.report(Problem(
+            code: "series_not_stored",
+            message: "cannot store native histogram buckets of \(series) in \(store?.directory ?? "memory"): \(error); counting in memory only",
+            error: error))
+    }
+
     /// A handle for one series: a slot in this process's file of `kind`, or private memory.
     ///
     /// When the file cannot take the series (disk full, permissions), the series counts in

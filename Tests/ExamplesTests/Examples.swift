@@ -257,6 +257,9 @@ enum Examples {
         func Counter(_ name: String, help: String, labelNames: [String]) throws -> PromMetrics.Counter {
             try PromMetrics.Counter(name, help: help, labelNames: labelNames, registry: registry)
         }
+        func Histogram(_ name: String, help: String, native: NativeHistogramOptions) throws -> PromMetrics.Histogram {
+            try PromMetrics.Histogram(name, help: help, native: native, registry: registry)
+        }
         let request = Context.Request(accept: nil)
         func handle(_ request: Context.Request) throws { try Context.handle(request) }
         func serve() throws { try Context.serve() }
@@ -283,6 +286,13 @@ enum Examples {
             let latency = try Histogram("request_duration_seconds", help: "Latency.", labelNames: ["route"])
             let api = latency.labels("/api")
             try api.time { try serve() }
+            // end example
+        }
+        do {
+            // example: native-histogram-options
+            let sizes = try Histogram("response_size_bytes", help: "Response sizes.",
+                                      native: NativeHistogramOptions(bucketFactor: 1.1, maxBucketNumber: 100))
+            sizes.observe(1_520)
             // end example
         }
         do {
