@@ -36,6 +36,10 @@ public struct CollectStatistics: Hashable, Sendable {
 /// Every `*.db` file written by this package or by prometheus_client (0.18 and later) is
 /// merged with Python's semantics for each type and gauge mode. Beyond Python:
 ///
+/// - **Native histograms**: the native buckets of every process (`native_<pid>.pmh`, files
+///   prometheus_client never reads) are merged into the histogram families'
+///   `nativeHistograms`, at the lowest schema and the widest zero bucket among the processes
+///   (see `Histogram` and `NativeHistogramOptions`); the protobuf exposition carries them.
 /// - **Dead owners**: a live-mode gauge file (`gauge_live*_<pid>.db`) whose owner is provably
 ///   dead (this package's file lock is free) is left out, without anyone calling mark-dead.
 ///   Files prometheus_client wrote carry no lock and are always merged.
@@ -151,10 +155,15 @@ public final class MultiProcessCollector: Sendable {
         // together with the files folded into it. After a compactor crash, its journal names
         // the sources already folded into an archive in place: leave those out.
         var directoryLock = FileLock.sharedDirectory(directory)
+        var nativePaths: [String] = []
         switch Self.listMetricFiles(in: directory) {
         case .success(let p):
             let folded = Compactor.alreadyFolded(directory: directory)
             paths = folded.isEmpty ? p : p.filter { !folded.contains(MetricFileName.baseName(of: $0)) }
+            switch NativeMerge.list(in: directory) {
+            case .success(let n): nativePaths = n
+            case .failure(let e): listProblems.append(e)
+            }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -164,6 +173,10 @@ public final class MultiProcessCollector: Sendable {
         case .none: start = KeyCatalog()
         }
         let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        // Native-histogram buckets, read under the same lock (wipe removes them under the
+        // exclusive one); merged across processes into the histogram families below.
+        var natives = NativeMerge()
+        natives.add(paths: nativePaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -173,11 +186,12 @@ public final class MultiProcessCollector: Sendable {
             var back: KeyCatalog? = run.catalog
             catalog.withLock { swap(&$0, &back) }
         }
-        output.problems = listProblems + output.problems
+        natives.attach(to: &output.families)
+        output.problems = listProblems + output.problems + natives.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries + natives.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }

@@ -11,7 +11,8 @@ enum InspectCommand {
         about: """
         Shows each file's header (writer, format version, bytes used, size), liveness, and its
         entries (offset, value, timestamp, key), and validates it: the name, every length and
-        offset, every key.
+        offset, every key. A native-histogram file (native_<pid>.pmh) shows its series and
+        their bucket counts.
         """, spec: spec,
         exitCodes: "  0 every file is valid\n  1 at least one file is bad (each problem is printed on standard error)\n  2 usage error")
 
@@ -24,6 +25,10 @@ enum InspectCommand {
             if MetricFileName(parsing: base) == nil {
                 printError("inspect: \(path): \(MetricFileName.problem(with: base))")
                 bad = true
+            }
+            if MetricFileName(parsing: base)?.isNativeHistogram == true {
+                bad = !inspectNative(path, quiet: quiet) || bad
+                continue
             }
             do {
                 let decoded = try MetricFileReader.decodeAll(path: path)
@@ -42,5 +47,29 @@ enum InspectCommand {
             }
         }
         return bad ? .failure : .ok
+    }
+
+    /// Shows a native-histogram file: each series with its configuration and bucket counts.
+    /// - Returns: whether the file is valid.
+    static func inspectNative(_ path: String, quiet: Bool) -> Bool {
+        var reader = MetricFileReader()
+        do {
+            let file = try NativeHistogramFile.read(path: path, reader: &reader)
+            guard !quiet else { return true }
+            let liveness = (try? Liveness.probe(path: path)).map(\.description) ?? "unknown"
+            printOut("\(path): native histograms, \(file.series.count) series, \(file.entries) entries, owner \(liveness)\n")
+            for s in file.series {
+                let configuration = s.schema.map { "schema \($0), zero threshold \(GoFloat.format(s.zeroThreshold ?? 0))" } ?? "not configured yet"
+                printOut("  \(s.key) (\(configuration))\n")
+                for (bucket, count) in s.buckets {
+                    let kind = String(UnicodeScalar(bucket.kind.rawValue))
+                    printOut("    \(kind) schema=\(bucket.schema) index=\(bucket.index) count=\(count)\n")
+                }
+            }
+            return true
+        } catch {
+            printError("inspect: \(error)")
+            return false
+        }
     }
 }
