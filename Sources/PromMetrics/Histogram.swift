@@ -14,6 +14,9 @@ public final class HistogramChild: Sendable, DurationRecording {
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
     @usableFromInline let native: NativeBuckets?
+    // The same, unretained (`native` keeps it alive): loading a class reference from a stored
+    // property would otherwise cost a retain and a release per observation.
+    @usableFromInline let unretainedNative: Unmanaged<NativeBuckets>?
 
     init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock,
          native: (_ resetClassic: @escaping @Sendable (Double?) -> Void) -> NativeBuckets?) {
@@ -24,13 +27,15 @@ public final class HistogramChild: Sendable, DurationRecording {
         self.clock = clock
         // A reset (single-process native buckets) starts the classic part again too, as in
         // client_golang, and counts the observation that caused it.
-        self.native = native { [buckets, sum, upperBounds] value in
+        let nativeBuckets = native { [buckets, sum, upperBounds] value in
             for b in buckets { b.set(0) }
             sum.set(0)
             guard let value else { return }
             if let i = upperBounds.firstIndex(where: { value <= $0 }) { buckets[i].add(1) }
             sum.add(value)
         }
+        self.native = nativeBuckets
+        self.unretainedNative = nativeBuckets.map { Unmanaged.passUnretained($0) }
     }
 
     /// Records one observation.
@@ -42,7 +47,7 @@ public final class HistogramChild: Sendable, DurationRecording {
         while i < last && !(value <= upperBounds[i]) { i += 1 }
         if value <= upperBounds[i] { unretainedBuckets[i]._withUnsafeGuaranteedRef { $0.add(1) } }
         sum.add(value)
-        if let native { native.observe(value) }
+        if let unretainedNative { unretainedNative._withUnsafeGuaranteedRef { $0.observe(value) } }
     }
 
     func recordDuration(_ seconds: Double) { observe(seconds) }

@@ -169,23 +169,30 @@ package enum NativeHistogramMath {
             m = .greatestFiniteMagnitude
             overflow = 1
         }
-        // m = significand * 2^exponent with significand in [1, 2), subnormals normalised: so
-        // frexp's frac is significand / 2 and its exp is exponent + 1.
-        let exponent = Int32(truncatingIfNeeded: m.exponent)
-        let significand = m.significand.bitPattern & 0x000F_FFFF_FFFF_FFFF
+        // m = (1 + significand / 2^52) * 2^exponent, read from the bits (Double's `exponent`
+        // and `significand` are calls into the runtime); a subnormal is normalised. So frexp's
+        // frac is (1 + significand / 2^52) / 2 and its exp is exponent + 1.
+        let bits = m.bitPattern
+        var significand = bits & 0x000F_FFFF_FFFF_FFFF
+        var exponent = Int32(truncatingIfNeeded: bits &>> 52) &- 1023
+        if _slowPath(exponent == -1023) {
+            let top = Int32(63 &- significand.leadingZeroBitCount)  // m = significand * 2^-1074
+            exponent = top &- 1074
+            significand = (significand &<< UInt64(52 &- top)) & 0x000F_FFFF_FFFF_FFFF
+        }
         if schema <= 0 {
             // Schema 0: the index is exp, or exp - 1 for an exact power of two.
             let k0 = exponent &+ (significand == 0 ? 0 : 1)
-            let shift = Int32(-schema)
-            return ((k0 &+ (1 << shift) &- 1) >> shift) &+ overflow
+            let shift = Int32(truncatingIfNeeded: -schema)
+            return ((k0 &+ (1 &<< shift) &- 1) &>> shift) &+ overflow
         }
-        let cell = Int(truncatingIfNeeded: significand >> 43)
-        var j = Int32(tables.cells[cell])
+        let cell = Int(truncatingIfNeeded: significand &>> 43)
+        var j = Int32(truncatingIfNeeded: tables.cells[cell])
         let frac = Double(bitPattern: 0x3FE0_0000_0000_0000 | significand)
         if tables.bounds[Int(j)] < frac { j &+= 1 }
         let k8 = exponent &* 256 &+ j
-        let shift = Int32(8 - schema)
-        return ((k8 &+ (1 << shift) &- 1) >> shift) &+ overflow
+        let shift = Int32(truncatingIfNeeded: 8 &- schema)
+        return ((k8 &+ (1 &<< shift) &- 1) &>> shift) &+ overflow
     }
 
     // MARK: schema from a bucket factor

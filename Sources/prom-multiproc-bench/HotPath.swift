@@ -16,6 +16,8 @@ enum HotOperation: String, CaseIterable {
     case counterLabels2Inc = "counter_labels2_inc"
     case histogramObserveBucket = "histogram_observe_0.3"
     case histogramObserveInf = "histogram_observe_inf"
+    case nativeObserve = "native_observe_0.3"
+    case classicNativeObserve = "classic_native_observe_0.3"
     case gaugeSetAll = "gauge_set_all"
 
     /// Iterations per thread for one timed run at scale 1: about 50–200 ms each.
@@ -32,6 +34,10 @@ struct HotFixture: Sendable {
     let counter: Counter
     let cachedCounter: CounterChild
     let histogram: HistogramChild
+    /// Native buckets only (schema 3; the classic part is the `+Inf` bucket).
+    let native: HistogramChild
+    /// The default classic buckets and native buckets (schema 3).
+    let classicNative: HistogramChild
     let gauge: GaugeChild
     let labelA: String
     let labelB: String
@@ -46,6 +52,14 @@ struct HotFixture: Sendable {
         for i in 0..<99 { _ = counter.labels("m\(i)", "c\(i)") }
         cachedCounter = counter.labels(labelA, labelB)
         histogram = try Histogram("bench_latency_seconds", help: "Latency.", labelNames: ["route"], registry: registry).labels("/api")
+        native = try Histogram("bench_native_seconds", help: "Latency, native buckets.", labelNames: ["route"],
+                               native: NativeHistogramOptions(bucketFactor: 1.1), registry: registry).labels("/api")
+        classicNative = try Histogram("bench_both_seconds", help: "Latency, classic and native buckets.", labelNames: ["route"],
+                                      buckets: Histogram.defaultBuckets, native: NativeHistogramOptions(bucketFactor: 1.1),
+                                      registry: registry).labels("/api")
+        // The bucket of 0.3 exists before timing starts: the rows time an existing bucket.
+        native.observe(0.3)
+        classicNative.observe(0.3)
         gauge = try Gauge("bench_temperature", help: "A gauge.", labelNames: ["sensor"], mode: .all, registry: registry).labels("x")
     }
 
@@ -56,6 +70,8 @@ struct HotFixture: Sendable {
         case .counterLabels2Inc: loopLabelsIncrement(counter, labelA, labelB, n)
         case .histogramObserveBucket: loopObserve(histogram, 0.3, n)
         case .histogramObserveInf: loopObserve(histogram, 100, n)
+        case .nativeObserve: loopObserve(native, 0.3, n)
+        case .classicNativeObserve: loopObserve(classicNative, 0.3, n)
         case .gaugeSetAll: loopSet(gauge, n)
         }
     }
