@@ -52,6 +52,31 @@ enum CorpusWriter {
             try f.slot(for: all[7].encoded()).set(.infinity, timestamp: 1)
             try f.slot(for: all[8].encoded()).set(.nan, timestamp: 0)
         }
+        // A native-histogram file: two series, one configured at schema 3, with positive,
+        // negative, zero and NaN buckets at two schemas (as after a halving).
+        do {
+            let store = try ProcessStore(directory: work, identity: .fixed("9"), reservation: 1 << 24)
+            let first = try NativeSeriesStorage(store: store, key: all[1])
+            let second = try NativeSeriesStorage(store: store, key: all[6])
+            try first.withLock { () throws(SystemError) in
+                first.configureLocked(schema: 3, zeroThreshold: 0x1p-128)
+                let buckets: [NativeHistogramFile.Bucket] = [
+                    .init(kind: .positive, schema: 4, index: -7), .init(kind: .positive, schema: 3, index: 12),
+                    .init(kind: .negative, schema: 3, index: 0), .init(kind: .zero), .init(kind: .unbucketed),
+                ]
+                for (i, b) in buckets.enumerated() {
+                    try first.countAddressLocked(b).storeBytes(of: UInt64(i + 1).littleEndian, as: UInt64.self)
+                }
+                _ = try second.countAddressLocked(.init(kind: .positive, schema: 8, index: 262_145))
+            }
+            store.close()
+            let path = work + "/native_9.pmh"
+            let bytes = try DirectoryFiles.read(path)
+            let used = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).littleEndian })
+            try DirectoryFiles.writeAtomically(Array(bytes.prefix(used)), to: corpus + "/swift-native.pmh")
+            try DirectoryFiles.remove(path)
+            written += 1
+        }
         // Past 64 KiB of used bytes: the reader's buffer growth path.
         try save(.gauge(.livesum), "6", "swift-gauge-large.db") { f in
             for i in 0..<1400 {

@@ -4,12 +4,14 @@ import MmapStore
 /// The checks run on one fuzz input. Every violated property ends the process with a
 /// `fatalError` naming it, which libFuzzer (or the mutation driver) reports as a crash.
 ///
-/// One input is used three ways:
+/// One input is used four ways:
 /// 1. as the used bytes of a metric file: `LoadedMetricFile.forEachEntry(in:)` walks it, and
 ///    the entries it yields are compared with an independent, obviously-correct walk;
 /// 2. as the whole contents of a file on disk: `MetricFileReader.load(path:)`, then the walk
 ///    and the key decoder on every entry (what the collector does on each scrape);
-/// 3. as one key: `SeriesKey(decoding:)`.
+/// 3. as the same file read as a native-histogram file: `NativeHistogramFile.read`, whose
+///    series must hold only valid schemas, thresholds and indices;
+/// 4. as one key: `SeriesKey(decoding:)`.
 /// Every key that decodes must survive the round trip: `encoded()` decodes to an equal key,
 /// and encoding that key gives the same bytes again.
 final class Harness {
@@ -29,6 +31,7 @@ final class Harness {
     func run(_ data: UnsafeRawBufferPointer) {
         walkAsUsedBytes(data)
         loadFromDisk(data)
+        readAsNativeFile()
         decodeAsKey(data)
     }
 
@@ -91,7 +94,28 @@ final class Harness {
         }
     }
 
-    // MARK: 3. the key decoder on arbitrary bytes
+    // MARK: 3. the native-histogram reader on the file just written
+
+    func readAsNativeFile() {
+        do {
+            let file = try NativeHistogramFile.read(path: path, reader: &reader)
+            for s in file.series {
+                if let schema = s.schema, !NativeHistogramFile.schemas.contains(schema) { fatalError("native: schema \(schema) accepted") }
+                if let t = s.zeroThreshold, !(t >= 0 && t.isFinite) { fatalError("native: zero threshold \(t) accepted") }
+                for (bucket, _) in s.buckets where bucket.kind == .positive || bucket.kind == .negative {
+                    guard NativeHistogramFile.schemas.contains(bucket.schema),
+                          NativeHistogramFile.indexRange(schema: bucket.schema).contains(bucket.index) else {
+                        fatalError("native: bucket \(bucket) accepted")
+                    }
+                }
+            }
+        } catch {
+            guard error.path == path else { fatalError("native: error names \(error.path), not \(path)") }
+            _ = error.description
+        }
+    }
+
+    // MARK: 4. the key decoder on arbitrary bytes
 
     func decodeAsKey(_ data: UnsafeRawBufferPointer) {
         roundTrip(data)
