@@ -11,16 +11,19 @@ import Synchronization
 /// file: its series entry is re-created there (with the configuration), the bucket addresses
 /// are forgotten, and the owner is told (``onProcessChange``) before any thread of the child can
 /// use the old addresses; buckets are then re-created at zero as observations need them, so
-/// a child never writes into its parent's file.
+/// a child never writes into its parent's file. When the store is closed the owner is told
+/// the same way, and counts on in its own memory.
 package final class NativeSeriesStorage: @unchecked Sendable {
     let store: ProcessStore
     let seriesKey: [UInt8]
     let header: SeriesHandle
     // Guarded by the store's lock.
     private var seriesOffset: UInt32?
+    private var closed = false
     private var configuration: (schema: Int8, zeroThreshold: Double)?
-    /// Called under the store's lock when the series has moved to a new process's file; it
-    /// must take no lock of the store. Set once, before the storage is shared.
+    /// Called under the store's lock when the series has moved to a new process's file, or
+    /// the store was closed; it must take no lock of the store. Set once, before the storage
+    /// is shared.
     package nonisolated(unsafe) var onProcessChange: (() -> Void)?
 
     /// Creates the series entry of `key` in the store's native-histogram file.
@@ -47,10 +50,12 @@ package final class NativeSeriesStorage: @unchecked Sendable {
         return try store.lock.withLock(body)
     }
 
-    /// The address of `bucket`'s count (a `UInt64`), appending its entry at 0 if it is new.
-    /// Call it inside ``withLock(_:)``.
+    /// The address of `bucket`'s count (a `UInt64`), appending its entry at 0 if it is new;
+    /// nil once the store is closed (the caller counts in its own memory then, as closed
+    /// stores' series do). Call it inside ``withLock(_:)``.
     /// - Throws: `SystemError` when the file cannot take the entry (ENOSPC).
-    package func countAddressLocked(_ bucket: NativeHistogramFile.Bucket) throws(SystemError) -> UnsafeMutableRawPointer {
+    package func countAddressLocked(_ bucket: NativeHistogramFile.Bucket) throws(SystemError) -> UnsafeMutableRawPointer? {
+        guard !closed else { return nil }
         let file = try store.file(.nativeHistogram)
         let series: UInt32
         if let known = seriesOffset {
@@ -84,6 +89,14 @@ package final class NativeSeriesStorage: @unchecked Sendable {
     func processChanged() {
         seriesOffset = nil
         writeConfiguration()
+        onProcessChange?()
+    }
+
+    /// Called by the store, under its lock, before it unmaps its files: the owner forgets the
+    /// addresses of its counts, and new ones come from its own memory.
+    func storeClosed() {
+        closed = true
+        seriesOffset = nil
         onProcessChange?()
     }
 }

@@ -149,6 +149,8 @@ package final class ProcessStore: @unchecked Sendable {
     package func close() {
         lock.withLock {
             for h in handles { h.detach() }
+            // Before the files are unmapped: native series must not use their addresses.
+            for n in natives { n.storeClosed() }
             for f in files.values { f.close() }
             files = [:]
         }

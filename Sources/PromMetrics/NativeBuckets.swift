@@ -177,7 +177,8 @@ final class NativeBuckets: @unchecked Sendable {
         }
     }
 
-    /// The address of a new count: in the file, or in memory when there is none or it is full.
+    /// The address of a new count: in the file, or in memory when there is none (single-process
+    /// mode, a closed store) or it is full.
     private func countAddress(_ bucket: NativeHistogramFile.Bucket) -> UnsafeMutableRawPointer {
         var address: UnsafeMutableRawPointer?
         if let storage {
@@ -275,7 +276,8 @@ final class NativeBuckets: @unchecked Sendable {
     }
 
     /// After a fork, under the store's lock: the counts are in the parent's file; forget them
-    /// and start at zero in the child's (the buckets are created again as needed).
+    /// and start at zero in the child's (the buckets are created again as needed). The same
+    /// when the store is closed: its mapping is about to go.
     private func processChanged() {
         let l = layout
         counts = []

@@ -65,7 +65,7 @@ enum CorpusWriter {
                     .init(kind: .negative, schema: 3, index: 0), .init(kind: .zero), .init(kind: .unbucketed),
                 ]
                 for (i, b) in buckets.enumerated() {
-                    try first.countAddressLocked(b).storeBytes(of: UInt64(i + 1).littleEndian, as: UInt64.self)
+                    try first.countAddressLocked(b)?.storeBytes(of: UInt64(i + 1).littleEndian, as: UInt64.self)
                 }
                 _ = try second.countAddressLocked(.init(kind: .positive, schema: 8, index: 262_145))
             }

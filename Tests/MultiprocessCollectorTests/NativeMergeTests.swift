@@ -111,8 +111,7 @@ import TestSupport
         #expect(natives[1].schema == 0 && natives[1].count == 0 && natives[1].positiveBuckets.isEmpty)
     }
 
-    /// The files of dead processes still count (as counters do); files written by
-    /// prometheus_client hold no native buckets and change nothing.
+    /// The files of dead processes still count (as counters do).
     @Test func deadProcessesFilesStillCount() throws {
         let dir = TempDirectory("pmp-native-dead"); defer { dir.remove() }
         let storage = try MetricStorage.multiprocess(directory: dir.path, identity: .fixed("7"))
@@ -120,6 +119,12 @@ import TestSupport
         h.observe(1.5); h.observe(3)
         storage.store?.close()
         #expect(try Liveness.probe(path: dir.file("native_7.pmh")) == .dead)
+        // After the store is closed, observations count in the process's memory only (as
+        // closed stores' series do): the unmapped file is never touched.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file("native_7.pmh")))
+        h.observe(1.5); h.observe(100)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("native_7.pmh"))) == bytes)
+        #expect(h.collect().first?.nativeHistograms.first?.count == 2)
         let merged = try #require(collect(dir).family("h")?.nativeHistograms.first)
         #expect(merged.count == 2 && merged.sum == 4.5)
     }
