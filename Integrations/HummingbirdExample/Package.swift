@@ -2,22 +2,29 @@
 import PackageDescription
 
 // A Hummingbird app whose MetricsMiddleware writes through the swift-metrics backend into one
-// multiprocess directory shared by N worker processes.
+// multiprocess directory shared by N worker processes, and which serves the merged metrics at
+// /metrics with the core's MetricsHandler.
 let package = Package(
     name: "swift-prom-multiproc-hummingbird-example",
     platforms: [.macOS(.v15)],
     dependencies: [
         // `name:` because a path dependency's identity is its folder's name.
+        .package(name: "swift-prom-multiproc", path: "../.."),
         .package(name: "swift-prom-multiproc-swift-metrics", path: "../SwiftMetrics"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        // Hummingbird's own dependency, named for HTTPField in the /metrics route.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         .executableTarget(
             name: "hummingbird-example",
             dependencies: [
                 .product(name: "PromMultiprocMetrics", package: "swift-prom-multiproc-swift-metrics"),
+                .product(name: "PromHTTP", package: "swift-prom-multiproc"),
+                .product(name: "PromMetrics", package: "swift-prom-multiproc"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),

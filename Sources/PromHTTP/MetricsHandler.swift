@@ -38,11 +38,13 @@ import PromMetrics
 /// one for the serving process. prometheus_client's workers, whose files carry no lock, are
 /// not included. A worker that exits is gone from the next scrape.
 ///
-/// With Hummingbird 2 (whose `HTTPTypes` also has an `HTTPResponse`: name ours
-/// `PromHTTP.HTTPResponse` where both are imported):
+/// With Hummingbird 2, the route of `Integrations/HummingbirdExample` (which compiles and
+/// tests it; `HTTPField` comes from swift-http-types, whose `HTTPResponse` is also imported by
+/// `import Hummingbird`: name ours `PromHTTP.HTTPResponse` where needed). `registry: .default`
+/// serves the app's own metrics too when there is no directory:
 ///
 /// ```swift
-/// let metrics = MetricsHandler()   // the directory of PROMETHEUS_MULTIPROC_DIR
+/// let metrics = MetricsHandler(registry: .default)   // the directory of PROMETHEUS_MULTIPROC_DIR
 /// router.get("metrics") { request, _ -> Response in
 ///     let r = metrics.respond(
 ///         method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",

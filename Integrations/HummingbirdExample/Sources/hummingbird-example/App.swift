@@ -1,14 +1,19 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Metrics
+import PromHTTP
+import PromMetrics
 import PromMultiprocMetrics
 
 /// One worker: a Hummingbird server on one port whose `MetricsMiddleware` writes through the
-/// swift-metrics backend into this process's files under `PROMETHEUS_MULTIPROC_DIR`.
+/// swift-metrics backend into this process's files under `PROMETHEUS_MULTIPROC_DIR`, and
+/// which serves the merged metrics of every worker at `/metrics`.
 enum App {
     static func runWorker(host: String, port: Int) async throws {
         // Multiprocess mode follows PROMETHEUS_MULTIPROC_DIR (Registry.default), as in every
-        // worker of a prefork deployment. Bootstrap before anything makes a metric.
+        // worker of a prefork deployment; without it the metrics stay in this process.
+        // Bootstrap before anything makes a metric.
         MetricsSystem.bootstrap(PrometheusMultiprocessMetricsFactory())
 
         let pid = ProcessInfo.processInfo.processIdentifier
@@ -32,6 +37,24 @@ enum App {
         router.get("/error") { _, _ -> String in
             throw HTTPError(.internalServerError, message: "an error, on purpose")
         }
+        // The merged metrics of every worker (every file of the directory, plus each live
+        // worker's process metrics), or this process's own without a directory: a
+        // single-process deployment needs no `prom-multiproc-cli serve` beside it. The doc
+        // comment of MetricsHandler shows this route; the tests check that it stays this code.
+        // example: metrics-route
+        let metrics = MetricsHandler(registry: .default)   // the directory of PROMETHEUS_MULTIPROC_DIR
+        router.get("metrics") { request, _ -> Response in
+            let r = metrics.respond(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+                headers: request.headers.map { HTTPHeader(name: $0.name.rawName, value: $0.value) })
+            var headers = HTTPFields()
+            for field in r.headers {
+                if let name = HTTPField.Name(field.name) { headers.append(HTTPField(name: name, value: field.value)) }
+            }
+            return Response(status: .init(code: r.status), headers: headers,
+                            body: .init(byteBuffer: ByteBuffer(bytes: r.body)))
+        }
+        // end example
 
         let app = Application(
             router: router,

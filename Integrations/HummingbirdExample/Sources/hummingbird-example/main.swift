@@ -5,14 +5,16 @@
 //   hummingbird-example supervise [--host 127.0.0.1] [--port 8080] [--workers 3]
 //                                       workers on ports 8080, 8081, ... restarted when they die
 //
-// Serve the merged metrics of every worker with `prom-multiproc-cli serve` (the core package).
+// Every worker serves the merged metrics of all of them at /metrics; `prom-multiproc-cli serve`
+// (the core package) serves the same as one endpoint that does not depend on any worker.
 import Foundation
 
 func usage() -> Never {
     FileHandle.standardError.write(Data("""
         usage: hummingbird-example worker [--host HOST] [--port PORT]
                hummingbird-example supervise [--host HOST] [--port FIRST_PORT] [--workers N]
-        PROMETHEUS_MULTIPROC_DIR must name an existing directory.
+        supervise needs PROMETHEUS_MULTIPROC_DIR, naming an existing directory; a worker
+        without it keeps its metrics in memory (a single-process deployment).
 
         """.utf8))
     exit(2)
@@ -33,7 +35,8 @@ while let option = rest.popFirst() {
     default: usage()
     }
 }
-guard let directory = ProcessInfo.processInfo.environment["PROMETHEUS_MULTIPROC_DIR"], !directory.isEmpty else {
+let directory = ProcessInfo.processInfo.environment["PROMETHEUS_MULTIPROC_DIR"] ?? ""
+if command == "supervise" && directory.isEmpty {
     FileHandle.standardError.write(Data("hummingbird-example: PROMETHEUS_MULTIPROC_DIR is not set\n".utf8))
     usage()
 }
