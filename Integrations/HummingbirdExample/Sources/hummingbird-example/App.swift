@@ -10,7 +10,9 @@ import PromMultiprocMetrics
 /// swift-metrics backend into this process's files under `PROMETHEUS_MULTIPROC_DIR`, and
 /// which serves the merged metrics of every worker at `/metrics`.
 enum App {
-    static func runWorker(host: String, port: Int) async throws {
+    /// Runs the worker until SIGTERM or SIGINT, or until the process `supervisor` is no
+    /// longer its parent (a supervisor killed with SIGKILL leaves no worker behind).
+    static func runWorker(host: String, port: Int, supervisor: pid_t? = nil) async throws {
         // Multiprocess mode follows PROMETHEUS_MULTIPROC_DIR (Registry.default), as in every
         // worker of a prefork deployment; without it the metrics stay in this process.
         // Bootstrap before anything makes a metric.
@@ -60,7 +62,18 @@ enum App {
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "hummingbird-example")
         )
+        if let supervisor { exitWhenOrphaned(supervisor: supervisor) }
         // Stops gracefully on SIGTERM and SIGINT.
         try await app.runService()
+    }
+
+    /// Sends this process SIGTERM (a graceful stop) once its parent is no longer
+    /// `supervisor`: the supervisor died without stopping its workers.
+    private static func exitWhenOrphaned(supervisor: pid_t) {
+        Thread.detachNewThread {
+            while getppid() == supervisor { usleep(250_000) }
+            FileHandle.standardError.write(Data("worker \(getpid()): supervisor \(supervisor) is gone; stopping\n".utf8))
+            kill(getpid(), SIGTERM)
+        }
     }
 }

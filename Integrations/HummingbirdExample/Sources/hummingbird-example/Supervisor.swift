@@ -13,7 +13,8 @@ import Darwin
 /// A worker that dies is started again on its port after a second, as a prefork supervisor
 /// would; its counters stay in its old files and its `livesum` gauges drop out of the merged
 /// output without any hook (the collector sees that the dead owner's file lock is free).
-/// SIGTERM or SIGINT stops every worker and then the supervisor.
+/// SIGTERM or SIGINT stops every worker and then the supervisor; a worker whose supervisor
+/// dies otherwise (SIGKILL) stops by itself.
 final class Supervisor: @unchecked Sendable {
     private let executable: String
     private let host: String
@@ -48,7 +49,7 @@ final class Supervisor: @unchecked Sendable {
     private func start(port: Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["worker", "--host", host, "--port", String(port)]
+        process.arguments = ["worker", "--host", host, "--port", String(port), "--supervisor-pid", String(getpid())]
         process.terminationHandler = { [self] ended in
             queue.async { [self] in
                 log("worker pid \(ended.processIdentifier) on port \(port) exited (status \(ended.terminationStatus))")

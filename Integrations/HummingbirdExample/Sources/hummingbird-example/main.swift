@@ -20,11 +20,20 @@ func usage() -> Never {
     exit(2)
 }
 
+// Start from an empty signal mask, whatever the launcher's was. A process inherits the mask
+// of the thread that started it, and libdispatch's threads block SIGTERM and SIGINT: started
+// from one (as Foundation's Process does from a queue), a worker would keep SIGTERM pending
+// forever and never stop gracefully. Threads made from here on inherit this mask.
+var noSignals = sigset_t()
+sigemptyset(&noSignals)
+pthread_sigmask(SIG_SETMASK, &noSignals, nil)
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first, command == "worker" || command == "supervise" else { usage() }
 var host = "127.0.0.1"
 var port = 8080
 var workerCount = 3
+var supervisor: pid_t? = nil
 var rest = arguments.dropFirst()
 while let option = rest.popFirst() {
     guard let value = rest.popFirst() else { usage() }
@@ -32,6 +41,8 @@ while let option = rest.popFirst() {
     case "--host": host = value
     case "--port": guard let p = Int(value), (1...65535).contains(p) else { usage() }; port = p
     case "--workers" where command == "supervise": guard let n = Int(value), n >= 1 else { usage() }; workerCount = n
+    // Given by `supervise` to its workers: stop when that process is no longer the parent.
+    case "--supervisor-pid" where command == "worker": guard let p = pid_t(value), p > 1 else { usage() }; supervisor = p
     default: usage()
     }
 }
@@ -42,7 +53,7 @@ if command == "supervise" && directory.isEmpty {
 }
 
 if command == "worker" {
-    try await App.runWorker(host: host, port: port)
+    try await App.runWorker(host: host, port: port, supervisor: supervisor)
 } else {
     let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     exit(Supervisor(executable: executable, host: host, firstPort: port, count: workerCount).run())
