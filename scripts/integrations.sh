@@ -10,6 +10,10 @@
 # without tests, such as an example app, is only built; `swift test` refuses a package with
 # no test target). Every package is tried even when an earlier one failed; the script then
 # names the failures and exits 1. Called by scripts/test.sh as an extra check.
+#
+# The tests use the external tools of scripts/setup.sh (Integrations/HummingbirdExample: wrk
+# and a real Prometheus), named by its PROM_MULTIPROC_* variables: scripts/test.sh exports
+# them; run on its own, this script runs setup.sh and sources them itself.
 set -euo pipefail
 
 PMP_SCRIPT=integrations
@@ -20,6 +24,13 @@ pmp_ensure_swift_on_path
 
 # Tests spawn children that may crash on purpose; the backtracer would make them slow or hang.
 export SWIFT_BACKTRACE=enable=no
+
+if [[ -z "${PROM_MULTIPROC_WRK:-}" || -z "${PROM_MULTIPROC_PROMETHEUS:-}" ]]; then
+    pmp_log "PROM_MULTIPROC_* not set: running scripts/setup.sh"
+    bash "$PMP_ROOT/scripts/setup.sh" >/dev/null
+    # shellcheck source=/dev/null
+    source "$PMP_ENV_FILE"
+fi
 
 shopt -s nullglob
 manifests=(Integrations/*/Package.swift)

@@ -28,5 +28,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
+        // End-to-end: the app as a pool of worker processes under load, one killed and
+        // restarted, `prom-multiproc-cli serve` scraped by a real Prometheus. The dependencies
+        // on the two executables only make `swift build --build-tests` build them next to the
+        // test bundle, where the tests start them as child processes.
+        .testTarget(
+            name: "HummingbirdExampleTests",
+            dependencies: [
+                "hummingbird-example",
+                .product(name: "prom-multiproc-cli", package: "swift-prom-multiproc"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )
