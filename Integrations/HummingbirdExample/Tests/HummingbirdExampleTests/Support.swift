@@ -137,6 +137,18 @@ func runWithNoSignalsBlocked(_ process: Process) throws {
     try process.run()
 }
 
+/// Runs a command to completion (at most `lifetime` seconds) and returns its exit status and
+/// output (standard output and error together).
+func runToEnd(_ path: String, _ arguments: [String], lifetime: Int = 60, in directory: TemporaryDirectory) throws
+    -> (status: Int32, output: String) {
+    let log = directory.file("run-\(UUID().uuidString).log")
+    let child = try Child.start(path, arguments, lifetime: lifetime, log: log)
+    _ = waitUntil(seconds: Double(lifetime) + 10, interval: 0.02) { !child.process.isRunning }
+    let status = child.stop()
+    defer { try? FileManager.default.removeItem(atPath: log) }
+    return (status, child.log())
+}
+
 /// The pids whose parent is `pid`, from /proc.
 func childrenOf(_ pid: pid_t) -> [pid_t] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

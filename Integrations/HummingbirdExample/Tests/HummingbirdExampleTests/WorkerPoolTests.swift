@@ -76,12 +76,15 @@ extension HummingbirdDeploymentTests {
                 try connection.send("GET /slow?ms=20000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 parked.append(connection)
             }
+            // They are in the handler once the victim's own in-progress gauge (its livesum file;
+            // its wrk run is over) holds exactly them.
+            let victimGauge = "\(directory)/gauge_livesum_\(victim).db"
             var inProgress = 0.0
             let parkedSeen = waitUntil(seconds: 10) {
-                inProgress = (try? serve.scrape()).map { sum($0, "http_server_active_requests") } ?? 0
-                return inProgress >= 3
+                inProgress = (try? entries(cli, victimGauge, work)).map { sum($0, "http_server_active_requests") } ?? -1
+                return inProgress == 3
             }
-            #expect(parkedSeen, "the merged in-progress gauge never counted the 3 parked requests (saw \(inProgress))")
+            #expect(parkedSeen, "the killed worker's in-progress gauge never held the 3 parked requests (saw \(inProgress))")
 
             // SIGKILL, under the survivors' load.
             #expect(kill(victim, SIGKILL) == 0)
@@ -128,8 +131,12 @@ extension HummingbirdDeploymentTests {
                 return merged == Double(received)
             }
             #expect(merged == Double(received), "serve merged \(merged) requests of the load route; wrk received \(received)")
-            // The killed worker's counts are still in the merge: its file stays.
-            #expect(FileManager.default.fileExists(atPath: "\(directory)/counter_\(victim).db"))
+            // The killed worker's counts are still in the merge: its file stays, and holds
+            // exactly the responses of its wrk run (and nothing of the parked requests).
+            let victimCounts = try entries(cli, "\(directory)/counter_\(victim).db", work)
+            #expect(sum(victimCounts, "hb_requests_total", "/users/{id}") == Double(victimBeforeReport.requests),
+                    "the killed worker's file: \(victimCounts); its wrk run received \(victimBeforeReport.requests)")
+            #expect(sum(victimCounts, "hb_requests_total", "/slow") == 0)
 
             // Every worker's own /metrics route serves the same merge (text and OpenMetrics),
             // with the process metrics of the live workers and not of the killed one.
@@ -217,7 +224,7 @@ extension HummingbirdDeploymentTests {
 
             print("""
                 hummingbird pool: 3 workers on ports \(pool.ports.map(String.init).joined(separator: ",")); \
-                1 SIGKILL (pid \(victim), 3 requests in flight), restarted as pid \(replacement.map(String.init) ?? "?") \
+                1 SIGKILL (pid \(victim), 3 requests in flight, its file holds \(Int(sum(victimCounts, "hb_requests_total", "/users/{id}")))), restarted as pid \(replacement.map(String.init) ?? "?") \
                 in \(String(format: "%.1f", restartSeconds)) s; wrk: \(reports.count) runs, \
                 \(reports.map { String($0.requests) }.joined(separator: " + ")) = \(received) responses in \
                 \(String(format: "%.1f", loadSeconds)) s; hb_requests_total{http_route="/users/{id}"}: serve \(Int(merged)), \
@@ -328,4 +335,22 @@ struct Serve {
         guard response.status == 200 else { throw TestFailure("serve answered \(response.status)") }
         return samples(response.body)
     }
+}
+
+/// The entries of one metric file as `prom-multiproc-cli inspect` prints them: (key, value).
+func entries(_ cli: String, _ file: String, _ work: TemporaryDirectory) throws -> [(key: String, value: Double)] {
+    let (status, output) = try runToEnd(cli, ["inspect", file], in: work)
+    guard status == 0 else { throw TestFailure("inspect \(file): status \(status)\n\(output)") }
+    // "  @OFFSET value=V ts=T KEY"
+    return output.split(separator: "\n").compactMap { line in
+        guard line.hasPrefix("  @"), let value = line.split(separator: " ").first(where: { $0.hasPrefix("value=") }),
+              let number = Double(value.dropFirst("value=".count)), let ts = line.range(of: " ts=") else { return nil }
+        let key = line[ts.upperBound...].drop { $0 != " " }.dropFirst()
+        return (String(key), number)
+    }
+}
+
+/// The sum of the entries whose key contains every one of `parts`.
+func sum(_ entries: [(key: String, value: Double)], _ parts: String...) -> Double {
+    entries.filter { entry in parts.allSatisfy { entry.key.contains($0) } }.reduce(0) { $0 + $1.value }
 }
