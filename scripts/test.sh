@@ -57,8 +57,9 @@ extra_checks() {
     # core's public API: run first, because it is the quickest sign that a change to the core
     # broke a user of that API, and it needs the core's own tests to have passed to mean
     # anything. An extra check rather than part of the main run, so that `test.sh --filter`
-    # stays quick (from a fresh clone about 8 min on 2 cores, 7 of them building Hummingbird;
-    # under a minute when only the core changed).
+    # stays quick (from a fresh clone about 9 min on 2 cores, 7 of them building Hummingbird,
+    # 25 s running its worker pool end to end under wrk and Prometheus; a few minutes when the
+    # core changed, whose modules each package compiles again).
     run_check "integration packages" bash scripts/integrations.sh
     # Reliability (issue 7): libFuzzer + ASan on the file reader and key decoder (200,000
     # executions, at most 120 s; about 1 min with the build), then the whole suite under each
