@@ -61,7 +61,11 @@ extension HummingbirdDeploymentTests {
 
             #expect(kill(supervisor, SIGKILL) == 0)
             let stopped = waitUntil(seconds: 10) { workers.allSatisfy(hasExited) && pool.ports.allSatisfy(portIsFree) }
-            #expect(stopped, "workers \(workers.filter { !hasExited($0) }) outlived their supervisor")
+            #expect(stopped, """
+                workers \(workers.filter { !hasExited($0) }) outlived their supervisor; ports in use: \
+                \(pool.ports.filter { !portIsFree($0) }):
+                \(pool.supervisor.log().suffix(2000))
+                """)
             pool.supervisor.stop()
         }
     }

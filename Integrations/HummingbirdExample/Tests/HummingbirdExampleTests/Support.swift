@@ -182,11 +182,15 @@ func waitUntil(seconds: Double, interval: Double = 0.1, _ condition: () -> Bool)
 
 // MARK: - Ports and sockets
 
-/// Whether a TCP port on 127.0.0.1 can be bound right now.
+/// Whether a server could listen on a TCP port of 127.0.0.1 right now: bound with
+/// SO_REUSEADDR, as Hummingbird and serve bind, so that connections the last server on the
+/// port closed (TIME_WAIT, for a minute) do not count, and a listener does.
 func portIsFree(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
+    var on: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
     var address = loopback(port)
     return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -516,10 +520,12 @@ struct PrometheusServer {
     }
 
     /// The `data.result` of an instant query.
-    func query(_ promQL: String) throws -> [[String: Any]] {
+    /// Evaluated at `time`, or now.
+    func query(_ promQL: String, at time: Date? = nil) throws -> [[String: Any]] {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let encoded = promQL.addingPercentEncoding(withAllowedCharacters: allowed) ?? promQL
-        let response = try get(port: port, "/api/v1/query?query=" + encoded, timeout: 10)
+        let evaluation = time.map { "&time=" + String(format: "%.3f", $0.timeIntervalSince1970) } ?? ""
+        let response = try get(port: port, "/api/v1/query?query=" + encoded + evaluation, timeout: 10)
         guard response.status == 200,
               let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any],
               object["status"] as? String == "success",
@@ -542,9 +548,9 @@ struct PrometheusServer {
 
     /// The raw samples of a range-vector selector (`name{...}[Ns]`) as (time, value), per
     /// series (keyed by its labels as Prometheus prints them), oldest first.
-    func rangeSamples(_ selector: String) throws -> [String: [(time: Date, value: Double)]] {
+    func rangeSamples(_ selector: String, at time: Date? = nil) throws -> [String: [(time: Date, value: Double)]] {
         var series: [String: [(time: Date, value: Double)]] = [:]
-        for entry in try query(selector) {
+        for entry in try query(selector, at: time) {
             let labels = (entry["metric"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }
                 .map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",")
             let values = (entry["values"] as? [[Any]] ?? []).compactMap { pair -> (time: Date, value: Double)? in

@@ -199,17 +199,20 @@ extension HummingbirdDeploymentTests {
             // allows. A failed scrape stores no sample, so it cannot hide a decrease between
             // the samples checked above; failures are allowed only as timeouts (an error or a
             // refused connection fails the test at once) and only for a third of the scrapes.
-            let up = (try prometheus.rangeSamples(#"up{job="hb"}[\#(window)s]"#).values.first ?? []).map(\.value)
-            let durations = (try prometheus.rangeSamples(#"scrape_duration_seconds{job="hb"}[\#(window)s]"#).values.first ?? [])
-                .map(\.value)
-            let failed = up.indices.filter { up[$0] != 1 }
-            let slowestScrape = durations.max() ?? -1
-            #expect(up.count == durations.count && up.count >= 10, "\(up.count) scrapes, \(durations.count) durations")
-            #expect(failed.allSatisfy { $0 < durations.count && durations[$0] >= 0.9 } && failed.count * 3 <= up.count,
-                    """
-                    \(failed.count) of \(up.count) scrapes of serve failed, taking \(failed.map { $0 < durations.count ? durations[$0] : -1 }) s \
-                    (only timeouts, at most a third, are allowed); targets: \((try? get(port: prometheus.port, "/api/v1/targets").body) ?? "?")
-                    """)
+            // Both series at one evaluation time, paired by timestamp (a scrape stores both).
+            let evaluation = Date()
+            let up = try prometheus.rangeSamples(#"up{job="hb"}[\#(window)s]"#, at: evaluation).values.first ?? []
+            let durations = Dictionary(
+                (try prometheus.rangeSamples(#"scrape_duration_seconds{job="hb"}[\#(window)s]"#, at: evaluation).values.first ?? [])
+                    .map { ($0.time, $0.value) }, uniquingKeysWith: { first, _ in first })
+            let failed = up.filter { $0.value != 1 }.map { durations[$0.time] ?? -1 }
+            let slowestScrape = durations.values.max() ?? -1
+            #expect(up.count >= 10 && up.allSatisfy { durations[$0.time] != nil },
+                    "\(up.count) scrapes, \(durations.count) durations")
+            #expect(failed.allSatisfy { $0 >= 0.9 } && failed.count * 3 <= up.count, """
+                \(failed.count) of \(up.count) scrapes of serve failed, taking \(failed) s (only timeouts, at most a \
+                third, are allowed); targets: \((try? get(port: prometheus.port, "/api/v1/targets").body) ?? "?")
+                """)
             let sinceLoad = Int(Date().timeIntervalSince(loadEnd).rounded(.down))
             let scrapesDuringLoad = try prometheus.value(
                 #"count_over_time(up{job="hb"}[\#(Int(loadSeconds.rounded(.down)))s]\#(sinceLoad > 0 ? " offset \(sinceLoad)s" : ""))"#) ?? 0
