@@ -3,6 +3,7 @@ import MmapStore
 import MultiprocessCollector
 import PromMetrics
 import Synchronization
+import SystemCalls
 import Testing
 import TestSupport
 
@@ -133,7 +134,7 @@ import TestSupport
     /// new process's file, whose buckets start at zero; the parent's file is not written to.
     @Test func aNewProcessWritesItsOwnFile() throws {
         let dir = TempDirectory("pmp-native-fork"); defer { dir.remove() }
-        final class Pid: Sendable { let value = Mutex("100") }
+        final class Pid: Sendable { let value = Locked("100") }
         let pid = Pid()
         let storage = try MetricStorage.multiprocess(directory: dir.path, identity: ProcessIdentity { pid.value.withLock { $0 } })
         let h = try Histogram("h", help: "H.", native: NativeHistogramOptions(bucketFactor: 2), registry: Registry(storage: storage))

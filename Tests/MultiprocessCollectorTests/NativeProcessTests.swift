@@ -3,6 +3,7 @@ import MmapStore
 import MultiprocessCollector
 import PromMetrics
 import Synchronization
+import SystemCalls
 import Testing
 import TestSupport
 
@@ -212,7 +213,8 @@ final class NativeLoopWorker: @unchecked Sendable {
     static let batch = 200
     let process: Process
     private let output = Pipe()
-    private let state = Mutex((text: "", total: 0, ended: false))
+    // Locked, not Mutex: the thread sanitizer cannot see Synchronization.Mutex (see Locked).
+    private let state = Locked((text: "", total: 0, ended: false))
     private let drained = DispatchSemaphore(value: 0)
 
     init(_ dir: TempDirectory, factor: String, limit: String, seed: Int) throws {
