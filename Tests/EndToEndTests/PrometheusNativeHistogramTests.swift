@@ -30,17 +30,7 @@ extension DeploymentTests {
             let serve = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"])
             defer { _ = stopChild(serve.process) }
             let state = TempDirectory("pmp-prom-native-merge-server"); defer { state.remove() }
-            try """
-            global:
-              scrape_interval: 1s
-              scrape_timeout: 1s
-              evaluation_interval: 1s
-            scrape_configs:
-              - job_name: prom-multiproc
-                static_configs:
-                  - targets: ["127.0.0.1:\(serve.port)"]
-
-            """.write(toFile: state.file("prometheus.yml"), atomically: true, encoding: .utf8)
+            try writeScrapeConfig(target: serve.port, to: state.file("prometheus.yml"))
             let prometheus = try startPrometheus(config: state.file("prometheus.yml"), state: state,
                                                  extraArguments: ["--enable-feature=native-histograms"])
             defer { _ = prometheus.child.stop() }

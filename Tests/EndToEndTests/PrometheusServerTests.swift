@@ -116,17 +116,7 @@ extension DeploymentTests {
             #expect(direct.header("Content-Type") == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
 
             let state = TempDirectory("pmp-prom-proto-server"); defer { state.remove() }
-            try """
-            global:
-              scrape_interval: 1s
-              scrape_timeout: 1s
-              evaluation_interval: 1s
-            scrape_configs:
-              - job_name: prom-multiproc
-                static_configs:
-                  - targets: ["127.0.0.1:\(serve.port)"]
-
-            """.write(toFile: state.file("prometheus.yml"), atomically: true, encoding: .utf8)
+            try writeScrapeConfig(target: serve.port, to: state.file("prometheus.yml"))
             let prometheus = try startPrometheus(config: state.file("prometheus.yml"), state: state,
                                                  extraArguments: ["--enable-feature=native-histograms"])
             defer { _ = prometheus.child.stop() }
@@ -251,6 +241,21 @@ struct StartedPrometheus {
 /// `extraArguments` (such as `--enable-feature=native-histograms`), and waits until
 /// `/-/ready` answers 200. A port taken between choosing it and Prometheus binding it is tried
 /// again with another port.
+/// A Prometheus configuration scraping `127.0.0.1:port` every second (job `prom-multiproc`).
+func writeScrapeConfig(target port: Int, to path: String) throws {
+    try """
+    global:
+      scrape_interval: 1s
+      scrape_timeout: 1s
+      evaluation_interval: 1s
+    scrape_configs:
+      - job_name: prom-multiproc
+        static_configs:
+          - targets: ["127.0.0.1:\(port)"]
+
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
 func startPrometheus(config: String, state: TempDirectory, extraArguments: [String] = []) throws -> StartedPrometheus {
     let binary = try ExternalTool.prometheus.path()
     var lastLog = ""
