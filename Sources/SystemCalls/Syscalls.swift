@@ -64,6 +64,8 @@ package enum Sys {
         package var inode: UInt64
         package var device: UInt64
         package var uid: UInt32
+        /// The number of hard links (names) the file has.
+        package var links: UInt64
         package var modificationTime: Double
         package var isRegular: Bool { mode & S_IFMT == S_IFREG }
         package var isDirectory: Bool { mode & S_IFMT == S_IFDIR }
@@ -76,7 +78,7 @@ package enum Sys {
         package var deviceMinor: UInt32 { UInt32(truncatingIfNeeded: (device & 0xff) | ((device >> 12) & ~0xff)) }
         init(_ st: stat) {
             size = Int(st.st_size); mode = st.st_mode; inode = UInt64(st.st_ino)
-            device = UInt64(st.st_dev); uid = st.st_uid
+            device = UInt64(st.st_dev); uid = st.st_uid; links = UInt64(st.st_nlink)
             modificationTime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
         }
     }
@@ -195,6 +197,31 @@ package enum Sys {
         }
     }
 
+    /// Renames `from` to `to` unless `to` exists (EEXIST then): `renameat2(RENAME_NOREPLACE)`,
+    /// atomic, so the file never has two names. Where the kernel or the file system lacks it
+    /// (EINVAL, ENOSYS), `link` then `unlink`: equally no-clobber, but the file has both names
+    /// for a moment.
+    package static func renameNoReplace(_ from: String, _ to: String) throws(SystemError) {
+        if let renameat2 = renameat2Function {
+            switch retrying({ renameat2(AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) }) {
+            case .success: return
+            case .failure(let e):
+                if e.rawValue != EINVAL && e.rawValue != ENOSYS { throw fail("renameat2", to, e) }
+            }
+        }
+        try link(from, to)
+        try unlink(from)
+    }
+
+    private typealias Renameat2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+
+    /// glibc (2.28 and later) has `renameat2`, but Swift's Glibc module does not declare it
+    /// (it is behind `_GNU_SOURCE`): look it up once.
+    private static let renameat2Function: Renameat2? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0) /* RTLD_DEFAULT */, "renameat2") else { return nil }
+        return unsafeBitCast(symbol, to: Renameat2.self)
+    }()
+
     package static func unlink(_ path: String) throws(SystemError) {
         switch retrying({ Glibc.unlink(path) }) {
         case .success: return
@@ -298,6 +325,32 @@ package enum Sys {
     package static func pageSize() -> Int {
         let size = sysconf(Int32(_SC_PAGESIZE))
         return size > 0 ? size : 4096
+    }
+
+    /// The target of a symbolic link (for `/proc/self`).
+    package static func readLink(_ path: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBufferPointer { Glibc.readlink(path, $0.baseAddress!, $0.count) }
+        if n < 0 { throw fail(path, Errno(Glibc.errno)) }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Reads a file with read(2) until its end, into `buffer` (replacing its contents), at most
+    /// `limit` bytes: for files whose size `stat` does not tell, such as those of /proc.
+    package static func readWhole(_ path: String, into buffer: inout [UInt8], limit: Int = 64 << 20) throws(SystemError) {
+        let fd = try open(path, [.readOnly, .noFollow, .nonBlocking])
+        defer { close(fd) }
+        buffer.removeAll(keepingCapacity: true)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while buffer.count < limit {
+            let r = chunk.withUnsafeMutableBytes { b in retrying { Glibc.read(fd, b.baseAddress!, b.count) } }
+            switch r {
+            case .success(let n):
+                if n == 0 { return }
+                buffer.append(contentsOf: chunk[0..<n])
+            case .failure(let e): throw fail("read", path, e)
+            }
+        }
     }
 
     // MARK: mappings
