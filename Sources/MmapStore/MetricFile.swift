@@ -7,11 +7,12 @@ import Synchronization
 ///
 /// 1. A new file is created under a name the collector ignores (`.tmp-...`), reserved with
 ///    `posix_fallocate` (never a sparse `ftruncate`, so a full disk is ENOSPC and never
-///    SIGBUS), given its header, locked with an exclusive `flock`, and only then linked into
-///    place with `link`, which never clobbers. No 0-byte or half-made `*.db` file is ever
-///    visible.
+///    SIGBUS), given its header, locked with an exclusive `flock`, and only then renamed into
+///    place with `renameat2(RENAME_NOREPLACE)` (or `link`), which never clobbers. No 0-byte
+///    or half-made `*.db` file is ever visible.
 /// 2. An existing file of the same name (a restarted process, a reused pid) is adopted and
-///    its values continue, as in prometheus_client, provided its lock is free. If a live
+///    its values continue, as in prometheus_client, provided its lock is free and it has no
+///    other name (a hard link, perhaps to a file outside the directory). If a live
 ///    process holds it (two containers with one pid sharing a directory), the next suffixed
 ///    name (`counter_123-1.db`) is used instead of sharing the file.
 /// 3. The whole reservation (1 GiB by default) is mapped once and only the file grows, so the
@@ -110,7 +111,8 @@ package final class MetricFile: @unchecked Sendable {
         guard let current = try? Sys.lstat(path), current.inode == st.inode, current.device == st.device else {
             return .missing
         }
-        guard st.isRegular else { return .taken }
+        // Never write into a file with a second name: it may be a file outside the directory.
+        guard st.isRegular, st.links == 1 else { return .taken }
         // Read and check it the defensive way; a damaged or foreign file is left for the
         // collector to report, and we move on to a suffixed name.
         var reader = MetricFileReader()
@@ -157,7 +159,9 @@ package final class MetricFile: @unchecked Sendable {
             throw SystemError(call: "flock", path: temp, errno: .wouldBlock)
         }
         do {
-            try Sys.link(temp, path)
+            // No clobbering, and (with renameat2) never a moment with two names, which a
+            // reader would report as a hard link.
+            try Sys.renameNoReplace(temp, path)
         } catch {
             if error.errno == .exists { return nil }
             throw error

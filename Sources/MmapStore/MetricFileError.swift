@@ -23,6 +23,9 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
         case symlink
         /// The path is not a regular file.
         case notRegularFile
+        /// The file has more than one name (a hard link): its data may be shared with a file
+        /// outside the directory, so it is neither read nor written.
+        case hardLink(links: UInt64)
         /// The file vanished between listing the directory and reading it.
         case vanished
         /// A system call failed.
@@ -42,7 +45,7 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
 
     /// A short machine-friendly reason, used as a self-metric label.
     package enum ReasonCode: String, CaseIterable, Sendable {
-        case badName = "bad_name", empty, entryOutOfBounds = "entry_out_of_bounds", invalidHeader = "invalid_header"
+        case badName = "bad_name", empty, entryOutOfBounds = "entry_out_of_bounds", hardLink = "hard_link", invalidHeader = "invalid_header"
         case invalidKey = "invalid_key", notRegularFile = "not_regular_file", symlink, systemError = "system_error"
         case truncated, unknownMarker = "unknown_marker", unknownVersion = "unknown_version", vanished
     }
@@ -60,6 +63,7 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
         case .badName: return .badName
         case .symlink: return .symlink
         case .notRegularFile: return .notRegularFile
+        case .hardLink: return .hardLink
         case .vanished: return .vanished
         case .system: return .systemError
         }
@@ -79,6 +83,7 @@ public struct MetricFileError: Error, Hashable, Sendable, CustomStringConvertibl
         case .badName(let why): return why
         case .symlink: return "is a symbolic link (not followed)"
         case .notRegularFile: return "is not a regular file"
+        case .hardLink(let links): return "is a hard link (\(links) names share its data; not read)"
         case .vanished: return "vanished while being read"
         case .system(let e): return e.description
         }

@@ -172,6 +172,9 @@ package struct MetricFileReader: ~Copyable {
         let status: Sys.FileStatus
         do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
         guard status.isRegular else { throw MetricFileError(path: path, kind: .notRegularFile) }
+        // A second name may be outside the directory (a hostile writer's link to another of
+        // the user's files): such a file is reported, as a symbolic link is, and never read.
+        guard status.links <= 1 else { throw MetricFileError(path: path, kind: .hardLink(links: status.links)) }
         if status.size == 0 { throw MetricFileError(path: path, kind: .empty) }
         if status.size < FileFormat.headerSize {
             throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: FileFormat.headerSize))
