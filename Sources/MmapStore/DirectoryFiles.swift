@@ -18,6 +18,9 @@ package enum DirectoryFiles {
     /// Renames a file, replacing the target atomically.
     package static func rename(_ from: String, to: String) throws(SystemError) { try Sys.rename(from, to) }
 
+    /// Renames a file unless the target exists (EEXIST then), never clobbering it.
+    package static func renameNoReplace(_ from: String, to: String) throws(SystemError) { try Sys.renameNoReplace(from, to) }
+
     /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, then rename.
     package static func writeAtomically(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(SystemError) {
         let slash = path.lastIndex(of: "/").map { path[..<$0] } ?? "."
@@ -79,6 +82,10 @@ package struct FileStatus: Sendable {
     package var ownerID: UInt32
     /// The inode number.
     package var inode: UInt64
+    /// The device the file lives on (`st_dev`).
+    package var device: UInt64
+    /// The number of hard links (names) the file has.
+    package var links: UInt64
     /// Last modification, in UNIX seconds.
     package var modificationTime: Double
 
@@ -91,6 +98,8 @@ package struct FileStatus: Sendable {
         isSticky = s.permissions & 0o1000 != 0
         ownerID = s.uid
         inode = s.inode
+        device = s.device
+        links = s.links
         modificationTime = s.modificationTime
     }
 }

@@ -63,6 +63,17 @@ package final class FileLock: Sendable {
         return FileLock(path: path, fd: fd)
     }
 
+    /// The descriptor holding the lock (a scan of the files in use leaves it out).
+    package var descriptor: Int32 { fd }
+
+    /// Who wrote the locked file, from its header's marker; nil when the header is missing or
+    /// unknown. Read through the locked descriptor, so it is the locked file's even after a
+    /// rename.
+    package func writer() -> FileFormat.Writer? {
+        guard let header = try? Sys.pread(fd, count: 8, offset: 0, path: path), header.count == 8 else { return nil }
+        return FileFormat.writer(marker: (header[4], header[5], header[6], header[7]))
+    }
+
     /// Locks the file at `path` exclusively if nobody holds it.
     /// - Returns: the lock, or nil when a live process holds the file.
     /// - Throws: `SystemError` when the file cannot be opened (vanished, symlink, permissions).

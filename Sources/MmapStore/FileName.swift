@@ -195,3 +195,26 @@ extension MetricFileName {
         self = name
     }
 }
+
+extension MetricFileName {
+    /// The prefix of the names compaction gives the files it is folding or removing.
+    package static let stagedPrefix = ".fold-"
+
+    /// The name compaction gives this file while it folds or removes it,
+    /// `.fold-<nonce>-<name without .db>` (`.fold-1f2e3d4c-counter_123`): out of the `*.db`
+    /// namespace, so no collector lists it and no writer opens it. `nonce` is lower-case hex.
+    package func stagedName(nonce: String) -> String {
+        Self.stagedPrefix + nonce + "-" + String(description.dropLast(3))
+    }
+
+    /// Parses a name made by ``stagedName(nonce:)`` back into the file's own name; nil for
+    /// anything else.
+    package init?(parsingStaged name: String) {
+        guard name.hasPrefix(Self.stagedPrefix) else { return nil }
+        let rest = name.dropFirst(Self.stagedPrefix.count)
+        guard let dash = rest.firstIndex(of: "-") else { return nil }
+        let nonce = rest[..<dash]
+        guard !nonce.isEmpty, nonce.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else { return nil }
+        self.init(parsing: String(rest[rest.index(after: dash)...]) + ".db")
+    }
+}

@@ -5,8 +5,8 @@ package enum Liveness: Hashable, Sendable, CustomStringConvertible {
     case alive
     /// The file carries this package's marker and nobody holds its lock: its owner is dead.
     case dead
-    /// The file was written by prometheus_client, which takes no lock: only `mark-dead` or a
-    /// pid check can tell.
+    /// The file was written by prometheus_client, which takes no lock: only a scan of the
+    /// files in use (``FilesInUse``), `mark-dead` or a pid check can tell.
     case unknown
 
     /// `alive`, `dead` or `unknown`.
