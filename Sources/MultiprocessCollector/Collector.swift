@@ -152,14 +152,27 @@ public final class MultiProcessCollector: Sendable {
         var paths: [String] = []
         // Read under the shared directory lock: a compactor commits (renames its archives and
         // removes their sources) under the exclusive lock, so a scrape never sees an archive
-        // together with the files folded into it. After a compactor crash, its journal names
-        // the sources already folded into an archive in place: leave those out.
+        // together with the files folded into it. After a compactor crash, its journal tells
+        // which of the sources it renamed out of the `*.db` namespace still count.
         var directoryLock = FileLock.sharedDirectory(directory)
         var nativePaths: [String] = []
+        // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
+        var listed: [String] = []
         switch Self.listMetricFiles(in: directory) {
         case .success(let p):
-            let folded = Compactor.alreadyFolded(directory: directory)
-            paths = folded.isEmpty ? p : p.filter { !folded.contains(MetricFileName.baseName(of: $0)) }
+            // After a compactor crash: sources it hid are read under their names, sources
+            // already folded into an archive in place are left out.
+            let interrupted = Compactor.interrupted(directory: directory)
+            if interrupted.leaveOut.isEmpty && interrupted.include.isEmpty {
+                paths = p
+                listed = p
+            } else {
+                var named = p.map { (path: $0, name: MetricFileName.baseName(of: $0)) }.filter { !interrupted.leaveOut.contains($0.name) }
+                listed = named.map(\.path)
+                named += interrupted.include
+                named.sort { $0.name != $1.name ? $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) : $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+                paths = named.map(\.path)
+            }
             switch NativeMerge.list(in: directory) {
             case .success(let n): nativePaths = n
             case .failure(let e): listProblems.append(e)
@@ -196,7 +209,7 @@ public final class MultiProcessCollector: Sendable {
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess
-        extra += alongside(paths)
+        extra += alongside(listed)
         let (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
         return CollectResult(families: families, problems: output.problems, droppedFamilies: dropped, statistics: statistics)
     }

@@ -6,9 +6,14 @@ public struct CompactionOptions: Sendable {
     /// Also remove `gauge_all`/`gauge_liveall` files of dead processes (their per-pid series
     /// then disappear from the output). Off by default: `all` gauges keep dead pids' series.
     public var dropDeadAllGauges = false
-    /// Treat a prometheus_client file as dead when no process with its pid exists. Unsafe under
-    /// pid reuse; off by default (then only pids declared dead with mark-dead are compacted).
+    /// Where `/proc` cannot be scanned (another pid namespace, no permission): treat a file
+    /// prometheus_client wrote as dead when no process has its pid, even without `mark-dead`.
+    /// Unsafe for identities that are not pids of this pid namespace; off by default. Where
+    /// `/proc` can be scanned it changes nothing: a file nobody maps or holds is dead anyway.
     public var checkPythonPids = false
+    /// Where procfs is mounted, for the scan of the files in use; nil: no scan (the fallback
+    /// to the dead list and running pids). Tests point it elsewhere to force the fallback.
+    package var procRoot: String? = "/proc"
     /// Called right after each step of the commit, before the next one. A seam for the tests
     /// that kill the compactor at every step (through the test worker's `compact-crash-after`
     /// mode); no shipped program sets it.
@@ -18,11 +23,20 @@ public struct CompactionOptions: Sendable {
     public init() {}
 }
 
-/// The steps of a compaction's commit, in order; tests kill the compactor after each one.
+/// The steps of a compaction that change the directory, in order; tests kill the compactor
+/// after each one.
 package enum CompactionStep: String, CaseIterable, Sendable {
-    /// Temporary archives written and synced; no journal yet.
+    /// The staging journal names the files to fold and their hidden names; none renamed yet.
+    case journalStaged = "journal-staged"
+    /// The first source has been renamed out of the `*.db` namespace.
+    case firstSourceHidden = "first-source-hidden"
+    /// Every source is hidden.
+    case sourcesHidden = "sources-hidden"
+    /// Liveness re-checked; sources found in use put back.
+    case rechecked = "rechecked"
+    /// Temporary archives written and synced; the journal still the staging one.
     case archivesWritten = "archives-written"
-    /// The journal is written: from here the compaction is rolled forward.
+    /// The commit journal is written: from here the compaction is rolled forward.
     case journalWritten = "journal-written"
     /// The first archive has been renamed into place.
     case firstArchiveRenamed = "first-archive-renamed"
@@ -42,10 +56,13 @@ public struct CompactionReport: Sendable {
     public var removed: [String] = []
     /// Archives written.
     public var archives: [String] = []
-    /// Files left as they were, with why (alive, unreadable, unknown liveness).
+    /// Files left as they were, with why (in use, unreadable, unknown liveness).
     public var kept: [(name: String, reason: String)] = []
-    /// An interrupted compaction that was completed first.
+    /// An interrupted compaction that was completed or rolled back first.
     public var recovered = false
+    /// How liveness was decided: the `/proc` scans (processes, time), or why the dead list
+    /// and running pids had to do.
+    public var liveness = ""
 }
 
 /// Folds the files of dead processes into archive files (`counter_archive.db`,
@@ -60,46 +77,101 @@ public struct CompactionReport: Sendable {
 /// label values that are canonically equivalent but different code points stay different
 /// series, as in prometheus_client and Prometheus.
 ///
-/// Safety:
-/// - One compactor at a time: it holds the directory lock exclusively (a second one waits).
-/// - A file is folded only while the compactor holds its exclusive lock, so no writer can adopt
-///   it meanwhile; files of this package are dead when nobody holds their lock; files of
-///   prometheus_client only when their pid was declared dead (mark-dead) or, on request, no
-///   process has that pid.
-/// - New archives are written under temporary names and synced; then a journal names them and
-///   the sources; then the archives are renamed into place and the sources removed; then the
-///   journal goes. Killed at any point, the next run rolls a journaled compaction forward and
-///   deletes unjournaled temporary archives. The collector reads under the shared directory
-///   lock and, after a crash, uses the journal to leave out sources already folded, so it never
-///   counts a value twice or loses one.
-/// - Unreadable files are reported and kept, never removed.
+/// ## When a file is dead
+///
+/// A file is folded (or, for a live-mode gauge, removed) only when no process can write into
+/// it any more:
+/// - its `flock` is free (a writer of this package holds its files' locks while it lives),
+///   and this compactor takes it, so no writer of this package adopts the file meanwhile;
+/// - no process on the host maps it or holds it open (``FilesInUse``: one scan of `/proc` per
+///   compaction, matching each file's device and inode). This is what decides for the files
+///   of prometheus_client, which carry no lock: a file nobody maps or holds is dead whatever
+///   `mark-dead` said or did not say, and one a running process maps is kept even when its
+///   pid is on the dead list (pid reuse);
+/// - where `/proc` cannot be trusted (another pid namespace, no permission, a file system
+///   whose mappings `/proc` names by another device), the fallback: no process may have the
+///   file's pid, and a file of prometheus_client must have its pid declared dead
+///   (`mark-dead`) or, on request, ``CompactionOptions/checkPythonPids``.
+/// - A hard link (a second name) is never folded or removed; nor is anything but a regular
+///   file.
+///
+/// ## Closing the race between the check and the fold
+///
+/// A process may open a file between the check and the fold: a prometheus_client worker that
+/// reuses the pid opens `counter_<pid>.db` by name and continues its values. So the sources
+/// are first renamed out of the `*.db` namespace, to `.fold-<nonce>-<name>`, and checked again:
+/// - after the rename no writer can open a source: writers open their files by name, and a
+///   late opener finds none and creates a fresh file (of this package: its lock would have
+///   told it off anyway, since the compactor holds the lock). Nothing can start using the file
+///   except by inheriting it: a process forked by one that holds it.
+/// - the second scan lists the processes again until no new one appears. A process that holds
+///   the source after the scan held it when it was scanned (it could not have opened it since,
+///   nor inherited it from a holder without that holder having been seen holding it, or the
+///   child having been listed and seen itself): if any holder is seen, the source is put back
+///   under its name with `renameat2(RENAME_NOREPLACE)` — never over a new file of that name;
+///   when one exists, under `<type>_<owner>~<n>.db`, which both collectors read and no writer
+///   claims. A source nobody holds after the rename is dead for good: its values are final.
+///
+/// ## Crashes
+///
+/// One compactor at a time: it holds the directory lock exclusively (a second one waits), and
+/// collectors read under the shared lock, so they see only states a crash can leave. The
+/// journal (`.prom-multiproc-compaction-journal`, replaced atomically) tells them and the next
+/// compaction what such a state means:
+/// 1. *staging*: written before any rename; names each source and its hidden name. Killed
+///    here (hiding, re-checking, writing temporary archives), a collector reads each hidden
+///    source that exists as if it had its name (and a source both hidden and linked back, a
+///    moment of the `link` fallback, once); the next compaction rolls back: every hidden
+///    source is put back as above, the temporary archives are deleted.
+/// 2. *commit*: written once the temporary archives are synced; names the archives and the
+///    sources folded or removed. From here the compaction is rolled forward: archives renamed
+///    into place, hidden sources removed, journal removed. A collector reads the hidden sources
+///    of a kind whose archive is not in place yet and leaves out those whose archive is; hidden
+///    live-mode gauges are dead and left out, as `mark-dead` would remove them.
+/// So at every point each value is counted once by this package's collector. prometheus_client's
+/// collector, which knows no journal, misses the hidden sources of an interrupted compaction
+/// until the next one completes or rolls it back.
+///
+/// Unreadable files are reported and kept (put back), never removed. The dead list loses every
+/// pid that has no file left to fold.
 public enum Compactor {
     /// The journal's name inside the directory.
     package static let journalName = ".prom-multiproc-compaction-journal"
     static let tempArchivePrefix = ".tmp-archive-"
 
+    /// A file chosen for folding or removal, with its lock.
+    private struct Candidate {
+        var name: String
+        var parsed: MetricFileName
+        var hidden: String
+        var folds: Bool
+        var lock: FileLock
+        var writer: FileFormat.Writer?
+    }
+
     /// Compacts `directory`.
     /// - Throws: `SystemError` naming the call and file when the directory cannot be changed;
-    ///   `MetricFileError` when an existing archive is unreadable (nothing is changed then).
+    ///   `MetricFileError` when an existing archive is unreadable (the sources are put back).
     public static func compact(directory: String, options: CompactionOptions = CompactionOptions()) throws -> CompactionReport {
         let lock = try FileLock.directory(directory, exclusive: true)
         defer { withExtendedLifetime(lock) {} }
         var report = CompactionReport()
         report.recovered = try recover(directory: directory)
 
+        // Which files are in use, scanned before this process opens any metric file.
+        let scan = options.procRoot.map { FilesInUse.scan(directory: directory, procRoot: $0) } ?? .unavailable("no /proc scan asked for")
+        report.liveness = scan.summary
         let deadPython = DeadProcessList.read(directory: directory)
-        // The metric files by kind, in the order a merge reads them (their names' bytes).
+        let nonce = String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
+
+        // The candidates, by kind, in name order; the archives already there.
         var byKind: [FileKind: [(name: String, parsed: MetricFileName)]] = [:]
         for name in try DirectoryFiles.names(in: directory) where name.hasSuffix(".db") {
             guard let parsed = MetricFileName(parsing: name) else { continue }
             byKind[parsed.kind, default: []].append((name, parsed))
         }
-        var held: [FileLock] = []
-        var toRemove: [String] = []
-        var compactedPids = Set<String>()
-        var newArchives: [(kind: FileKind, entries: [(key: [UInt8], value: Double, timestamp: Double)], sources: [String])] = []
-        var reader = MetricFileReader()
-
+        var archivesThere: [FileKind: String] = [:]
+        var candidates: [Candidate] = []
         for kind in FileKind.allKinds {
             guard var files = byKind[kind] else { continue }
             files.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
@@ -110,84 +182,189 @@ public enum Compactor {
             case .gauge(let mode): folds = !mode.isLive && mode.aggregation != .all
             case .counter, .histogram, .summary: folds = true
             }
-            // Every file is read and checked by the merge engine, as a scrape reads it; the
-            // dead ones, and the archive there already, are folded by it in name order, the
-            // order a scrape reads them in.
-            var engine = MergeEngine(folding: kind)
-            var folded: [String] = []
-            var archiveProblem: MetricFileError?
             for (name, parsed) in files {
+                if parsed.isArchive { archivesThere[kind] = name; continue }
                 let path = directory + "/" + name
-                if parsed.isArchive {
-                    // Written by a compactor and owned by nobody; rewritten only with new sources.
-                    guard folds else { continue }
-                    do { _ = try engine.read(path: path, reader: &reader); engine.foldRead() } catch { archiveProblem = error }
-                    continue
-                }
                 guard let status = try? DirectoryFiles.status(path), status.isRegular else {
                     report.kept.append((name, "not a regular file")); continue
                 }
+                guard status.links == 1 else { report.kept.append((name, "a hard link (\(status.links) names)")); continue }
                 let lockOutcome: FileLock?
                 do { lockOutcome = try FileLock.exclusiveIfFree(path: path) } catch {
                     report.kept.append((name, error.description)); continue
                 }
-                guard let fileLock = lockOutcome else { report.kept.append((name, "alive")); continue }
-                let writer: FileFormat.Writer
-                do { writer = try engine.read(path: path, reader: &reader) } catch {
-                    report.kept.append((name, error.reason)); continue
+                guard let fileLock = lockOutcome else { report.kept.append((name, "alive: a process holds its lock")); continue }
+                let writer = fileLock.writer()
+                if let why = whyAlive(parsed, status, writer, scan, deadPython, options) {
+                    report.kept.append((name, why)); continue
                 }
-                if writer == .python {
-                    let known = deadPython.contains(parsed.owner)
-                    let checked = options.checkPythonPids && parsed.pid.map { !Liveness.processExists(pid: $0) } == true
-                    guard known || checked else {
-                        report.kept.append((name, "written by prometheus_client; liveness unknown (use mark-dead)")); continue
+                if case .gauge(let mode) = kind, !mode.isLive, !folds, !options.dropDeadAllGauges {
+                    report.kept.append((name, "all-mode gauge keeps its pid series")); continue
+                }
+                candidates.append(Candidate(name: name, parsed: parsed, hidden: parsed.stagedName(nonce: nonce),
+                                            folds: folds, lock: fileLock, writer: writer))
+            }
+        }
+        defer { withExtendedLifetime(candidates) {} }
+        guard !candidates.isEmpty else {
+            try pruneDeadList(directory: directory, options: options)
+            report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            return report
+        }
+
+        // Stage: the journal first, then every source out of the `*.db` namespace.
+        let staging = Journal(phase: .staging, archives: [], sources: candidates.map { .init(hidden: $0.hidden, name: $0.name, folds: $0.folds) })
+        try DirectoryFiles.writeAtomically(staging.encoded(), to: directory + "/" + journalName)
+        step(.journalStaged, options)
+        var staged: [Candidate] = []
+        for c in candidates {
+            do { try DirectoryFiles.renameNoReplace(directory + "/" + c.name, to: directory + "/" + c.hidden) } catch {
+                // Removed meanwhile (mark-dead takes no directory lock): nothing to fold.
+                if error.errno == .noEntry { continue }
+                try rollBack(staging, directory: directory)
+                throw error
+            }
+            staged.append(c)
+            if staged.count == 1 { step(.firstSourceHidden, options) }
+        }
+        step(.sourcesHidden, options)
+
+        // Re-check: no writer can open a hidden source by name any more.
+        var recheck = scan
+        if case .complete = scan.availability, let procRoot = options.procRoot {
+            recheck = FilesInUse.scan(directory: directory, procRoot: procRoot, ignoring: Set(staged.map(\.lock.descriptor)))
+            report.liveness = scan.summary + "; re-check after hiding: " + recheck.summary
+        }
+        var confirmed: [Candidate] = []
+        for c in staged {
+            let hiddenPath = directory + "/" + c.hidden
+            guard let status = try? DirectoryFiles.status(hiddenPath) else { continue }
+            if let why = whyAlive(c.parsed, status, c.writer, recheck, deadPython, options) {
+                let back = try putBack(c.hidden, as: c.parsed, directory: directory)
+                report.kept.append((back, why + " (seen after it was hidden: put back)"))
+                continue
+            }
+            confirmed.append(c)
+        }
+        step(.rechecked, options)
+
+        // Fold each kind's sources and its archive, in name order (as a scrape reads them).
+        var newArchives: [(kind: FileKind, entries: [(key: [UInt8], value: Double, timestamp: Double)], sources: [Candidate])] = []
+        var reader = MetricFileReader()
+        for kind in FileKind.allKinds {
+            let sources = confirmed.filter { $0.folds && $0.parsed.kind == kind }
+            guard !sources.isEmpty else { continue }
+            var order: [(name: String, source: Candidate?)] = sources.map { ($0.name, $0) }
+            if let archive = archivesThere[kind] { order.append((archive, nil)) }
+            order.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            var engine = MergeEngine(folding: kind)
+            var folded: [Candidate] = []
+            for (name, source) in order {
+                guard let source else {
+                    do { _ = try engine.read(path: directory + "/" + name, reader: &reader) } catch {
+                        // Nothing is changed yet: put every source back, and say why.
+                        try rollBack(staging, directory: directory)
+                        throw error
                     }
-                    compactedPids.insert(parsed.owner)
-                }
-                held.append(fileLock)
-                if folds {
                     engine.foldRead()
-                    folded.append(name)
-                } else if case .gauge(let mode) = kind, !mode.isLive && !options.dropDeadAllGauges {
-                    report.kept.append((name, "all-mode gauge keeps its pid series"))
-                } else {
-                    toRemove.append(name)
+                    continue
                 }
+                do { _ = try engine.read(path: directory + "/" + source.hidden, reader: &reader) } catch {
+                    let back = try putBack(source.hidden, as: source.parsed, directory: directory)
+                    report.kept.append((back, error.reason))
+                    continue
+                }
+                engine.foldRead()
+                folded.append(source)
             }
             guard !folded.isEmpty else { continue }
-            // Nothing is changed yet: an unreadable archive stops the compaction here.
-            if let archiveProblem { throw archiveProblem }
             newArchives.append((kind, engine.foldedEntries(), folded))
         }
-        report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        guard !newArchives.isEmpty || !toRemove.isEmpty else { return report }
+        let removals = confirmed.filter { !$0.folds }
 
-        // Write the new archives under temporary names.
+        // Write the new archives under temporary names, then commit.
         var archives: [(temp: String, final: String)] = []
+        var committed: [Journal.Source] = []
         for a in newArchives {
             let finalName = MetricFileName(kind: a.kind, owner: MetricFileName.archiveOwner).description
-            let temp = tempArchivePrefix + a.kind.prefix + "-" + String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
+            let temp = tempArchivePrefix + a.kind.prefix + "-" + String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
             try DirectoryFiles.writeAtomically(MetricFileBuilder.bytes(entries: a.entries), to: directory + "/" + temp)
             archives.append((temp, finalName))
-            report.folded += a.sources
+            report.folded += a.sources.map(\.name)
+            committed += a.sources.map { .init(hidden: $0.hidden, name: $0.name, folds: true) }
         }
-        report.removed = toRemove
+        report.removed = removals.map(\.name)
+        committed += removals.map { .init(hidden: $0.hidden, name: $0.name, folds: false) }
         step(.archivesWritten, options)
 
-        let journal = Journal(archives: archives, sources: report.folded + toRemove)
+        let journal = Journal(phase: .commit, archives: archives, sources: committed)
         try DirectoryFiles.writeAtomically(journal.encoded(), to: directory + "/" + journalName)
         step(.journalWritten, options)
         try complete(journal, directory: directory, options: options)
         report.archives = archives.map(\.final)
-
-        var dead = DeadProcessList.read(directory: directory)
-        dead.subtract(compactedPids)
-        try DeadProcessList.write(dead, directory: directory)
-        withExtendedLifetime(held) {}
+        try pruneDeadList(directory: directory, options: options)
+        report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         return report
     }
 
-    /// Finishes a journaled compaction: archives into place, sources removed, journal removed.
+    /// Why a file whose lock is free cannot be folded (it is alive, or may be), or nil when
+    /// it is dead.
+    private static func whyAlive(_ parsed: MetricFileName, _ status: FileStatus, _ writer: FileFormat.Writer?,
+                                 _ scan: FilesInUse, _ deadPython: Set<String>, _ options: CompactionOptions) -> String? {
+        switch scan.state(of: status) {
+        case .inUse: return "in use: a running process maps it or holds it open"
+        case .free: return nil
+        case .unknown(let why):
+            if let pid = parsed.pid, Sys.processExists(pid) {
+                return "a process with pid \(pid) is running (no /proc liveness: \(why))"
+            }
+            if case .swift = writer { return nil }
+            guard deadPython.contains(parsed.owner) || (options.checkPythonPids && parsed.pid != nil) else {
+                return "written by prometheus_client, no /proc liveness (\(why)): use mark-dead"
+            }
+            return nil
+        }
+    }
+
+    /// Renames a hidden source back to its name, or, when a new file took that name meanwhile,
+    /// to `<type>_<owner>~<n>.db`; never over an existing file.
+    /// - Returns: the name it has now.
+    static func putBack(_ hidden: String, as name: MetricFileName, directory: String) throws(SystemError) -> String {
+        let hiddenPath = directory + "/" + hidden
+        var target = name.description
+        for n in 1...1000 {
+            do {
+                try DirectoryFiles.renameNoReplace(hiddenPath, to: directory + "/" + target)
+                return target
+            } catch {
+                if error.errno == .noEntry { return target }
+                guard error.errno == .exists else { throw error }
+                // The same file under both names (the `link` fallback, interrupted): drop one.
+                if let a = try? DirectoryFiles.status(hiddenPath), let b = try? DirectoryFiles.status(directory + "/" + target),
+                   a.device == b.device, a.inode == b.inode {
+                    try DirectoryFiles.remove(hiddenPath)
+                    return target
+                }
+                target = MetricFileName(kind: name.kind, owner: "\(name.owner)~\(n)").description
+            }
+        }
+        throw SystemError(call: "rename", path: hiddenPath, errno: .exists)
+    }
+
+    /// Removes from the dead list every pid with no file left that compaction could fold or
+    /// remove (all-mode gauges count only when they would be dropped).
+    private static func pruneDeadList(directory: String, options: CompactionOptions) throws(SystemError) {
+        guard DirectoryFiles.exists(directory + "/" + DeadProcessList.fileName) else { return }
+        var owners = Set<String>()
+        for name in try DirectoryFiles.names(in: directory) {
+            guard let parsed = MetricFileName(parsing: name), !parsed.isArchive else { continue }
+            if case .gauge(let mode) = parsed.kind, mode == .all, !options.dropDeadAllGauges { continue }
+            owners.insert(parsed.owner)
+        }
+        try DeadProcessList.update(directory: directory) { dead in dead.formIntersection(owners) }
+    }
+
+    /// Finishes a committed compaction: archives into place, sources removed, journal removed.
     static func complete(_ journal: Journal, directory: String, options: CompactionOptions) throws(SystemError) {
         for (i, a) in journal.archives.enumerated() {
             let temp = directory + "/" + a.temp
@@ -196,7 +373,7 @@ public enum Compactor {
         }
         step(.archivesRenamed, options)
         for (i, s) in journal.sources.enumerated() {
-            do { try DirectoryFiles.remove(directory + "/" + s) } catch {
+            do { try DirectoryFiles.remove(directory + "/" + (s.hidden ?? s.name)) } catch {
                 if error.errno != .noEntry { throw error }
             }
             if i == 0 { step(.firstSourceRemoved, options) }
@@ -205,13 +382,28 @@ public enum Compactor {
         try DirectoryFiles.remove(directory + "/" + journalName)
     }
 
-    /// Completes an interrupted compaction (rolls a journaled one forward) and deletes
-    /// temporary archives no journal names. Call with the directory lock held exclusively.
+    /// Undoes a staged compaction: every hidden source back under its name (never over a new
+    /// file), then the journal removed. Temporary archives are left to ``recover(directory:)``.
+    static func rollBack(_ journal: Journal, directory: String) throws(SystemError) {
+        for s in journal.sources {
+            guard let hidden = s.hidden, let name = MetricFileName(parsing: s.name),
+                  DirectoryFiles.exists(directory + "/" + hidden) else { continue }
+            _ = try putBack(hidden, as: name, directory: directory)
+        }
+        try DirectoryFiles.remove(directory + "/" + journalName)
+    }
+
+    /// Completes an interrupted compaction (rolls a committed one forward, a staged one back)
+    /// and deletes temporary archives no journal names. Call with the directory lock held
+    /// exclusively.
     /// - Returns: whether there was an interrupted compaction to complete.
     static func recover(directory: String) throws(SystemError) -> Bool {
         var recovered = false
         if let journal = Journal.read(directory: directory) {
-            try complete(journal, directory: directory, options: CompactionOptions())
+            switch journal.phase {
+            case .commit: try complete(journal, directory: directory, options: CompactionOptions())
+            case .staging: try rollBack(journal, directory: directory)
+            }
             recovered = true
         }
         let now = DirectoryFiles.wallClock()
@@ -233,39 +425,58 @@ public enum Compactor {
         return recovered
     }
 
-    /// The source files a reader must leave out because an interrupted compaction already
-    /// folded them into an archive that is in place. Read under the shared directory lock.
-    package static func alreadyFolded(directory: String) -> Set<String> {
-        guard let journal = Journal.read(directory: directory) else { return [] }
-        var renamedKinds = Set<String>()
-        for a in journal.archives where !DirectoryFiles.exists(directory + "/" + a.temp) {
-            renamedKinds.insert(a.final)
-        }
-        var out = Set<String>()
+    /// What a reader must do about an interrupted compaction: the `*.db` names to leave out
+    /// (sources a compaction of the first journal format folded into an archive in place), and
+    /// the hidden sources to read as if they had their names (`path`, `name`). Read under the
+    /// shared directory lock.
+    package static func interrupted(directory: String) -> (leaveOut: Set<String>, include: [(path: String, name: String)]) {
+        guard let journal = Journal.read(directory: directory) else { return ([], []) }
+        var leaveOut = Set<String>()
+        var include: [(path: String, name: String)] = []
+        var inPlace = Set<String>()
+        for a in journal.archives where !DirectoryFiles.exists(directory + "/" + a.temp) { inPlace.insert(a.final) }
         for s in journal.sources {
-            guard let parsed = MetricFileName(parsing: s) else { continue }
+            guard let parsed = MetricFileName(parsing: s.name) else { continue }
             let archive = MetricFileName(kind: parsed.kind, owner: MetricFileName.archiveOwner).description
-            // Removed live gauges are equivalent to mark-dead: leave them out as well.
-            if renamedKinds.contains(archive) || !journal.archives.contains(where: { $0.final == archive }) { out.insert(s) }
+            // Folded (its archive is in place), or removed (a live gauge: like mark-dead).
+            let gone = journal.phase == .commit && (inPlace.contains(archive) || !journal.archives.contains { $0.final == archive })
+            guard let hidden = s.hidden else {
+                if gone { leaveOut.insert(s.name) }
+                continue
+            }
+            guard !gone, let h = try? DirectoryFiles.status(directory + "/" + hidden) else { continue }
+            // Put back by `link` and not yet unlinked: the same file, already listed by name.
+            if let n = try? DirectoryFiles.status(directory + "/" + s.name), n.device == h.device, n.inode == h.inode { continue }
+            include.append((directory + "/" + hidden, s.name))
         }
-        return out
+        return (leaveOut, include)
     }
 
     private static func step(_ s: CompactionStep, _ options: CompactionOptions) {
         options.afterStep?(s)
     }
 
-    /// The journal: the archives (temporary and final names) and the sources of one compaction.
+    /// The journal: its phase, the archives (temporary and final names) and the sources of one
+    /// compaction, each with the hidden name it has while it is folded (none in the first
+    /// format, whose sources kept their names).
     struct Journal {
+        enum Phase: String { case staging, commit }
+        struct Source {
+            var hidden: String?
+            var name: String
+            var folds: Bool
+        }
+        var phase: Phase
         var archives: [(temp: String, final: String)]
-        var sources: [String]
+        var sources: [Source]
 
-        static let header = "prom-multiproc compaction journal v1"
+        static let header = "prom-multiproc compaction journal v2"
+        static let headerV1 = "prom-multiproc compaction journal v1"
 
         func encoded() -> [UInt8] {
-            var lines = [Self.header]
+            var lines = [Self.header, "phase \(phase.rawValue)"]
             for a in archives { lines.append("archive \(a.temp) \(a.final)") }
-            for s in sources { lines.append("source \(s)") }
+            for s in sources { lines.append("\(s.folds ? "fold" : "remove") \(s.hidden ?? s.name) \(s.name)") }
             lines.append("end")
             return Array((lines.joined(separator: "\n") + "\n").utf8)
         }
@@ -274,21 +485,33 @@ public enum Compactor {
             guard let bytes = try? DirectoryFiles.read(directory + "/" + Compactor.journalName) else { return nil }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
             // Written atomically, so a journal is either whole or absent; check anyway.
-            guard lines.first == header, lines.last == "end" else { return nil }
-            var j = Journal(archives: [], sources: [])
-            for line in lines.dropFirst().dropLast() {
+            guard lines.count >= 2, lines.first == header || lines.first == headerV1, lines.last == "end" else { return nil }
+            let v1 = lines.first == headerV1
+            var j = Journal(phase: .commit, archives: [], sources: [])
+            var body = lines.dropFirst().dropLast()
+            if !v1 {
+                guard let first = body.first, first.hasPrefix("phase "), let phase = Phase(rawValue: String(first.dropFirst(6))) else { return nil }
+                j.phase = phase
+                body = body.dropFirst()
+            }
+            for line in body {
                 let parts = line.split(separator: " ").map(String.init)
                 // Names never contain `/`: refuse anything that could point outside the directory.
                 guard !parts.contains(where: { $0.contains("/") || $0 == ".." }) else { return nil }
                 // Only our own names: a forged journal must not make recovery rename or delete
                 // anything else (temporary archives by their prefix, archives and sources by
-                // the metric file naming scheme).
+                // the metric file naming scheme, hidden sources by the staged naming scheme of
+                // the very name they stand for).
                 if parts.count == 3 && parts[0] == "archive" {
                     guard parts[1].hasPrefix(tempArchivePrefix), MetricFileName(parsing: parts[2])?.isArchive == true else { return nil }
                     j.archives.append((parts[1], parts[2]))
-                } else if parts.count == 2 && parts[0] == "source" {
+                } else if v1 && parts.count == 2 && parts[0] == "source" {
                     guard let name = MetricFileName(parsing: parts[1]), !name.isArchive else { return nil }
-                    j.sources.append(parts[1])
+                    j.sources.append(Source(hidden: nil, name: parts[1], folds: true))
+                } else if !v1 && parts.count == 3 && (parts[0] == "fold" || parts[0] == "remove") {
+                    guard let name = MetricFileName(parsing: parts[2]), !name.isArchive,
+                          MetricFileName(parsingStaged: parts[1]) == name else { return nil }
+                    j.sources.append(Source(hidden: parts[1], name: parts[2], folds: parts[0] == "fold"))
                 } else {
                     return nil
                 }

@@ -27,7 +27,7 @@ public enum Wipe {
     package static func isOurs(_ name: String) -> Bool {
         if MetricFileName(parsing: name) != nil { return true }
         if name == FileLock.directoryLockName || name == DeadProcessList.fileName || name == Compactor.journalName { return false }
-        return name.hasPrefix(".tmp-") && !name.contains("/")
+        return (name.hasPrefix(".tmp-") || name.hasPrefix(MetricFileName.stagedPrefix)) && !name.contains("/")
     }
 
     /// Removes this package's files from `directory`.

@@ -110,7 +110,8 @@ struct MergeEngine: ~Copyable {
         var reader = MetricFileReader()
         for path in paths {
             let base = MetricFileName.baseName(of: path)
-            guard let name = MetricFileName(parsing: base) else {
+            // A source an interrupted compaction hid (`.fold-...`) is read as the file it was.
+            guard let name = MetricFileName(parsing: base) ?? MetricFileName(parsingStaged: base) else {
                 problems.append(MetricFileError(path: path, kind: .badName(MetricFileName.problem(with: base))))
                 continue
             }
