@@ -9,10 +9,12 @@ enum MarkDeadCommand {
         command: "mark-dead", synopsis: "--pid N [--dir DIR]",
         about: """
         Removes the live-mode gauge files (gauge_live*_N.db) of a dead process, exactly as
-        prometheus_client's mark_process_dead does, except that a file still held by a live
-        process (a reused pid) is left alone and reported. Records N as dead so that `compact`
-        may fold the process's prometheus_client files. Call it from a supervisor's child-exit
-        hook (gunicorn: child_exit).
+        prometheus_client's mark_process_dead does, except that a file a running process still
+        holds (a reused pid) is left alone and reported: one whose lock is held, or that a
+        process maps or has open (seen in /proc; where /proc cannot be used, any file of N
+        while a process with pid N runs). Records N as dead for compaction's fallback (used
+        only where /proc cannot be scanned), unless one of its files is in use or none is
+        left to fold. Call it from a supervisor's child-exit hook (gunicorn: child_exit).
         """, spec: spec,
         exitCodes: "  0 done (also when there was nothing to remove)\n  1 a file could not be removed\n  2 usage error")
 
@@ -22,7 +24,10 @@ enum MarkDeadCommand {
         guard let pid = Int32(pidText), pid > 0 else { throw UsageError(message: "--pid must be a positive process id, not '\(pidText)'") }
         let report = try MarkDead.run(pid: pid, directory: dir)
         for f in report.removed { printOut("removed \(f)\n") }
-        for f in report.keptAlive { printError("mark-dead: kept \(dir)/\(f): held by a live process (pid reused?)") }
+        for f in report.keptAlive { printError("mark-dead: kept \(dir)/\(f): in use by a live process (pid \(pid) reused?)") }
+        if !report.inUse.isEmpty {
+            printError("mark-dead: pid \(pid) not recorded as dead: a running process uses \(report.inUse.joined(separator: ", ")) (\(report.liveness))")
+        }
         return .ok
     }
 }
@@ -32,18 +37,23 @@ enum CompactCommand {
     static let spec = OptionSpec(
         valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)")],
         flags: [("drop-dead-all-gauges", "also remove all/liveall gauge files of dead processes (their pid series vanish)"),
-                ("check-python-pids", "treat prometheus_client files whose pid no longer exists as dead (unsafe under pid reuse)"),
-                ("verbose", "list every file folded, removed or kept")])
+                ("check-python-pids", "where /proc cannot be scanned: treat prometheus_client files whose pid no process has as dead without mark-dead"),
+                ("verbose", "list every file folded, removed or kept, and how liveness was decided")])
 
     static let help = helpText(
         command: "compact", synopsis: "[--dir DIR] [options]",
         about: """
         Folds the files of dead processes into archive files (counter_archive.db, ...) and
         removes them, keeping the merged output identical; removes live-mode gauge files of dead
-        processes. Files of this package are dead when no process holds their lock;
-        prometheus_client's files only after mark-dead (or with --check-python-pids). One
-        compactor runs at a time (a second waits). Killed at any point, the next run completes
-        the interrupted one.
+        processes. A file is dead when no process holds its lock and no process maps it or has
+        it open (one scan of /proc), whoever wrote it: prometheus_client's files need no
+        mark-dead, and a file a reused pid's process uses is kept even after mark-dead. Where
+        /proc cannot be scanned (another pid namespace, no permission), prometheus_client's
+        files are folded only after mark-dead (or with --check-python-pids), and never while a
+        process with their pid runs. Files are renamed out of the *.db names and checked again
+        before they are folded, so a process that opens one meanwhile gets a fresh file or has
+        its file put back. One compactor runs at a time (a second waits). Killed at any point,
+        the next run completes or rolls back the interrupted one.
         """, spec: spec,
         exitCodes: "  0 done\n  1 a system error or an unreadable archive (nothing half-done is left visible)\n  2 usage error")
 
@@ -56,6 +66,7 @@ enum CompactCommand {
         if r.recovered { printOut("completed an interrupted compaction\n") }
         printOut("folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count), kept \(r.kept.count)\n")
         if args.flags.contains("verbose") {
+            printOut("liveness: \(r.liveness)\n")
             for f in r.folded { printOut("folded \(f)\n") }
             for f in r.removed { printOut("removed \(f)\n") }
             for k in r.kept { printOut("kept \(k.name): \(k.reason)\n") }
