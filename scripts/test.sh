@@ -69,6 +69,10 @@ extra_checks() {
     run_check "thread sanitizer"  bash scripts/sanitizers.sh thread
     run_check "address sanitizer" bash scripts/sanitizers.sh address
     run_check "soak (60 s)"       bash scripts/soak.sh --duration 60
+    # Compaction under pid reuse: prometheus_client and Swift workers killed and restarted
+    # under pids just declared dead, compactors killed at every step (about 70 s). See
+    # scripts/torture.sh; a longer run: bash scripts/torture.sh --duration 600.
+    run_check "torture (60 s)"    bash scripts/torture.sh --duration 60
 }
 
 failed_checks=()

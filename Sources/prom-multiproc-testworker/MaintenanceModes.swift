@@ -10,10 +10,10 @@ let maintenanceModes: [String: WorkerMode] = [
 ]
 
 /// Compacts DIR as `prom-multiproc-cli compact --dir DIR` does, and ends with SIGKILL right
-/// after STEP of the commit (one of ``CompactionStep``: archives-written, journal-written,
-/// first-archive-renamed, archives-renamed, first-source-removed, sources-removed), as a
-/// compactor killed there would. When the compaction never reaches STEP (nothing to fold),
-/// prints what it did and exits 0.
+/// after STEP (one of ``CompactionStep``: journal-staged, first-source-hidden, sources-hidden,
+/// rechecked, archives-written, journal-written, first-archive-renamed, archives-renamed,
+/// first-source-removed, sources-removed), as a compactor killed there would. When the
+/// compaction never reaches STEP (nothing to fold), prints what it did and exits 0.
 @Sendable func compactCrashAfterMode(_ a: [String]) throws -> Int32 {
     let steps = CompactionStep.allCases.map(\.rawValue).joined(separator: "|")
     let usage = "compact-crash-after DIR \(steps)"

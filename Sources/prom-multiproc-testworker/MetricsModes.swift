@@ -10,6 +10,7 @@ import PromMetrics
 let metricsModes: [String: WorkerMode] = [
     "metrics-burst": WorkerMode(usage: "metrics-burst DIR N", run: metricsBurstMode),
     "metrics-loop": WorkerMode(usage: "metrics-loop DIR [BATCH] [PAUSE_MICROSECONDS]", run: metricsLoopMode),
+    "torture-writer": WorkerMode(usage: "torture-writer DIR pid|ID BATCH PAUSE_MICROSECONDS", run: tortureWriterMode),
     "mostrecent-increment": WorkerMode(
         usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
@@ -113,6 +114,40 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
         total += batch
         maxTotal.set(Double(total))
         say("total \(total)")
+        if pause > 0 { usleep(UInt32(pause)) }
+    }
+}
+
+/// A writer for the torture run (scripts/torture.sh), the twin of
+/// scripts/torture/py_writer.py: the same metrics, keys and loop, so that prometheus_client
+/// workers and these write one set of series.
+///
+/// It writes as the identity ID (`ProcessIdentity.fixed`, playing a reused pid) or its real
+/// pid (`pid`), creates `torture_ops_total` (a counter), `torture_latency` (a histogram with
+/// buckets 0.3 and 0.6) and `torture_workers` (a livesum gauge, incremented once), prints
+/// `ready <identity>`, and waits for a line on standard input: meanwhile the torture reads
+/// the values its files start from (an adopted file continues a dead process's values). Then
+/// it loops until killed: BATCH times { add 1 to the counter, observe
+/// ``burstObservation(_:)`` }, sleep PAUSE_MICROSECONDS.
+@Sendable func tortureWriterMode(_ a: [String]) throws -> Int32 {
+    let usage = "torture-writer DIR pid|ID BATCH PAUSE_MICROSECONDS"
+    let dir = try argument(a, 0, usage)
+    let id = try argument(a, 1, usage)
+    let batch = try intArgument(a, 2, usage)
+    let pause = try intArgument(a, 3, usage)
+    let identity: ProcessIdentity = id == "pid" ? .processID : .fixed(id)
+    let registry = Registry(storage: try .multiprocess(directory: dir, identity: identity))
+    let ops = try Counter("torture_ops_total", help: "Operations done by torture writers.", registry: registry)
+    let latency = try Histogram("torture_latency", help: "Values observed by torture writers.", buckets: [0.3, 0.6], registry: registry)
+    let workers = try Gauge("torture_workers", help: "Torture writers alive.", mode: .livesum, registry: registry)
+    workers.increment()
+    say("ready \(id == "pid" ? String(getpid()) : id)")
+    guard readLine() != nil else { return 0 }
+    while true {
+        for i in 0..<batch {
+            ops.increment()
+            latency.observe(burstObservation(i))
+        }
         if pause > 0 { usleep(UInt32(pause)) }
     }
 }

@@ -62,8 +62,8 @@ FILES_PER_WRITER = 4  # counter, histogram, gauge_livesum, gauge_max
 ARCHIVES = 3  # counter, histogram, gauge_max (live gauges are removed, not archived)
 # The steps after which `prom-multiproc-testworker compact-crash-after DIR STEP` SIGKILLs itself
 # (CompactionStep); the next compaction must complete or roll back what it left.
-COMPACTION_STEPS = ["archives-written", "journal-written", "first-archive-renamed", "archives-renamed",
-                    "first-source-removed", "sources-removed"]
+COMPACTION_STEPS = ["journal-staged", "first-source-hidden", "sources-hidden", "rechecked", "archives-written",
+                    "journal-written", "first-archive-renamed", "archives-renamed", "first-source-removed", "sources-removed"]
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
 
