@@ -91,6 +91,34 @@ func collectText(_ dir: TempDirectory) throws -> String {
         #expect(try collectText(dir).contains(#"requests_total{route="/a"} 21.0"#))
     }
 
+    /// The reported bug: a prometheus_client worker with its real pid counts 1; the supervisor
+    /// had declared that pid dead for its previous holder (pid reuse). Compaction must keep the
+    /// live worker's file, so its next increments count; once it exits, the file is folded
+    /// without any hook.
+    @Test func aLivePrometheusClientWorkerWhosePidWasDeclaredDeadKeepsCounting() throws {
+        let dir = TempDirectory("pmp-reuse"); defer { dir.remove() }
+        let worker = try LineChild.python("counter_worker.py", [dir.path])
+        defer { worker.finish() }
+        let ready = try #require(worker.readLine(), "the worker did not start")
+        let pid = String(ready.split(separator: " ").last ?? "")
+        try #require(ready.hasPrefix("ready ") && Int32(pid) != nil, "\(ready)")
+        let marked = try cli(["mark-dead", "--pid", pid, "--dir", dir.path])
+        #expect(marked.status == 0 && marked.stderr.contains("not recorded as dead"), "\(marked.stderr)")
+        let compact = try cli(["compact", "--dir", dir.path, "--verbose"])
+        #expect(compact.status == 0, "\(compact.stderr)")
+        #expect(compact.stdout.contains("kept counter_\(pid).db: in use"), "\(compact.stdout)")
+        #expect(try collectText(dir).contains("jobs_total 1.0"))
+        worker.send("inc")
+        #expect(worker.readLine() == "count 2.0")
+        #expect(try collectText(dir).contains("jobs_total 2.0"), "the increment after the compaction counts")
+        #expect(worker.finish() == 0)
+        // Gone: nobody maps or holds the file any more; no mark-dead needed.
+        let after = try cli(["compact", "--dir", dir.path, "--verbose"])
+        #expect(after.stdout.contains("folded counter_\(pid).db"), "\(after.stdout)")
+        #expect(try collectText(dir).contains("jobs_total 2.0"))
+        #expect(dir.names().filter { $0.hasSuffix(".db") } == ["counter_archive.db"])
+    }
+
     /// The compactor is the test worker's `compact-crash-after` mode: the library's compaction
     /// with a SIGKILL injected after the step (the CLI has no such hook).
     @Test(arguments: CompactionStep.allCases)

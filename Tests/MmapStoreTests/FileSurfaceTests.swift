@@ -160,6 +160,38 @@ struct FileSurfaceTests {
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("counter_4242.db")) == victim)
     }
 
+    // MARK: hard links
+
+    @Test func theReaderReportsAHardLinkAndTheWriterNeverAdoptsOne() throws {
+        let dir = TempDirectory("pmp-hardlink")
+        let elsewhere = TempDirectory("pmp-outside")
+        defer { dir.remove(); elsewhere.remove() }
+        // A valid metric file outside the directory, whose data a second name inside shares:
+        // adopting it would write into the outside file.
+        let real = try deadCounterFile(elsewhere, owner: "7", value: 5)
+        let realBytes = bytes(real)
+        try FileManager.default.linkItem(atPath: real, toPath: dir.file("counter_7.db"))
+        var reader = MetricFileReader()
+        #expect(throws: MetricFileError(path: dir.file("counter_7.db"), kind: .hardLink(links: 2))) {
+            _ = try reader.load(path: dir.file("counter_7.db"))
+        }
+        #expect(MetricFileError(path: "p", kind: .hardLink(links: 2)).reasonCode.rawValue == "hard_link")
+
+        let f = try MetricFile.claim(directory: dir.path, kind: .counter, pid: "7")
+        try f.slot(for: SeriesKey(family: "jobs", sample: "jobs_total", labels: [], help: "Jobs.").encoded()).add(1)
+        #expect(f.path == dir.file("counter_7-1.db"), "the writer moved to a suffixed name")
+        f.close()
+        #expect(bytes(real) == realBytes, "the outside file is untouched")
+
+        // compact and mark-dead leave it alone; inspect reports it.
+        let compact = try surfaceCLI(["compact", "--dir", dir.path, "--verbose"])
+        #expect(compact.status == 0, "\(compact.stderr)")
+        #expect(compact.stdout.contains("kept counter_7.db: a hard link"), "\(compact.stdout)")
+        #expect(dir.names().contains("counter_7.db") && bytes(real) == realBytes)
+        let inspect = try surfaceCLI(["inspect", dir.file("counter_7.db")])
+        #expect(inspect.status == 1 && inspect.stderr.contains("hard link"), "\(inspect.stderr)")
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aFifoUnderABookkeepingNameIsRefusedWithoutBlocking() throws {
         let dir = TempDirectory("pmp-fifo")

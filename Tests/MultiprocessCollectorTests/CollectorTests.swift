@@ -57,6 +57,11 @@ struct CollectorTests {
         table.append(("counter_10.db", "symlink"))
         try FileManager.default.createDirectory(atPath: dir.file("counter_11.db"), withIntermediateDirectories: false)
         table.append(("counter_11.db", "not_regular_file"))
+        // A second name for a good file (possibly one outside the directory): not read.
+        try Self.write(Self.pythonFile([Self.goodKey], value: 100), to: dir.file("counter_12.db"))
+        try FileManager.default.linkItem(atPath: dir.file("counter_12.db"), toPath: dir.file("counter_13.db"))
+        table.append(("counter_12.db", "hard_link"))
+        table.append(("counter_13.db", "hard_link"))
         // Names that are not *.db are not metric files at all.
         try Self.write(Self.pythonFile([Self.goodKey], value: 100), to: dir.file(".tmp-counter_1-abc"))
         try Self.write(Self.pythonFile([Self.goodKey], value: 100), to: dir.file("counter_1.db.bak"))

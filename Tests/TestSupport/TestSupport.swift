@@ -209,3 +209,71 @@ public func runPython(_ script: String, _ arguments: [String], input: String? = 
     let python = try ExternalTool.python.path()
     return try run(python, [repositoryRoot() + "/scripts/python/" + script] + arguments, input: input)
 }
+
+/// A child process driven line by line: its standard input is a pipe, and its standard output
+/// is read one line at a time, with a time limit.
+public final class LineChild: @unchecked Sendable {
+    /// The running process.
+    public let process: Process
+    private let input = Pipe()
+    private let output = Pipe()
+    private var pending = Data()
+
+    /// Starts `path` with `arguments` (crash reports off, as every test child).
+    public init(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = childEnvironment(environment)
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// The child's pid.
+    public var pid: Int32 { process.processIdentifier }
+
+    /// The next line the child prints (without its newline), or nil at the end of its output or
+    /// after `timeout` seconds.
+    public func readLine(timeout: Double = 30) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        let fd = output.fileHandleForReading.fileDescriptor
+        while true {
+            if let newline = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending = Data(pending[pending.index(after: newline)...])
+                return line
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return nil }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, Int32(min(left, 1) * 1000)) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress!, $0.count) }
+            guard n > 0 else { return nil }
+            pending.append(contentsOf: buffer[0..<n])
+        }
+    }
+
+    /// Sends `line` and a newline to the child.
+    public func send(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Closes the child's standard input and waits for it to exit (SIGKILL after `timeout`).
+    @discardableResult
+    public func finish(timeout: Double = 30) -> Int32 {
+        try? input.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Starts one of `scripts/python/`'s scripts under the interop Python.
+    public static func python(_ script: String, _ arguments: [String]) throws -> LineChild {
+        try LineChild(try ExternalTool.python.path(), [repositoryRoot() + "/scripts/python/" + script] + arguments)
+    }
+}

@@ -1,0 +1,152 @@
+// Compaction and mark-dead against pid reuse: files prometheus_client wrote carry no lock, so
+// whether a process still maps or holds them (FilesInUse, /proc) decides, and the dead list
+// only where /proc cannot be used. Files in the prometheus_client format are made by hand
+// (marker zero); "live" holders are descriptors this test process opens.
+import Foundation
+import MmapStore
+import MultiprocessCollector
+import SystemCalls
+import Testing
+import TestSupport
+
+@Suite struct CompactionLivenessTests {
+    static let key = #"["jobs", "jobs_total", {}, "Jobs."]"#
+    /// Owners far above any pid_max: no process ever has them.
+    static let nobody = ["2147480000", "2147480001", "2147480002", "2147480003", "2147480004", "2147480005"]
+
+    @discardableResult
+    func pythonFile(_ dir: TempDirectory, owner: String, value: Double) throws -> String {
+        let path = dir.file("counter_\(owner).db")
+        try Data(CollectorTests.pythonFile([Self.key], value: value)).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func total(_ dir: TempDirectory) -> Double? {
+        testCollector(dir.path).collect().families.value("jobs_total")
+    }
+
+    func pythonTotal(_ dir: TempDirectory) throws -> String {
+        let r = try runPython("collect.py", [dir.path, "--text"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return r.stdout.split(separator: "\n").first { $0.hasPrefix("jobs_total ") }.map(String.init) ?? "none"
+    }
+
+    func leftovers(_ dir: TempDirectory) -> [String] {
+        dir.names().filter { $0.hasPrefix(".fold-") || $0.hasPrefix(".tmp-") || $0 == ".prom-multiproc-compaction-journal" }
+    }
+
+    @Test func aPrometheusClientFileInUseIsKeptWhateverTheDeadListSays() throws {
+        let dir = TempDirectory("pmp-reuse"); defer { dir.remove() }
+        let owner = Self.nobody[3]
+        let path = try pythonFile(dir, owner: owner, value: 1)
+        // A worker that reused the pid holds the file.
+        let fd = try Sys.open(path, [.readWrite])
+        let marked = try MarkDead.run(pid: Int32(owner)!, directory: dir.path)
+        #expect(marked.inUse == ["counter_\(owner).db"] && !marked.recorded, "\(marked)")
+        #expect(!DeadProcessList.read(directory: dir.path).contains(owner))
+        // Even a stale entry does not make compaction fold a file in use.
+        try DeadProcessList.update(directory: dir.path) { $0.insert(owner) }
+        let kept = try Compactor.compact(directory: dir.path)
+        #expect(kept.folded.isEmpty && kept.kept.map(\.name) == ["counter_\(owner).db"], "\(kept.kept)")
+        #expect(kept.kept.first?.reason.hasPrefix("in use") == true)
+        #expect(kept.liveness.hasPrefix("/proc scan: "), "\(kept.liveness)")
+        Sys.close(fd)
+        // Nobody holds it any more: folded, and the pid leaves the dead list.
+        let folded = try Compactor.compact(directory: dir.path)
+        #expect(folded.folded == ["counter_\(owner).db"], "\(folded.kept)")
+        #expect(DeadProcessList.read(directory: dir.path).isEmpty)
+        #expect(total(dir) == 1)
+    }
+
+    @Test func markDeadRecordsOnlyPidsWithFilesToFoldAndCompactionPrunesThem() throws {
+        let dir = TempDirectory("pmp-deadlist"); defer { dir.remove() }
+        let owner = Self.nobody[0]
+        try pythonFile(dir, owner: owner, value: 2)
+        #expect(try MarkDead.run(pid: Int32(owner)!, directory: dir.path).recorded)
+        // A pid with no file (a worker that never wrote) is not recorded.
+        #expect(try !MarkDead.run(pid: Int32(Self.nobody[1])!, directory: dir.path).recorded)
+        #expect(DeadProcessList.read(directory: dir.path) == [owner])
+        _ = try Compactor.compact(directory: dir.path)
+        #expect(DeadProcessList.read(directory: dir.path).isEmpty)
+        #expect(total(dir) == 2)
+    }
+
+    /// Where /proc cannot be scanned: the dead list decides for prometheus_client's files, the
+    /// lock for ours, and a pid that has a running process is never folded.
+    @Test func whereProcCannotBeScannedTheDeadListDecidesAndARunningPidIsNeverFolded() throws {
+        let dir = TempDirectory("pmp-fallback"); defer { dir.remove() }
+        let fakeProc = TempDirectory("pmp-fakeproc"); defer { fakeProc.remove() }
+        let me = String(getpid())
+        try pythonFile(dir, owner: me, value: 1)                // a running pid, listed dead (stale)
+        try pythonFile(dir, owner: Self.nobody[0], value: 2)    // dead and listed: folded
+        try pythonFile(dir, owner: Self.nobody[1], value: 4)    // not listed: unknown
+        let ours = try MetricFile.claim(directory: dir.path, kind: .counter, pid: Self.nobody[2])
+        try ours.slot(for: Array(Self.key.utf8)).set(8)
+        ours.close()                                           // ours, its lock free: folded
+        #expect(try MarkDead.run(pid: Int32(Self.nobody[0])!, directory: dir.path, procRoot: nil).recorded)
+        let mine = try MarkDead.run(pid: getpid(), directory: dir.path, procRoot: nil)
+        #expect(!mine.recorded && mine.inUse == ["counter_\(me).db"], "a running pid is in use")
+        try DeadProcessList.update(directory: dir.path) { $0.insert(me) }
+
+        var options = CompactionOptions()
+        options.procRoot = fakeProc.path
+        let r = try Compactor.compact(directory: dir.path, options: options)
+        #expect(r.liveness.hasPrefix("/proc cannot be used"), "\(r.liveness)")
+        #expect(r.folded == ["counter_\(Self.nobody[0]).db", "counter_\(Self.nobody[2]).db"], "\(r.kept)")
+        let reasons = Dictionary(r.kept.map { ($0.name, $0.reason) }, uniquingKeysWith: { a, _ in a })
+        #expect(reasons["counter_\(me).db"]?.contains("is running") == true, "\(reasons)")
+        #expect(reasons["counter_\(Self.nobody[1]).db"]?.contains("use mark-dead") == true, "\(reasons)")
+        #expect(total(dir) == 15)
+        // The listed pid whose files are folded left the list; the running one's file is left.
+        #expect(DeadProcessList.read(directory: dir.path) == [me])
+    }
+
+    /// A process that opens a source between the first check and the rename (a late opener,
+    /// played through the compactor's seam) is seen by the re-check: the file is put back.
+    @Test func aFileOpenedWhileItIsBeingCompactedIsPutBack() throws {
+        let dir = TempDirectory("pmp-putback"); defer { dir.remove() }
+        let owner = Self.nobody[4]
+        let path = try pythonFile(dir, owner: owner, value: 1)
+        let held = Locked<Int32>(-1)
+        var options = CompactionOptions()
+        options.afterStep = { step in
+            if step == .journalStaged { held.withLock { $0 = (try? Sys.open(path, [.readWrite])) ?? -2 } }
+        }
+        let r = try Compactor.compact(directory: dir.path, options: options)
+        #expect(held.withLock { $0 } >= 0)
+        #expect(r.folded.isEmpty, "\(r.folded)")
+        #expect(r.kept.map(\.name) == ["counter_\(owner).db"] && r.kept.first?.reason.contains("put back") == true, "\(r.kept)")
+        #expect(dir.names().contains("counter_\(owner).db") && leftovers(dir).isEmpty, "\(dir.names())")
+        #expect(total(dir) == 1)
+        held.withLock { Sys.close($0) }
+        #expect(try Compactor.compact(directory: dir.path).folded == ["counter_\(owner).db"])
+        #expect(total(dir) == 1)
+    }
+
+    /// The file put back never replaces a new file that took its name meanwhile: it gets a
+    /// name of its own that both collectors read and no writer claims.
+    @Test func aFilePutBackNeverClobbersANewFileOfItsName() throws {
+        let dir = TempDirectory("pmp-putback"); defer { dir.remove() }
+        let owner = Self.nobody[5]
+        let path = try pythonFile(dir, owner: owner, value: 1)
+        let held = Locked<Int32>(-1)
+        var options = CompactionOptions()
+        options.afterStep = { step in
+            if step == .journalStaged { held.withLock { $0 = (try? Sys.open(path, [.readWrite])) ?? -2 } }
+            // A new process of that pid creates a fresh file under the now free name.
+            if step == .sourcesHidden {
+                try? Data(CollectorTests.pythonFile([Self.key], value: 5)).write(to: URL(fileURLWithPath: path))
+            }
+        }
+        let r = try Compactor.compact(directory: dir.path, options: options)
+        #expect(r.kept.map(\.name).contains("counter_\(owner)~1.db"), "\(r.kept)")
+        #expect(dir.names().contains("counter_\(owner).db") && dir.names().contains("counter_\(owner)~1.db"))
+        #expect(leftovers(dir).isEmpty)
+        #expect(total(dir) == 6)
+        #expect(try pythonTotal(dir) == "jobs_total 6.0")
+        held.withLock { Sys.close($0) }
+        let again = try Compactor.compact(directory: dir.path)
+        #expect(Set(again.folded) == ["counter_\(owner).db", "counter_\(owner)~1.db"])
+        #expect(total(dir) == 6)
+    }
+}
