@@ -7,6 +7,7 @@ import SystemCalls
 
 let maintenanceModes: [String: WorkerMode] = [
     "compact-crash-after": WorkerMode(usage: "compact-crash-after DIR STEP", run: compactCrashAfterMode),
+    "scan-in-use": WorkerMode(usage: "scan-in-use DIR [ROUNDS]", run: scanInUseMode),
 ]
 
 /// Compacts DIR as `prom-multiproc-cli compact --dir DIR` does, and ends with SIGKILL right
@@ -23,5 +24,25 @@ let maintenanceModes: [String: WorkerMode] = [
     options.afterStep = { reached in if reached == step { Sys.killSelf() } }
     let r = try Compactor.compact(directory: dir, options: options)
     say("step \(step.rawValue) not reached: folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count)")
+    return 0
+}
+
+/// Scans /proc for the files of DIR's device in use, ROUNDS times (default 5), as compaction
+/// does once per run (scripts/bench/liveness.py). Prints one line a round: milliseconds,
+/// processes, files in use; and how many of DIR's `*.db` files are in use.
+@Sendable func scanInUseMode(_ a: [String]) throws -> Int32 {
+    let usage = "scan-in-use DIR [ROUNDS]"
+    let dir = try argument(a, 0, usage)
+    let rounds = a.count > 1 ? try intArgument(a, 1, usage) : 5
+    let names = try DirectoryFiles.names(in: dir).filter { $0.hasSuffix(".db") }
+    for _ in 0..<rounds {
+        let scan = FilesInUse.scan(directory: dir)
+        guard case .complete = scan.availability else { say("unavailable: \(scan.summary)"); return 1 }
+        var used = 0
+        for name in names {
+            if let st = try? DirectoryFiles.status(dir + "/" + name), scan.state(of: st) == .inUse { used += 1 }
+        }
+        say("scan ms \(scan.seconds * 1000) processes \(scan.processes) in-use-on-device \(scan.inodes.count) db-files \(names.count) db-in-use \(used)")
+    }
     return 0
 }

@@ -10,7 +10,9 @@ import TestSupport
     /// A file in `dir` that nobody holds (written and closed by this process).
     func plainFile(_ dir: TempDirectory, _ name: String) throws -> String {
         let path = dir.file(name)
-        try Data(repeating: 0, count: 8192).write(to: URL(fileURLWithPath: path))
+        // Close-on-exec (Data.write is not): a child another test spawns meanwhile must not
+        // inherit the descriptor and so hold the file.
+        try DirectoryFiles.writeAtomically([UInt8](repeating: 0, count: 8192), to: path)
         return path
     }
 

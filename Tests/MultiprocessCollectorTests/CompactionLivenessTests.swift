@@ -1,7 +1,9 @@
 // Compaction and mark-dead against pid reuse: files prometheus_client wrote carry no lock, so
 // whether a process still maps or holds them (FilesInUse, /proc) decides, and the dead list
 // only where /proc cannot be used. Files in the prometheus_client format are made by hand
-// (marker zero); "live" holders are descriptors this test process opens.
+// (marker zero); "live" holders are descriptors this test process opens. Every descriptor is
+// close-on-exec: other tests spawn children concurrently, and a child that inherited one would
+// hold the file (rightly) in use.
 import Foundation
 import MmapStore
 import MultiprocessCollector
@@ -17,7 +19,9 @@ import TestSupport
     @discardableResult
     func pythonFile(_ dir: TempDirectory, owner: String, value: Double) throws -> String {
         let path = dir.file("counter_\(owner).db")
-        try Data(CollectorTests.pythonFile([Self.key], value: value)).write(to: URL(fileURLWithPath: path))
+        // Through a close-on-exec descriptor (Foundation's Data.write has none): a child that
+        // another test spawns meanwhile must not inherit it and keep the file in use.
+        try DirectoryFiles.writeAtomically(CollectorTests.pythonFile([Self.key], value: value), to: path)
         return path
     }
 
@@ -135,7 +139,7 @@ import TestSupport
             if step == .journalStaged { held.withLock { $0 = (try? Sys.open(path, [.readWrite])) ?? -2 } }
             // A new process of that pid creates a fresh file under the now free name.
             if step == .sourcesHidden {
-                try? Data(CollectorTests.pythonFile([Self.key], value: 5)).write(to: URL(fileURLWithPath: path))
+                try? DirectoryFiles.writeAtomically(CollectorTests.pythonFile([Self.key], value: 5), to: path)
             }
         }
         let r = try Compactor.compact(directory: dir.path, options: options)

@@ -157,31 +157,20 @@ public enum Compactor {
         defer { withExtendedLifetime(lock) {} }
         var report = CompactionReport()
         report.recovered = try recover(directory: directory)
-
-        // Which files are in use, scanned before this process opens any metric file.
-        let scan = options.procRoot.map { FilesInUse.scan(directory: directory, procRoot: $0) } ?? .unavailable("no /proc scan asked for")
-        report.liveness = scan.summary
         let deadPython = DeadProcessList.read(directory: directory)
         let nonce = String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
 
-        // The candidates, by kind, in name order; the archives already there.
+        // The files whose lock is free, by kind, in name order; the archives already there.
         var byKind: [FileKind: [(name: String, parsed: MetricFileName)]] = [:]
         for name in try DirectoryFiles.names(in: directory) where name.hasSuffix(".db") {
             guard let parsed = MetricFileName(parsing: name) else { continue }
             byKind[parsed.kind, default: []].append((name, parsed))
         }
         var archivesThere: [FileKind: String] = [:]
-        var candidates: [Candidate] = []
+        var unlocked: [(name: String, parsed: MetricFileName, status: FileStatus, lock: FileLock)] = []
         for kind in FileKind.allKinds {
             guard var files = byKind[kind] else { continue }
             files.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            // Live-mode gauge files of dead processes go, as with mark-dead; all-mode ones keep
-            // their per-pid series; the others are folded into the kind's archive.
-            let folds: Bool
-            switch kind {
-            case .gauge(let mode): folds = !mode.isLive && mode.aggregation != .all
-            case .counter, .histogram, .summary: folds = true
-            }
             for (name, parsed) in files {
                 if parsed.isArchive { archivesThere[kind] = name; continue }
                 let path = directory + "/" + name
@@ -194,16 +183,36 @@ public enum Compactor {
                     report.kept.append((name, error.description)); continue
                 }
                 guard let fileLock = lockOutcome else { report.kept.append((name, "alive: a process holds its lock")); continue }
-                let writer = fileLock.writer()
-                if let why = whyAlive(parsed, status, writer, scan, deadPython, options) {
-                    report.kept.append((name, why)); continue
-                }
-                if case .gauge(let mode) = kind, !mode.isLive, !folds, !options.dropDeadAllGauges {
+                unlocked.append((name, parsed, status, fileLock))
+            }
+        }
+        defer { withExtendedLifetime(unlocked) {} }
+
+        // Which of them a process maps or holds open: one scan, leaving out this process's
+        // own locks on them; none when every file is locked by its writer.
+        let held = Set(unlocked.map(\.lock.descriptor))
+        let scan = unlocked.isEmpty ? .unavailable("no file without a held lock") :
+            options.procRoot.map { FilesInUse.scan(directory: directory, procRoot: $0, ignoring: held) } ?? .unavailable("no /proc scan asked for")
+        report.liveness = unlocked.isEmpty ? "no file to judge" : scan.summary
+        var candidates: [Candidate] = []
+        for (name, parsed, status, fileLock) in unlocked {
+            let writer = fileLock.writer()
+            if let why = whyAlive(parsed, status, writer, scan, deadPython, options) {
+                report.kept.append((name, why)); continue
+            }
+            // Live-mode gauge files of dead processes go, as with mark-dead; all-mode ones keep
+            // their per-pid series; the others are folded into the kind's archive.
+            let folds: Bool
+            switch parsed.kind {
+            case .gauge(let mode):
+                folds = !mode.isLive && mode.aggregation != .all
+                if !mode.isLive && !folds && !options.dropDeadAllGauges {
                     report.kept.append((name, "all-mode gauge keeps its pid series")); continue
                 }
-                candidates.append(Candidate(name: name, parsed: parsed, hidden: parsed.stagedName(nonce: nonce),
-                                            folds: folds, lock: fileLock, writer: writer))
+            case .counter, .histogram, .summary: folds = true
             }
+            candidates.append(Candidate(name: name, parsed: parsed, hidden: parsed.stagedName(nonce: nonce),
+                                        folds: folds, lock: fileLock, writer: writer))
         }
         defer { withExtendedLifetime(candidates) {} }
         guard !candidates.isEmpty else {
@@ -232,7 +241,7 @@ public enum Compactor {
         // Re-check: no writer can open a hidden source by name any more.
         var recheck = scan
         if case .complete = scan.availability, let procRoot = options.procRoot {
-            recheck = FilesInUse.scan(directory: directory, procRoot: procRoot, ignoring: Set(staged.map(\.lock.descriptor)))
+            recheck = FilesInUse.scan(directory: directory, procRoot: procRoot, ignoring: held)
             report.liveness = scan.summary + "; re-check after hiding: " + recheck.summary
         }
         var confirmed: [Candidate] = []
