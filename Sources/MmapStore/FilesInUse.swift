@@ -146,7 +146,6 @@ package struct FilesInUse: Sendable {
 
         var scanned = Set<Int32>()
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 16)
         var probeMapped = false, probeOpen = false
         for round in 0... {
             let listed: [String]
@@ -190,8 +189,8 @@ package struct FilesInUse: Sendable {
         let base = procRoot + "/" + String(pid)
         var probeMapped = false, probeOpen = false
         do {
-            try Sys.readWhole(base + "/maps", into: &buffer)
-            Self.parseMaps(buffer, device: device) { inode in
+            let count = try Sys.readWhole(base + "/maps", into: &buffer)
+            Self.parseMaps(buffer[0..<count], device: device) { inode in
                 inodes.insert(inode)
                 if let probe, inode == probe.inode { probeMapped = true }
             }
@@ -225,7 +224,7 @@ package struct FilesInUse: Sendable {
     /// A line is `start-end perms offset major:minor inode [path]`, the device numbers in hex
     /// as the kernel splits them (12-bit major, 20-bit minor); `st_dev` encodes the same pair
     /// the glibc way, which ``deviceNumber(major:minor:)`` computes.
-    package static func parseMaps(_ text: [UInt8], device: UInt64, _ body: (UInt64) -> Void) {
+    package static func parseMaps(_ text: ArraySlice<UInt8>, device: UInt64, _ body: (UInt64) -> Void) {
         text.withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0

@@ -335,22 +335,26 @@ package enum Sys {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Reads a file with read(2) until its end, into `buffer` (replacing its contents), at most
-    /// `limit` bytes: for files whose size `stat` does not tell, such as those of /proc.
-    package static func readWhole(_ path: String, into buffer: inout [UInt8], limit: Int = 64 << 20) throws(SystemError) {
+    /// Reads a file with read(2) until its end into `buffer`, which grows as needed and is
+    /// never shrunk (a scan reuses one buffer for every process), at most `limit` bytes: for
+    /// files whose size `stat` does not tell, such as those of /proc.
+    /// - Returns: the number of bytes read, at the start of `buffer`.
+    package static func readWhole(_ path: String, into buffer: inout [UInt8], limit: Int = 64 << 20) throws(SystemError) -> Int {
         let fd = try open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { close(fd) }
-        buffer.removeAll(keepingCapacity: true)
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while buffer.count < limit {
-            let r = chunk.withUnsafeMutableBytes { b in retrying { Glibc.read(fd, b.baseAddress!, b.count) } }
+        if buffer.count < 1 << 16 { buffer = [UInt8](repeating: 0, count: 1 << 16) }
+        var done = 0
+        while done < limit {
+            if done == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
+            let r = buffer.withUnsafeMutableBytes { b in retrying { Glibc.read(fd, b.baseAddress! + done, b.count - done) } }
             switch r {
             case .success(let n):
-                if n == 0 { return }
-                buffer.append(contentsOf: chunk[0..<n])
+                if n == 0 { return done }
+                done += n
             case .failure(let e): throw fail("read", path, e)
             }
         }
+        return done
     }
 
     // MARK: mappings

@@ -3,10 +3,11 @@ import MultiprocessCollector
 /// `mark-dead --pid N`: prometheus_client's `mark_process_dead`, safe against pid reuse.
 enum MarkDeadCommand {
     static let spec = OptionSpec(
-        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"), ("pid", "the pid of the process that died")])
+        valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"), ("pid", "the pid of the process that died")],
+        flags: [("no-proc-scan", "do not scan /proc: any file of N counts as in use while a process with pid N runs")])
 
     static let help = helpText(
-        command: "mark-dead", synopsis: "--pid N [--dir DIR]",
+        command: "mark-dead", synopsis: "--pid N [--dir DIR] [--no-proc-scan]",
         about: """
         Removes the live-mode gauge files (gauge_live*_N.db) of a dead process, exactly as
         prometheus_client's mark_process_dead does, except that a file a running process still
@@ -22,7 +23,7 @@ enum MarkDeadCommand {
         let dir = try args.directory()
         guard let pidText = args.values["pid"] else { throw UsageError(message: "--pid is required") }
         guard let pid = Int32(pidText), pid > 0 else { throw UsageError(message: "--pid must be a positive process id, not '\(pidText)'") }
-        let report = try MarkDead.run(pid: pid, directory: dir)
+        let report = try MarkDead.run(pid: pid, directory: dir, scansProcesses: !args.flags.contains("no-proc-scan"))
         for f in report.removed { printOut("removed \(f)\n") }
         for f in report.keptAlive { printError("mark-dead: kept \(dir)/\(f): in use by a live process (pid \(pid) reused?)") }
         if !report.inUse.isEmpty {
@@ -38,6 +39,7 @@ enum CompactCommand {
         valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)")],
         flags: [("drop-dead-all-gauges", "also remove all/liveall gauge files of dead processes (their pid series vanish)"),
                 ("check-python-pids", "where /proc cannot be scanned: treat prometheus_client files whose pid no process has as dead without mark-dead"),
+                ("no-proc-scan", "do not scan /proc: for a directory shared with writers in other pid namespaces (containers), which /proc does not show"),
                 ("verbose", "list every file folded, removed or kept, and how liveness was decided")])
 
     static let help = helpText(
@@ -48,12 +50,14 @@ enum CompactCommand {
         processes. A file is dead when no process holds its lock and no process maps it or has
         it open (one scan of /proc), whoever wrote it: prometheus_client's files need no
         mark-dead, and a file a reused pid's process uses is kept even after mark-dead. Where
-        /proc cannot be scanned (another pid namespace, no permission), prometheus_client's
-        files are folded only after mark-dead (or with --check-python-pids), and never while a
-        process with their pid runs. Files are renamed out of the *.db names and checked again
-        before they are folded, so a process that opens one meanwhile gets a fresh file or has
-        its file put back. One compactor runs at a time (a second waits). Killed at any point,
-        the next run completes or rolls back the interrupted one.
+        /proc cannot be scanned (another pid namespace, no permission), or with --no-proc-scan
+        (a directory shared by containers, each with its own pid namespace, whose writers /proc
+        cannot show), prometheus_client's files are folded only after mark-dead (or with
+        --check-python-pids), and never while a process with their pid runs. Files are renamed
+        out of the *.db names and checked again before they are folded, so a process that opens
+        one meanwhile gets a fresh file or has its file put back. One compactor runs at a time
+        (a second waits). Killed at any point, the next run completes or rolls back the
+        interrupted one.
         """, spec: spec,
         exitCodes: "  0 done\n  1 a system error or an unreadable archive (nothing half-done is left visible)\n  2 usage error")
 
@@ -62,6 +66,7 @@ enum CompactCommand {
         var options = CompactionOptions()
         options.dropDeadAllGauges = args.flags.contains("drop-dead-all-gauges")
         options.checkPythonPids = args.flags.contains("check-python-pids")
+        options.scansProcesses = !args.flags.contains("no-proc-scan")
         let r = try Compactor.compact(directory: dir, options: options)
         if r.recovered { printOut("completed an interrupted compaction\n") }
         printOut("folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count), kept \(r.kept.count)\n")

@@ -88,10 +88,10 @@ import TestSupport
         garbage line
         """
         var found: [UInt64] = []
-        FilesInUse.parseMaps(Array(text.utf8), device: 0xFE00) { found.append($0) }
+        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0xFE00) { found.append($0) }
         #expect(found == [254163, 77, 79])
         found = []
-        FilesInUse.parseMaps(Array(text.utf8), device: 0x2A) { found.append($0) }
+        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0x2A) { found.append($0) }
         #expect(found == [78])
     }
 }

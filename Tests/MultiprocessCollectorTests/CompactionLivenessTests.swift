@@ -35,6 +35,19 @@ import TestSupport
         return r.stdout.split(separator: "\n").first { $0.hasPrefix("jobs_total ") }.map(String.init) ?? "none"
     }
 
+    /// Compacts until `done` holds, at most five times. Other tests spawn children
+    /// concurrently, and until it execs a child holds copies of every descriptor of this
+    /// process, the compactor's own locks among them: a scan that meets it sees those files in
+    /// use, rightly, and a later run folds them.
+    func compact(_ dir: TempDirectory, _ options: CompactionOptions = CompactionOptions(),
+                 until done: (CompactionReport) -> Bool) throws -> CompactionReport {
+        var report = try Compactor.compact(directory: dir.path, options: options)
+        for _ in 1..<5 where !done(report) {
+            report = try Compactor.compact(directory: dir.path, options: options)
+        }
+        return report
+    }
+
     func leftovers(_ dir: TempDirectory) -> [String] {
         dir.names().filter { $0.hasPrefix(".fold-") || $0.hasPrefix(".tmp-") || $0 == ".prom-multiproc-compaction-journal" }
     }
@@ -56,7 +69,7 @@ import TestSupport
         #expect(kept.liveness.hasPrefix("/proc scan: "), "\(kept.liveness)")
         Sys.close(fd)
         // Nobody holds it any more: folded, and the pid leaves the dead list.
-        let folded = try Compactor.compact(directory: dir.path)
+        let folded = try compact(dir) { !$0.folded.isEmpty }
         #expect(folded.folded == ["counter_\(owner).db"], "\(folded.kept)")
         #expect(DeadProcessList.read(directory: dir.path).isEmpty)
         #expect(total(dir) == 1)
@@ -70,7 +83,7 @@ import TestSupport
         // A pid with no file (a worker that never wrote) is not recorded.
         #expect(try !MarkDead.run(pid: Int32(Self.nobody[1])!, directory: dir.path).recorded)
         #expect(DeadProcessList.read(directory: dir.path) == [owner])
-        _ = try Compactor.compact(directory: dir.path)
+        _ = try compact(dir) { !$0.folded.isEmpty }
         #expect(DeadProcessList.read(directory: dir.path).isEmpty)
         #expect(total(dir) == 2)
     }
@@ -116,14 +129,14 @@ import TestSupport
         options.afterStep = { step in
             if step == .journalStaged { held.withLock { $0 = (try? Sys.open(path, [.readWrite])) ?? -2 } }
         }
-        let r = try Compactor.compact(directory: dir.path, options: options)
+        let r = try compact(dir, options) { _ in held.withLock { $0 } != -1 }
         #expect(held.withLock { $0 } >= 0)
         #expect(r.folded.isEmpty, "\(r.folded)")
         #expect(r.kept.map(\.name) == ["counter_\(owner).db"] && r.kept.first?.reason.contains("put back") == true, "\(r.kept)")
         #expect(dir.names().contains("counter_\(owner).db") && leftovers(dir).isEmpty, "\(dir.names())")
         #expect(total(dir) == 1)
         held.withLock { Sys.close($0) }
-        #expect(try Compactor.compact(directory: dir.path).folded == ["counter_\(owner).db"])
+        #expect(try compact(dir) { !$0.folded.isEmpty }.folded == ["counter_\(owner).db"])
         #expect(total(dir) == 1)
     }
 
@@ -142,15 +155,16 @@ import TestSupport
                 try? DirectoryFiles.writeAtomically(CollectorTests.pythonFile([Self.key], value: 5), to: path)
             }
         }
-        let r = try Compactor.compact(directory: dir.path, options: options)
+        let r = try compact(dir, options) { _ in held.withLock { $0 } != -1 }
         #expect(r.kept.map(\.name).contains("counter_\(owner)~1.db"), "\(r.kept)")
         #expect(dir.names().contains("counter_\(owner).db") && dir.names().contains("counter_\(owner)~1.db"))
         #expect(leftovers(dir).isEmpty)
         #expect(total(dir) == 6)
         #expect(try pythonTotal(dir) == "jobs_total 6.0")
         held.withLock { Sys.close($0) }
-        let again = try Compactor.compact(directory: dir.path)
-        #expect(Set(again.folded) == ["counter_\(owner).db", "counter_\(owner)~1.db"])
+        var folded: Set<String> = []
+        let again = try compact(dir) { folded.formUnion($0.folded); return folded.count == 2 }
+        #expect(folded == ["counter_\(owner).db", "counter_\(owner)~1.db"], "\(again.kept) \(again.liveness)")
         #expect(total(dir) == 6)
     }
 }

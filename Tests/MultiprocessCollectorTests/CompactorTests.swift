@@ -100,7 +100,8 @@ struct CompactorTests {
         // UTF-8 instead of `\u` escapes: the same two series to every collector (100 more on
         // each), but other key bytes, which the archive must keep as they are.
         let utf8Keys = [Self.lookalikes[0].a, Self.lookalikes[0].b].map { #"["shop_orders", "shop_orders_total", {"shop": "\#($0)"}, "Orders."]"# }
-        try Data(CollectorTests.pythonFile(utf8Keys, value: 100)).write(to: URL(fileURLWithPath: dir.file("counter_203.db")))
+        // Close-on-exec (Data.write is not): a child another test spawns must not inherit it.
+        try DirectoryFiles.writeAtomically(CollectorTests.pythonFile(utf8Keys, value: 100), to: dir.file("counter_203.db"))
         for pid in Self.pythonWorkers.map(\.pid) + [203] { _ = try MarkDead.run(pid: pid, directory: dir.path) }
 
         // The oracle, and the hand-derived values it must agree with: every spelling is a
@@ -141,8 +142,16 @@ struct CompactorTests {
         }
         #expect(sourceKeys["counter"]?.count == 2 * Self.lookalikes.count + 2)
 
-        let report = try Compactor.compact(directory: dir.path)
-        #expect(report.folded.count == folded.count * 4 + 1, "\(report.folded)")
+        // Until it execs, a child another test spawns holds copies of this process's
+        // descriptors, the compactor's locks among them: files seen in use then are folded by
+        // the next run.
+        var report = try Compactor.compact(directory: dir.path)
+        var foldedNames = report.folded
+        for _ in 1..<5 where report.kept.count > 1 {
+            report = try Compactor.compact(directory: dir.path)
+            foldedNames += report.folded
+        }
+        #expect(foldedNames.count == folded.count * 4 + 1, "\(foldedNames)")
         #expect(report.kept.map(\.name) == ["counter_303.db"], "\(report.kept)")
         let names = dir.names().filter { $0.hasSuffix(".db") }
         #expect(names == ["counter_303.db", "counter_archive.db", "gauge_max_archive.db", "gauge_mostrecent_archive.db",

@@ -14,6 +14,15 @@ public struct CompactionOptions: Sendable {
     /// Where procfs is mounted, for the scan of the files in use; nil: no scan (the fallback
     /// to the dead list and running pids). Tests point it elsewhere to force the fallback.
     package var procRoot: String? = "/proc"
+
+    /// Whether liveness is decided by a scan of `/proc` (the default). Turn it off when the
+    /// directory is shared with writers this process cannot see (other containers, each in its
+    /// own pid namespace): then the dead list (`mark-dead`) decides for prometheus_client's
+    /// files, and a file whose pid has a running process here is never folded.
+    public var scansProcesses: Bool {
+        get { procRoot != nil }
+        set { procRoot = newValue ? "/proc" : nil }
+    }
     /// Called right after each step of the commit, before the next one. A seam for the tests
     /// that kill the compactor at every step (through the test worker's `compact-crash-after`
     /// mode); no shipped program sets it.
@@ -178,6 +187,11 @@ public enum Compactor {
                     report.kept.append((name, "not a regular file")); continue
                 }
                 guard status.links == 1 else { report.kept.append((name, "a hard link (\(status.links) names)")); continue }
+                // The journal is a list of space-separated names: a name it cannot hold whole
+                // (a custom identity with a space or a control character) is never folded.
+                guard name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+                    report.kept.append((name, "a name the compaction journal cannot hold")); continue
+                }
                 let lockOutcome: FileLock?
                 do { lockOutcome = try FileLock.exclusiveIfFree(path: path) } catch {
                     report.kept.append((name, error.description)); continue

@@ -96,10 +96,13 @@ public enum MarkDead {
     /// - Parameters:
     ///   - pid: the dead process's id.
     ///   - directory: the multiprocess directory.
+    ///   - scansProcesses: decide by a scan of `/proc` (the default); without it, any file of
+    ///     `pid` counts as in use while a process with that pid runs (for a directory shared
+    ///     with writers in other pid namespaces, which `/proc` does not show).
     /// - Returns: what was removed and what was kept.
     /// - Throws: `SystemError` when the directory cannot be read or a file cannot be removed.
-    public static func run(pid: Int32, directory: String) throws(SystemError) -> MarkDeadReport {
-        try run(pid: pid, directory: directory, procRoot: "/proc")
+    public static func run(pid: Int32, directory: String, scansProcesses: Bool = true) throws(SystemError) -> MarkDeadReport {
+        try run(pid: pid, directory: directory, procRoot: scansProcesses ? "/proc" : nil)
     }
 
     /// ``run(pid:directory:)`` with procfs at `procRoot` (nil: do not scan).
