@@ -134,7 +134,7 @@ func collectText(_ dir: TempDirectory) throws -> String {
         let again = try cli(["compact", "--dir", dir.path])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try collectText(dir) == before)
-        #expect(!dir.names().contains { $0.hasPrefix(".tmp-") || $0 == ".prom-multiproc-compaction-journal" })
+        #expect(!dir.names().contains { $0.hasPrefix(".tmp-") || $0.hasPrefix(".fold-") || $0 == ".prom-multiproc-compaction-journal" })
     }
 
     @Test func twoCompactorsStartedAtOnceRunOneAfterTheOther() throws {

@@ -167,4 +167,34 @@ import TestSupport
         #expect(folded == ["counter_\(owner).db", "counter_\(owner)~1.db"], "\(again.kept) \(again.liveness)")
         #expect(total(dir) == 6)
     }
+
+    /// The state a compactor killed after hiding a source leaves, when a new process of that pid
+    /// then created a fresh file under the name: a scrape counts both, once each, and the next
+    /// compaction puts the hidden one back beside the new one.
+    @Test func aScrapeAfterACrashCountsAHiddenSourceAndANewFileOfItsNameOnce() throws {
+        let dir = TempDirectory("pmp-crashed"); defer { dir.remove() }
+        let owner = Self.nobody[2]
+        let name = "counter_\(owner).db"
+        let hidden = ".fold-1a2b-counter_\(owner)"
+        try DirectoryFiles.writeAtomically(CollectorTests.pythonFile([Self.key], value: 3), to: dir.file(hidden))
+        try pythonFile(dir, owner: owner, value: 5)
+        let journal = "prom-multiproc compaction journal v2\nphase staging\nfold \(hidden) \(name)\nend\n"
+        try DirectoryFiles.writeAtomically(Array(journal.utf8), to: dir.file(".prom-multiproc-compaction-journal"))
+        #expect(total(dir) == 8)
+        // The same journal committed with the archive still under its temporary name: the
+        // hidden source still counts; once the archive is in place, it does not.
+        let committed = "prom-multiproc compaction journal v2\nphase commit\narchive .tmp-archive-counter-1 counter_archive.db\nfold \(hidden) \(name)\nend\n"
+        try DirectoryFiles.writeAtomically(Array(committed.utf8), to: dir.file(".prom-multiproc-compaction-journal"))
+        try DirectoryFiles.writeAtomically(CollectorTests.pythonFile([Self.key], value: 3), to: dir.file(".tmp-archive-counter-1"))
+        #expect(total(dir) == 8)
+        try DirectoryFiles.rename(dir.file(".tmp-archive-counter-1"), to: dir.file("counter_archive.db"))
+        #expect(total(dir) == 8, "the archive in place holds the hidden source's values")
+        // Back to the staging state: recovery puts the hidden file back without clobbering.
+        try DirectoryFiles.remove(dir.file("counter_archive.db"))
+        try DirectoryFiles.writeAtomically(Array(journal.utf8), to: dir.file(".prom-multiproc-compaction-journal"))
+        let r = try Compactor.compact(directory: dir.path, options: { var o = CompactionOptions(); o.procRoot = nil; return o }())
+        #expect(r.recovered)
+        #expect(dir.names().contains(name) && dir.names().contains("counter_\(owner)~1.db") && leftovers(dir).isEmpty, "\(dir.names())")
+        #expect(total(dir) == 8)
+    }
 }
