@@ -190,20 +190,7 @@ final class NativeBuckets: @unchecked Sendable {
     }
 
     private func insert(_ address: UnsafeMutableRawPointer, at index: Int32, into table: Table) {
-        let u = UInt(bitPattern: Int(index) &+ (1 << 19))
-        var middle = table.root[Int(u >> 14)].load(ordering: .acquiring)
-        if middle == 0 {
-            middle = UInt(bitPattern: arena.words(256))
-            table.root[Int(u >> 14)].store(middle, ordering: .releasing)
-        }
-        let middlePointer = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: middle).unsafelyUnwrapped
-        var leaf = middlePointer[Int((u >> 6) & 0xFF)].load(ordering: .acquiring)
-        if leaf == 0 {
-            leaf = UInt(bitPattern: arena.words(64))
-            middlePointer[Int((u >> 6) & 0xFF)].store(leaf, ordering: .releasing)
-        }
-        UnsafeMutablePointer<Atomic<UInt>>(bitPattern: leaf).unsafelyUnwrapped[Int(u & 0x3F)]
-            .store(UInt(bitPattern: address), ordering: .releasing)
+        table.insert(address, at: index, arena: arena)
     }
 
     /// Publishes the layout for `schema` and `zeroThreshold` (its tables are reused when the
@@ -324,6 +311,27 @@ final class NativeBuckets: @unchecked Sendable {
     }
 }
 
+extension NativeBuckets.Table {
+    /// Makes `index` point to `address`, allocating the levels it needs from `arena`. Call it
+    /// under the lock of the table's owner; readers see the address once it is stored.
+    func insert(_ address: UnsafeMutableRawPointer, at index: Int32, arena: Arena) {
+        let u = UInt(bitPattern: Int(index) &+ (1 << 19))
+        var middle = root[Int(u >> 14)].load(ordering: .acquiring)
+        if middle == 0 {
+            middle = UInt(bitPattern: arena.words(256))
+            root[Int(u >> 14)].store(middle, ordering: .releasing)
+        }
+        let middlePointer = UnsafeMutablePointer<Atomic<UInt>>(bitPattern: middle).unsafelyUnwrapped
+        var leaf = middlePointer[Int((u >> 6) & 0xFF)].load(ordering: .acquiring)
+        if leaf == 0 {
+            leaf = UInt(bitPattern: arena.words(64))
+            middlePointer[Int((u >> 6) & 0xFF)].store(leaf, ordering: .releasing)
+        }
+        UnsafeMutablePointer<Atomic<UInt>>(bitPattern: leaf).unsafelyUnwrapped[Int(u & 0x3F)]
+            .store(UInt(bitPattern: address), ordering: .releasing)
+    }
+}
+
 extension NativeBucketCounts {
     /// The series as exposition takes it.
     package func snapshot(labels: [Label], sum: Double) -> NativeHistogramSnapshot {
@@ -335,8 +343,9 @@ extension NativeBucketCounts {
     }
 }
 
-/// Memory that lives as long as its native buckets: zeroed words for tables, counts, layouts.
-private final class Arena {
+/// Memory that lives as long as its native buckets (or quantile window): zeroed words for
+/// tables, counts, layouts.
+final class Arena {
     private var blocks: [UnsafeMutableRawPointer] = []
     private var countsLeft = 0
     private var nextCount: UnsafeMutableRawPointer?

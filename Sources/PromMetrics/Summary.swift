@@ -1,14 +1,21 @@
 import MmapStore
-/// One labelled series of a ``Summary``: a count and a sum (no quantiles).
+/// One labelled series of a ``Summary``: a count and a sum, and a quantile window when the
+/// summary has ``SummaryQuantiles``.
 public final class SummaryChild: Sendable, DurationRecording {
     @usableFromInline let count: SeriesHandle
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
+    @usableFromInline let window: QuantileWindow?
+    // The same, unretained (`window` keeps it alive): loading a class reference from a stored
+    // property would otherwise cost a retain and a release per observation.
+    @usableFromInline let unretainedWindow: Unmanaged<QuantileWindow>?
 
-    init(count: SeriesHandle, sum: SeriesHandle, clock: MetricClock) {
+    init(count: SeriesHandle, sum: SeriesHandle, clock: MetricClock, window: QuantileWindow? = nil) {
         self.count = count
         self.sum = sum
         self.clock = clock
+        self.window = window
+        self.unretainedWindow = window.map { Unmanaged.passUnretained($0) }
     }
 
     /// Records one observation.
@@ -16,6 +23,7 @@ public final class SummaryChild: Sendable, DurationRecording {
     public func observe(_ value: Double) {
         count.add(1)
         sum.add(value)
+        if let unretainedWindow { unretainedWindow._withUnsafeGuaranteedRef { $0.observe(value) } }
     }
 
     func recordDuration(_ seconds: Double) { observe(seconds) }
@@ -33,9 +41,23 @@ public final class SummaryChild: Sendable, DurationRecording {
     package var sumValue: Double { sum.value }
 }
 
-/// A summary: the count and sum of observations (prometheus_client has no quantiles in
-/// multiprocess mode either).
+/// A summary: the count and sum of observations, and quantiles over a sliding time window
+/// when it has ``SummaryQuantiles``.
+///
+/// In multiprocess mode `_count` and `_sum` live in `summary_<pid>.db`, where
+/// prometheus_client's collector reads them (it has no quantiles); the quantile window lives
+/// in `native_<pid>.pmh` (``SummaryQuantiles``), and this package's collector merges the
+/// windows of all processes and reports the quantiles of all their observations.
+///
+/// ```swift
+/// let latency = try Summary("request_latency_seconds", help: "Latency.",
+///                           quantiles: SummaryQuantiles(objectives: [0.5, 0.99], relativeError: 0.005))
+/// latency.observe(0.25)
+/// ```
 public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchecked Sendable {
+    /// The quantiles reported, or nil for a count and a sum only.
+    public let quantiles: SummaryQuantiles?
+
     /// Creates and registers a summary.
     /// - Parameters:
     ///   - name: the metric name.
@@ -44,17 +66,31 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
     ///   - namespace: prefix joined with `_`.
     ///   - subsystem: second prefix joined with `_`.
     ///   - unit: unit suffix, appended unless already there.
+    ///   - quantiles: the quantiles to report and over which window; none by default.
     ///   - registry: the registry (``Registry/default`` when nil).
-    /// - Throws: `MetricError` for invalid names or a duplicate registration.
+    /// - Throws: `MetricError` for invalid names, invalid quantile options or a duplicate
+    ///   registration.
     public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
-                unit: String = "", registry: Registry? = nil) throws(MetricError) {
+                unit: String = "", quantiles: SummaryQuantiles? = nil, registry: Registry? = nil) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .summary)
+        if let problem = quantiles?.problem() { throw MetricError(metric: family, reason: problem) }
+        self.quantiles = quantiles
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
             // Python creates `_count` first, then `_sum`.
             let count = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_count", labels: labels))
             let sum = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_sum", labels: labels))
-            return SummaryChild(count: count, sum: sum, clock: base.clock)
+            let window = quantiles.map { options in
+                let storage = base.storage
+                let name = base.name
+                let storages = (0..<options.ageBuckets).compactMap { k in
+                    storage.nativeStorage(key: base.key(
+                        sample: SummaryWindowEntry(ageBucket: k, objectives: options.objectives).sampleName, labels: labels))
+                }
+                return QuantileWindow(options: options, storages: storages, clock: base.clock,
+                                      reportFailure: { storage.reportNativeFailure($0, series: name) })
+            }
+            return SummaryChild(count: count, sum: sum, clock: base.clock, window: window)
         }
         try finishInit(self, registry: registry, kind: .summary)
     }
@@ -69,13 +105,21 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
     /// Observes the duration of async `body` on an unlabelled summary.
     public func time<T>(_ body: () async throws -> T) async rethrows -> T { try await only.time(body) }
 
-    /// The sample names: `_count`, `_sum`.
-    public var sampleNames: [String] { [name + "_count", name + "_sum", name + "_created"] }
+    /// The sample names: `_count`, `_sum` (and the family name for quantiles).
+    public var sampleNames: [String] { (quantiles == nil ? [] : [name]) + [name + "_count", name + "_sum", name + "_created"] }
 
-    /// A snapshot: `_count` and `_sum` per child.
+    /// A snapshot: per child, its quantiles over the window (when the summary has them),
+    /// `_count` and `_sum`.
     public func collect() -> [MetricFamilySnapshot] {
         var samples: [Sample] = []
+        let now = clock.wallTime()
+        let quantileLabels = (quantiles?.objectives ?? []).map { Label("quantile", GoFloat.format($0)) }
         for (labels, child) in children() {
+            if let quantiles, let window = child.window {
+                for (label, value) in zip(quantileLabels, window.quantiles(quantiles.objectives, now: now)) {
+                    samples.append(Sample(name: name, labels: labels + [label], value: value))
+                }
+            }
             samples.append(Sample(name: name + "_count", labels: labels, value: child.countValue))
             samples.append(Sample(name: name + "_sum", labels: labels, value: child.sumValue))
         }
