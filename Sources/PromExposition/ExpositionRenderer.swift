@@ -188,10 +188,19 @@ public enum Exposition {
                    withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
                     continue
                 }
+                if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) { continue }
                 appendSample(samples[index], escaping: escaping, into: &buffer)
             }
         }
         for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+    }
+
+    /// Whether `sample` is a negative quantile or `_sum` of summary `family`: OpenMetrics 1.0
+    /// (section Summary) makes both non-negative (prometheus_client's strict parser refuses
+    /// "Quantile values cannot be negative" and "Counter-like samples cannot be negative"), so
+    /// the OpenMetrics body leaves them out; text 0.0.4 and protobuf keep them.
+    private static func isNegativeSummaryValue(_ sample: Sample, family: String) -> Bool {
+        sample.value < 0 && (sample.name == family || sample.name == family + "_sum")
     }
 
     /// The label sets (without `le`) of a histogram's series that have a bucket with a negative

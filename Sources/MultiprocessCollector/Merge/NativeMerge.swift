@@ -1,5 +1,6 @@
 import MmapStore
 import PromMetrics
+import SystemCalls
 
 /// The merge of a directory's native-histogram files (`native_<pid>.pmh`,
 /// ``NativeHistogramFile``) into the native series of histogram families.
@@ -29,6 +30,10 @@ struct NativeMerge {
 
     /// By the series' identity: its family and labels, as canonical JSON.
     private var series: [[UInt8]: Merged] = [:]
+    /// Summary quantile windows (``SummaryWindowEntry``), by the same identity.
+    var windows: [[UInt8]: SummaryWindowMerge] = [:]
+    /// The wall-clock time whose window the summary quantiles cover.
+    var now = Sys.wallClock()
 
     /// The paths of the native-histogram files in `directory`, sorted by name.
     static func list(in directory: String) -> Result<[String], MetricFileError> {
@@ -61,7 +66,13 @@ struct NativeMerge {
                 let file = try NativeHistogramFile.read(path: path, reader: &reader)
                 mergedFiles += 1
                 entries += file.entries
-                for s in file.series { add(s) }
+                for s in file.series {
+                    if let window = SummaryWindowEntry(sample: s.key.sample) {
+                        addWindow(s, window)
+                    } else {
+                        add(s)
+                    }
+                }
             } catch {
                 problems.append(error)
             }
@@ -105,6 +116,7 @@ struct NativeMerge {
     /// the `*.db` files use for another type are left out, as prometheus_client keeps the
     /// first type it sees.
     func attach(to families: inout [MetricFamilySnapshot]) {
+        attachQuantiles(to: &families)
         guard !series.isEmpty else { return }
         var byFamily: [String: [Merged]] = [:]
         for m in series.values { byFamily[m.family, default: []].append(m) }
