@@ -18,6 +18,7 @@ enum HotOperation: String, CaseIterable {
     case histogramObserveInf = "histogram_observe_inf"
     case nativeObserve = "native_observe_0.3"
     case classicNativeObserve = "classic_native_observe_0.3"
+    case summaryQuantilesObserve = "summary_quantiles_observe_0.3"
     case gaugeSetAll = "gauge_set_all"
 
     /// Iterations per thread for one timed run at scale 1: about 50–200 ms each.
@@ -39,6 +40,8 @@ struct HotFixture: Sendable {
     /// The default classic buckets and native buckets (schema 3).
     let classicNative: HistogramChild
     let gauge: GaugeChild
+    /// A summary with quantiles (0.5, 0.9, 0.99 within 1%, 10 minutes in 5 age buckets).
+    let summary: SummaryChild
     let labelA: String
     let labelB: String
 
@@ -60,6 +63,9 @@ struct HotFixture: Sendable {
         // The bucket of 0.3 exists before timing starts: the rows time an existing bucket.
         native.observe(0.3)
         classicNative.observe(0.3)
+        summary = try Summary("bench_job_seconds", help: "Jobs, with quantiles.", labelNames: ["route"],
+                              quantiles: SummaryQuantiles(), registry: registry).labels("/api")
+        summary.observe(0.3)
         gauge = try Gauge("bench_temperature", help: "A gauge.", labelNames: ["sensor"], mode: .all, registry: registry).labels("x")
     }
 
@@ -72,6 +78,7 @@ struct HotFixture: Sendable {
         case .histogramObserveInf: loopObserve(histogram, 100, n)
         case .nativeObserve: loopObserve(native, 0.3, n)
         case .classicNativeObserve: loopObserve(classicNative, 0.3, n)
+        case .summaryQuantilesObserve: loopObserve(summary, 0.3, n)
         case .gaugeSetAll: loopSet(gauge, n)
         }
     }
@@ -89,6 +96,11 @@ func loopLabelsIncrement(_ counter: Counter, _ a: String, _ b: String, _ n: Int)
 
 @inline(never)
 func loopObserve(_ child: HistogramChild, _ value: Double, _ n: Int) {
+    for _ in 0..<n { child.observe(value) }
+}
+
+@inline(never)
+func loopObserve(_ child: SummaryChild, _ value: Double, _ n: Int) {
     for _ in 0..<n { child.observe(value) }
 }
 

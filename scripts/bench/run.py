@@ -46,9 +46,11 @@ HOT_OPS = [
     # prometheus_client has no native histograms: these rows have no Python figure.
     ("native_observe_0.3", "native histogram observe 0.3 into an existing bucket (schema 3; classic part: +Inf only)", 25),
     ("classic_native_observe_0.3", "histogram observe 0.3, default classic buckets and native buckets (schema 3)", None),
+    # prometheus_client has no quantiles: count, sum and the quantile window (1%: schema 6).
+    ("summary_quantiles_observe_0.3", "summary observe 0.3 with quantiles 0.5/0.9/0.99 within 1%, 10 min in 5 age buckets", 40),
     ("gauge_set_all", "gauge set (mode all)", 5),
 ]
-SWIFT_ONLY_OPS = {"native_observe_0.3", "classic_native_observe_0.3"}
+SWIFT_ONLY_OPS = {"native_observe_0.3", "classic_native_observe_0.3", "summary_quantiles_observe_0.3"}
 
 
 def log(msg):
