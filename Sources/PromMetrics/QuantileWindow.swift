@@ -6,7 +6,9 @@ import Synchronization
 /// lock once the bucket exists.
 ///
 /// Time is cut into periods of `maxAge / ageBuckets` seconds of wall-clock time, numbered
-/// from the UNIX epoch, so every process agrees on them; period `p` counts in age bucket
+/// from the UNIX epoch, so every process agrees on them (read to the clock's tick, a few
+/// milliseconds, with `CLOCK_REALTIME_COARSE`: the precise clock would cost more than the
+/// rest of an observation); period `p` counts in age bucket
 /// `p mod ageBuckets`. An observation whose age bucket still holds an older period starts
 /// the new one under the lock: its counts are set to 0 (they stay allocated, and in the file),
 /// and its expiry, the end of the window that contains the period, is recorded. Quantiles are
@@ -59,7 +61,7 @@ final class QuantileWindow: @unchecked Sendable {
         periodSeconds = options.ageBucketSeconds
         periodsPerSecond = 1 / options.ageBucketSeconds
         schema = options.schema
-        wallTime = clock.wallTime
+        wallTime = clock.coarseWallTime
         self.storages = storages.count == options.ageBuckets ? storages : []
         self.reportFailure = reportFailure
         epochSource = self.storages.first?.epochSource ?? ForkEpoch.pointer

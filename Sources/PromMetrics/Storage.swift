@@ -10,16 +10,30 @@ public struct MetricClock: Sendable {
     /// Monotonic seconds, for measuring durations.
     public let monotonicTime: @Sendable () -> Double
 
+    /// Seconds since the UNIX epoch, possibly only to the system clock's tick (a few
+    /// milliseconds), read on every observation of a summary with quantiles; ``wallTime``
+    /// unless the clock is ``system``.
+    package let coarseWallTime: @Sendable () -> Double
+
     /// A clock made of two functions.
     public init(wallTime: @escaping @Sendable () -> Double, monotonicTime: @escaping @Sendable () -> Double) {
         self.wallTime = wallTime
         self.monotonicTime = monotonicTime
+        self.coarseWallTime = wallTime
+    }
+
+    private init(wallTime: @escaping @Sendable () -> Double, monotonicTime: @escaping @Sendable () -> Double,
+                 coarseWallTime: @escaping @Sendable () -> Double) {
+        self.wallTime = wallTime
+        self.monotonicTime = monotonicTime
+        self.coarseWallTime = coarseWallTime
     }
 
     /// The system's clocks.
     public static let system = MetricClock(
         wallTime: { Sys.wallClock() },
-        monotonicTime: { Double(Sys.monotonicNanoseconds()) / 1e9 })
+        monotonicTime: { Double(Sys.monotonicNanoseconds()) / 1e9 },
+        coarseWallTime: { Sys.coarseWallClock() })
 }
 
 /// Where metric values live: in this process's memory, or in per-process files under a

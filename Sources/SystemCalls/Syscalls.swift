@@ -434,6 +434,14 @@ package enum Sys {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    /// The wall clock to its tick (`CLOCK_REALTIME_COARSE`, a few milliseconds): several times
+    /// cheaper than ``wallClock()``, for a clock read on every observation.
+    package static func coarseWallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     package static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
