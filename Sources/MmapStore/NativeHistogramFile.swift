@@ -39,6 +39,10 @@
 /// moves every bucket that reaches below the zero threshold into the zero bucket; the count
 /// is the sum of all buckets, the zero bucket and `u`. The sum of the observations is not
 /// here: it is the series' `_sum` in the process's `histogram_<pid>.db`.
+///
+/// The age buckets of summaries' quantile windows share the file: series entries whose sample
+/// name starts with `quantiles ` (``SummaryWindowEntry``, which says how their fields differ),
+/// with bucket entries as above.
 package enum NativeHistogramFile {
     /// The length of a bucket key.
     package static let bucketKeyLength = 11

@@ -8,7 +8,7 @@ public enum MetricKind: String, Hashable, Sendable, CaseIterable {
     case gauge
     /// Buckets, `_count` and `_sum`.
     case histogram
-    /// `_count` and `_sum` (no quantiles).
+    /// `_count` and `_sum`, and samples named after the family with a `quantile` label.
     case summary
     /// Constant labels with value 1; sample `<name>_info`.
     case info

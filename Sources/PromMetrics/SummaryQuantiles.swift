@@ -18,9 +18,9 @@
 /// of at most 2^-128 are reported as 0.
 ///
 /// ```swift
-/// let latency = try Summary("rpc_duration_seconds", help: "RPC latency.",
+/// let queries = try Summary("db_query_seconds", help: "Query latency.",
 ///                           quantiles: SummaryQuantiles(objectives: [0.5, 0.9, 0.99], relativeError: 0.01))
-/// latency.observe(0.042)
+/// queries.observe(0.042)
 /// ```
 public struct SummaryQuantiles: Hashable, Sendable {
     /// The quantiles to report, each in `0...1`.

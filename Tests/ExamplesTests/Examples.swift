@@ -260,9 +260,37 @@ enum Examples {
         func Histogram(_ name: String, help: String, native: NativeHistogramOptions) throws -> PromMetrics.Histogram {
             try PromMetrics.Histogram(name, help: help, native: native, registry: registry)
         }
+        func Summary(_ name: String, help: String, quantiles: SummaryQuantiles) throws -> PromMetrics.Summary {
+            try PromMetrics.Summary(name, help: help, quantiles: quantiles, registry: registry)
+        }
+        func Summary(_ name: String, help: String, labelNames: [String], quantiles: SummaryQuantiles) throws -> PromMetrics.Summary {
+            try PromMetrics.Summary(name, help: help, labelNames: labelNames, quantiles: quantiles, registry: registry)
+        }
         let request = Context.Request(accept: nil)
         func handle(_ request: Context.Request) throws { try Context.handle(request) }
         func serve() throws { try Context.serve() }
+        do {
+            // example: summary
+            let latency = try Summary("request_latency_seconds", help: "Latency.",
+                                      quantiles: SummaryQuantiles(objectives: [0.5, 0.99], relativeError: 0.005))
+            latency.observe(0.25)
+            // end example
+        }
+        do {
+            // example: summary-quantiles
+            let queries = try Summary("db_query_seconds", help: "Query latency.",
+                                      quantiles: SummaryQuantiles(objectives: [0.5, 0.9, 0.99], relativeError: 0.01))
+            queries.observe(0.042)
+            // end example
+        }
+        do {
+            // example: readme-summary-quantiles
+            let rpc = try Summary("rpc_duration_seconds", help: "RPC latency.", labelNames: ["method"],
+                                  quantiles: SummaryQuantiles(objectives: [0.5, 0.9, 0.99], relativeError: 0.01,
+                                                              maxAge: 600, ageBuckets: 5))
+            rpc.labels("get").observe(0.012)
+            // end example
+        }
         do {
             // example: enum
             let phase = try Enum("worker_phase", help: "Worker phase.", states: ["starting", "serving", "draining"])
