@@ -166,4 +166,27 @@ import TestSupport
         }
         #expect(decoded.contains("quantile: 0.999\n"), "\(decoded)")
     }
+
+    /// A forked child keeps its window in its own file, from empty; the parent's files are
+    /// untouched by it; the merge holds both. Parent: 1.5, 3, then 6; child: 100 three times.
+    @Test(.timeLimit(.minutes(2)))
+    func aForkedChildKeepsItsWindowInItsOwnFile() throws {
+        let dir = TempDirectory("pmp-quantiles-fork"); defer { dir.remove() }
+        let r = try run(executable("prom-multiproc-testworker"), ["summary-fork", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        let parent = try #require(report["parent"] as? Int), child = try #require(report["child"] as? Int)
+        #expect(report["childStatus"] as? Int == 0, "the child's store did not take the child's pid")
+        #expect(report["parentFilesUnchanged"] as? Bool == true, "the child wrote into the parent's files")
+        #expect(dir.names().filter { $0.hasSuffix(".pmh") } == ["native_\(child).pmh", "native_\(parent).pmh"].sorted())
+        let result = collect(dir)
+        #expect(result.problems.isEmpty, "\(result.problems)")
+        let q = quantiles(result.families, route: "/fork")
+        // Sorted: 1.5, 3, 6, 100, 100, 100; nearest ranks 1, 3 and 6.
+        for (objective, exact) in [(0.0, 1.5), (0.5, 6.0), (1.0, 100.0)] {
+            let estimate = try #require(q[objective])
+            #expect(abs(estimate - exact) <= 0.01 * exact, "q=\(objective): \(estimate), exact \(exact)")
+        }
+        #expect(result.family(Self.family)?.value(Self.family + "_count", ["route": "/fork"]) == 6)
+    }
 }
