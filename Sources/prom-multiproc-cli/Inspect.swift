@@ -59,7 +59,9 @@ enum InspectCommand {
             let liveness = (try? Liveness.probe(path: path)).map(\.description) ?? "unknown"
             printOut("\(path): native histograms, \(file.series.count) series, \(file.entries) entries, owner \(liveness)\n")
             for s in file.series {
-                let configuration = s.schema.map { "schema \($0), zero threshold \(GoFloat.format(s.zeroThreshold ?? 0))" } ?? "not configured yet"
+                // A summary's age bucket keeps its expiry where a native histogram keeps its zero threshold.
+                let second = SummaryWindowEntry(sample: s.key.sample) == nil ? "zero threshold" : "summary age bucket, expires at UNIX time"
+                let configuration = s.schema.map { "schema \($0), \(second) \(GoFloat.format(s.zeroThreshold ?? 0))" } ?? "not configured yet"
                 printOut("  \(s.key) (\(configuration))\n")
                 for (bucket, count) in s.buckets {
                     let kind = String(UnicodeScalar(bucket.kind.rawValue))
