@@ -119,19 +119,27 @@ from prometheus_client.openmetrics import exposition as om
 request = json.load(sys.stdin)
 def value(bits):
     return struct.unpack('<d', int(bits, 16).to_bytes(8, 'little'))[0]
+current = {'fmt': 'text'}
+def kept(f, s):
+    # The deliberate difference: OpenMetrics 1.0 (section Summary) has no negative quantile or
+    # summary sum, which prometheus_client writes (and its own strict parser then refuses).
+    return not (current['fmt'] == 'om' and f['type'] == 'summary' and value(s['bits']) < 0
+                and s['name'] in (f['name'], f['name'] + '_sum'))
 class Raw:
     def collect(self):
         for f in request['families']:
             m = Metric(f['name'], f['help'], f['type'])
             m.unit = f['unit']  # set afterwards: the constructor would append it to the name
             for s in f['samples']:
-                m.add_sample(s['name'], dict(s['labels']), value(s['bits']))
+                if kept(f, s):
+                    m.add_sample(s['name'], dict(s['labels']), value(s['bits']))
             yield m
 registry = CollectorRegistry()
 registry.register(Raw())
 out = sys.stdout.buffer
 for render in request['renders']:
     fmt, escaping = render.split(':')
+    current['fmt'] = fmt
     if fmt == 'text':
         out.write(generate_latest(registry, escaping=escaping))
     else:
