@@ -36,6 +36,15 @@ public final class SummaryChild: Sendable, DurationRecording {
 /// A summary: the count and sum of observations (prometheus_client has no quantiles in
 /// multiprocess mode either).
 public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchecked Sendable {
+    /// The unlabelled child, in a `let` of this class made before the base class's initialiser
+    /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
+    /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
+    /// costs what one on a cached child does. A labelled metric has a stand-in over private
+    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    @usableFromInline let unlabelledChild: SummaryChild
+    /// Whether the metric has label names (then the unlabelled operations are misuse).
+    @usableFromInline let hasLabels: Bool
+
     /// Creates and registers a summary.
     /// - Parameters:
     ///   - name: the metric name.
@@ -49,19 +58,30 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
     public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
                 unit: String = "", registry: Registry? = nil) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .summary)
-        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
-            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+        let target = registry ?? Registry.default
+        let storage = target.storage
+        let clock = target.clock
+        let make: @Sendable ([Label]) -> SummaryChild = { labels in
             // Python creates `_count` first, then `_sum`.
-            let count = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_count", labels: labels))
-            let sum = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_sum", labels: labels))
-            return SummaryChild(count: count, sum: sum, clock: base.clock)
+            let count = storage.handle(kind: .summary, key: SeriesKey(family: family, sample: family + "_count", labels: labels, help: help))
+            let sum = storage.handle(kind: .summary, key: SeriesKey(family: family, sample: family + "_sum", labels: labels, help: help))
+            return SummaryChild(count: count, sum: sum, clock: clock)
         }
-        try finishInit(self, registry: registry, kind: .summary)
+        let child = labelNames.isEmpty ? make([]) : nil
+        unlabelledChild = child ?? SummaryChild(count: SeriesHandle(), sum: SeriesHandle(), clock: clock)
+        hasLabels = !labelNames.isEmpty
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
+            make(zip(base.labelNames, values).map { Label($0, $1) })
+        }
+        try finishInit(self, registry: registry, kind: .summary, unlabelled: child)
     }
 
     /// Records one observation on an unlabelled summary.
     @inlinable
-    public func observe(_ value: Double) { only.observe(value) }
+    public func observe(_ value: Double) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.observe(value)
+    }
 
     /// Observes the duration of `body` on an unlabelled summary.
     public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }

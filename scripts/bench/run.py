@@ -4,6 +4,8 @@
 Sections (all by default; pick some with --only hot,alloc,...):
   hot      hot-path operations in multiprocess mode; rounds of ours and Python's interleaved
   alloc    heap allocations per operation on our hot paths (valgrind memcheck)
+  instr    instructions per operation on our hot paths (valgrind callgrind): unaffected by the
+           machine's load, so the figure to compare an unlabelled metric with a cached child
   collect  collect + render of directories written by Python and by Swift workers
   growth   collect time against the number of files (plot: bench-out/growth.svg)
   render   our protobuf renderer against our text renderer on the merged 64 × 10,000
@@ -35,7 +37,7 @@ sys.path.insert(0, HERE)
 import plot  # noqa: E402
 import report  # noqa: E402
 
-SECTIONS = ["hot", "alloc", "collect", "render", "growth", "http"]
+SECTIONS = ["hot", "alloc", "instr", "collect", "render", "growth", "http"]
 
 HOT_OPS = [
     # (name, description, target for ours in ns on one thread)
@@ -47,8 +49,24 @@ HOT_OPS = [
     ("native_observe_0.3", "native histogram observe 0.3 into an existing bucket (schema 3; classic part: +Inf only)", 25),
     ("classic_native_observe_0.3", "histogram observe 0.3, default classic buckets and native buckets (schema 3)", None),
     ("gauge_set_all", "gauge set (mode all)", 5),
+    ("gauge_inc_cached", "gauge increment, cached child", None),
+    ("summary_observe_cached", "summary observe, cached child", None),
+    # Unlabelled metrics: each within 1.2 times its cached-child row above (callgrind: `instr`).
+    ("counter_inc_unlabelled", "unlabelled counter increment", None),
+    ("gauge_set_unlabelled", "unlabelled gauge set", None),
+    ("gauge_inc_unlabelled", "unlabelled gauge increment", None),
+    ("histogram_observe_unlabelled_0.3", "unlabelled histogram observe 0.3", None),
+    ("summary_observe_unlabelled", "unlabelled summary observe", None),
 ]
 SWIFT_ONLY_OPS = {"native_observe_0.3", "classic_native_observe_0.3"}
+# Each unlabelled operation and the cached-child operation it must cost at most 1.2 times of.
+UNLABELLED_OPS = {
+    "counter_inc_unlabelled": "counter_inc_cached",
+    "gauge_set_unlabelled": "gauge_set_all",
+    "gauge_inc_unlabelled": "gauge_inc_cached",
+    "histogram_observe_unlabelled_0.3": "histogram_observe_0.3",
+    "summary_observe_unlabelled": "summary_observe_cached",
+}
 
 
 def log(msg):
@@ -125,6 +143,38 @@ def alloc_section(args, results, rows):
     for row in rows:
         if row.section == "hot" and row.key.endswith("/1"):
             row.allocs = per_op.get(row.key.split("/")[0])
+
+
+# --- instructions -------------------------------------------------------------------------
+
+def instr_section(args, results):
+    """Instructions per operation: callgrind's total for n = 101,000 minus n = 1,000, ÷ 100,000."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("bench: valgrind not found (needed for the instr section; skip it with --only)")
+    small, large = 1_000, 101_000
+    per_op = {}
+    for op, _, _ in HOT_OPS:
+        counts = []
+        for n in (small, large):
+            log(f"instr: {op} n={n} under callgrind")
+            proc = subprocess.run(
+                [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", args.bin, "alloc-probe", "--op", op,
+                 "--n", str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+            m = re.search(r"Collected : (\d+)", proc.stderr)
+            if not m:
+                raise SystemExit(f"bench: no instruction count from callgrind for {op}:\n{proc.stderr[-2000:]}")
+            counts.append(int(m.group(1)))
+        per_op[op] = (counts[1] - counts[0]) / (large - small)
+    results["instr"] = per_op
+    rows = []
+    for op, description, _ in HOT_OPS:
+        cached = UNLABELLED_OPS.get(op)
+        target = report.Target(1.2 * per_op[cached], "instr") if cached else None
+        note = f"{per_op[op] / per_op[cached]:.2f}× the cached child's" if cached else ""
+        rows.append(report.Row("instr", f"{description}: instructions per operation", per_op[op], None, "instr",
+                               target=target, key=op, note=note))
+    return rows
 
 
 # --- directories ------------------------------------------------------------------------
@@ -462,6 +512,8 @@ def main():
         rows += hot_section(args, results)
     if "alloc" in sections:
         alloc_section(args, results, rows)
+    if "instr" in sections:
+        rows += instr_section(args, results)
     if "collect" in sections:
         rows += collect_section(args, results)
     if "render" in sections:
