@@ -320,6 +320,13 @@ package enum Sys {
         return ticks > 0 ? Double(ticks) : 100
     }
 
+    /// The number of online processors (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
+    /// (Glibc's module does not export `sched_getaffinity`, which would see a `taskset`
+    /// limit; a cgroup's CPU quota is not a processor count either way.)
+    package static func onlineProcessors() -> Int {
+        Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
     /// The size of a memory page in bytes (`sysconf(_SC_PAGESIZE)`), the unit of the resident
     /// set size in `/proc/<pid>/stat`.
     package static func pageSize() -> Int {

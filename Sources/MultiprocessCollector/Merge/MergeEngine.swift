@@ -92,11 +92,11 @@ struct MergeEngine: ~Copyable {
     private var foldOrder: [Int32] = []
 
     // Scratch for the file being read: key ids, values, timestamps.
-    private var scratch = EntryScratch(capacity: 4096)
+    var scratch = EntryScratch(capacity: 4096)
 
-    private(set) var problems: [MetricFileError] = []
+    var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
-    private(set) var deadOwnerFiles: [String] = []
+    var deadOwnerFiles: [String] = []
     private(set) var entries = 0
 
     init(catalog: consuming KeyCatalog) {
@@ -224,7 +224,7 @@ struct MergeEngine: ~Copyable {
     }
 
     /// Pass 2: the file is good; accumulate its entries.
-    private mutating func accumulate(count n: Int, name: MetricFileName) {
+    mutating func accumulate(count n: Int, name: MetricFileName) {
         syncSizes()
         mergedFiles += 1
         entries += n
