@@ -52,6 +52,10 @@ final class FileRead: @unchecked Sendable {
     @exclusivity(unchecked) var count = 0
     /// What stopped the read after `count` good entries.
     @exclusivity(unchecked) var error: MetricFileError?
+    /// Whether every entry's key was known to the catalog, valid, and the one the catalog's
+    /// hints expected: then the ordered stage has nothing to intern, check or re-link, and
+    /// only accumulates (a warm scrape of a directory whose processes keep their series).
+    @exclusivity(unchecked) var asHinted = true
 
     init(path: String) { self.path = path }
 }
@@ -143,8 +147,8 @@ final class MergeWorker: @unchecked Sendable {
             guard end <= available else { break }
             let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
             var id: Int32 = -1
+            var hint: Int32 = -1
             if catalogKnowsKeys {
-                let hint: Int32
                 if previous >= 0 {
                     hint = catalog.pointee.successor[Int(previous)]
                 } else {
@@ -155,7 +159,11 @@ final class MergeWorker: @unchecked Sendable {
             if id >= 0 {
                 keys[n] = id
                 previous = id
+                if file.asHinted && (id != hint || !Self.isValid(id, histogramFile: kind == .histogram, catalog: catalog)) {
+                    file.asHinted = false
+                }
             } else {
+                file.asHinted = false
                 previous = -1
                 let localHint = previousLocal >= 0 ? localSuccessor[Int(previousLocal)] : -1
                 let (l, isNew) = local.intern(key, hint: localHint)
@@ -170,6 +178,16 @@ final class MergeWorker: @unchecked Sendable {
             pos = end
         }
         return pos - base
+    }
+}
+
+extension MergeWorker {
+    /// Whether key `id` passes the ordered stage's checks (it decodes; in a histogram file, its
+    /// `le` is a number). Known keys keep their series, so this holds for the whole merge.
+    @inline(__always)
+    static func isValid(_ id: Int32, histogramFile: Bool, catalog: UnsafePointer<KeyCatalog>) -> Bool {
+        let series = catalog.pointee.keySeries[Int(id)]
+        return series >= 0 && !(histogramFile && catalog.pointee.seriesLeState[Int(series)] == 2)
     }
 }
 
@@ -231,6 +249,17 @@ extension MergeEngine {
             break
         }
         guard let name = file.name else { return }
+        if file.asHinted {
+            // Nothing to intern, check or re-link: the sequential reader would have found the
+            // same, and stopped only where this read stopped.
+            if let error = file.error {
+                problems.append(error)
+                return
+            }
+            accumulate(count: file.count, name: name, keys: file.entries.keys, values: file.entries.values,
+                       timestamps: file.entries.stamps)
+            return
+        }
         let kind = name.kind
         let isHistogramFile = kind == .histogram
         let count = file.count
