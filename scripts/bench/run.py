@@ -280,7 +280,26 @@ def collect_section(args, results):
             rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
                                    target=rss_target,
                                    note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
+            if (writer, processes, series) == ("python", 64, 10_000):
+                rows += merge_threads_rows(args, path, rounds, name, pm)
     results["collect"] = raw
+    return rows
+
+
+def merge_threads_rows(args, path, rounds, name, python_ms):
+    """Our collect of one directory with the merge on 1 and on 2 threads, fresh and warm (the
+    second collection of one process, as a `serve` scrape after the first), interleaved."""
+    runs = {}
+    for r in range(rounds):
+        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+            for warm in ("0", "1"):
+                cmd = [args.bin, "collect", "--dir", path, "--threads", str(threads), "--warm", warm]
+                runs.setdefault((threads, warm), []).extend(x["ms"] for x in run_json_lines(cmd))
+    rows = []
+    for warm, what in (("0", "fresh process"), ("1", "warm scrape")):
+        for threads in (1, 2):
+            rows.append(report.Row("collect", f"collect + render text, {name}, {what}, {threads} merge thread(s)",
+                                   statistics.median(runs[(threads, warm)]), python_ms if warm == "0" else None, "ms"))
     return rows
 
 
