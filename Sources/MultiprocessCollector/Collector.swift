@@ -68,6 +68,8 @@ public final class MultiProcessCollector: Sendable {
     package let includesSelfMetrics: Bool
     /// Whether live-mode gauge files of provably dead owners are left out.
     package let skipsDeadOwners: Bool
+    /// How many threads a collection reads and merges files on.
+    package let mergeThreads: Int
     private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])
@@ -86,12 +88,17 @@ public final class MultiProcessCollector: Sendable {
     ///     the code `skipped_metric_file` whose `error` is the file's `MetricFileError`. By
     ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
     ///     the application bootstrapped another).
+    ///   - maxMergeThreads: the most threads a collection reads and merges files on; one by
+    ///     default. The output is the same for any number.
+    ///     Two threads were not faster than one on a 2-core machine and doubled the peak
+    ///     memory (BENCHMARKS.md), so more is an opt-in.
     public init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
-                reporter: ProblemReporter = .default) {
+                reporter: ProblemReporter = .default, maxMergeThreads: Int? = nil) {
         self.directory = directory
         self.includesSelfMetrics = includeSelfMetrics
         self.skipsDeadOwners = skipDeadOwners
         self.reporter = reporter
+        self.mergeThreads = Swift.max(1, maxMergeThreads ?? 1)
     }
 
     /// Creates a collector whose reporter takes the skipped file's error directly.
@@ -185,7 +192,8 @@ public final class MultiProcessCollector: Sendable {
         case .some(let c): start = c
         case .none: start = KeyCatalog()
         }
-        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, threads: mergeThreads,
+                             catalog: start)
         // Native-histogram buckets, read under the same lock (wipe removes them under the
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
@@ -256,17 +264,20 @@ public final class MultiProcessCollector: Sendable {
     ///   - files: paths of metric files.
     ///   - accumulate: `true` for exposition, `false` for writing back.
     ///   - skipDeadOwners: leave out live-mode gauge files whose owner is provably dead.
-    package static func merge(files: [String], accumulate: Bool = true, skipDeadOwners: Bool = true) -> MergeOutput {
+    ///   - threads: how many threads read the files (the output does not depend on it).
+    package static func merge(files: [String], accumulate: Bool = true, skipDeadOwners: Bool = true,
+                              threads: Int = 1) -> MergeOutput {
         let ordered = files.sorted {
             MetricFileName.baseName(of: $0).utf8.lexicographicallyPrecedes(MetricFileName.baseName(of: $1).utf8)
         }
-        return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, catalog: KeyCatalog()).output
+        return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, threads: threads,
+                     catalog: KeyCatalog()).output
     }
 
-    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool,
+    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool, threads: Int,
                       catalog: consuming KeyCatalog) -> MergeRun {
         var engine = MergeEngine(catalog: catalog)
-        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners)
+        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners, threads: threads)
         return engine.finish(accumulate: accumulate)
     }
 

@@ -109,8 +109,10 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     let table = ChildTable()
     private let makeChild: @Sendable (MetricBase<Child>, [String]) -> Child
     /// The child of an unlabelled metric, created with the metric (as in prometheus_client).
-    /// Set once, at the end of the subclass's initialiser, before the metric is shared.
-    @usableFromInline var unlabelled: Child?
+    /// Set once, at the end of the subclass's initialiser, before the metric is shared. The
+    /// hot paths of unlabelled counters, gauges, histograms and summaries do not read it: each
+    /// of those classes keeps the same child in a `let` of its own (see `Counter.unlabelledChild`).
+    var unlabelled: Child?
 
     init(name: String, help: String, labelNames: [String], unit: String, registry: Registry?, kind: MetricKind,
          makeChild: @escaping @Sendable (MetricBase<Child>, [String]) -> Child) throws(MetricError) {
@@ -127,18 +129,22 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
 
     /// Called by subclasses once fully initialised: creates the unlabelled child and
     /// registers the metric.
-    func finishInit(_ metric: MetricCollectable, registry: Registry?, kind: MetricKind) throws(MetricError) {
-        if labelNames.isEmpty { unlabelled = makeChild(self, []) }
+    /// - Parameter made: the unlabelled child when the subclass made it already.
+    func finishInit(_ metric: MetricCollectable, registry: Registry?, kind: MetricKind, unlabelled made: Child? = nil) throws(MetricError) {
+        if labelNames.isEmpty { unlabelled = made ?? makeChild(self, []) }
         try (registry ?? Registry.default).register(metric, kind: kind)
     }
 
     /// The unlabelled child; a programming error on a labelled metric.
-    @inlinable
     var only: Child {
-        guard let unlabelled else {
-            misuse("metric '\(name)' has labels \(labelNames): call labels(...) first")
-        }
+        guard let unlabelled else { refuseUnlabelledUse() }
         return unlabelled
+    }
+
+    // Out of line: the message is built only when the program is about to stop.
+    @usableFromInline @inline(never)
+    func refuseUnlabelledUse() -> Never {
+        misuse("metric '\(name)' has labels \(labelNames): call labels(...) first")
     }
 
     /// The child for these label values, in the order of ``labelNames``.
@@ -149,10 +155,14 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     public func labels(_ values: String...) -> Child { labels(values) }
 
     /// The child for these label values, in the order of ``labelNames``.
+    ///
+    /// On an unlabelled metric, `labels([])` (and `labels()`) is the metric's own child, so its
+    /// updates are the ones the metric exports.
     public func labels(_ values: [String]) -> Child {
         if values.count != labelNames.count {
             misuse("metric '\(name)': \(values.count) label values given for \(labelNames.count) label names \(labelNames)")
         }
+        if let unlabelled { return unlabelled }
         let h = ChildTable.hash(values)
         let child = table.child(hash: h, count: values.count, matches: { $0 == values }, values: { values }, make: { makeChild(self, $0) })
         return unsafeDowncast(child, to: Child.self)

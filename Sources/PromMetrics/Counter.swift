@@ -60,6 +60,15 @@ public final class CounterChild: Sendable {
 /// ok.increment()
 /// ```
 public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchecked Sendable {
+    /// The unlabelled child, in a `let` of this class made before the base class's initialiser
+    /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
+    /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
+    /// costs what one on a cached child does. A labelled metric has a stand-in over private
+    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    @usableFromInline let unlabelledChild: CounterChild
+    /// Whether the metric has label names (then the unlabelled operations are misuse).
+    @usableFromInline let hasLabels: Bool
+
     /// Creates and registers a counter.
     /// - Parameters:
     ///   - name: the metric name; a `_total` suffix is dropped from the family name.
@@ -73,17 +82,26 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
                 unit: String = "", registry: Registry? = nil) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .counter)
-        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
-            let labels = zip(base.labelNames, values).map { Label($0, $1) }
-            return CounterChild(handle: base.storage.handle(kind: .counter, key: base.key(sample: base.name + "_total", labels: labels)),
-                                metricName: base.name)
+        let storage = (registry ?? Registry.default).storage
+        let make: @Sendable ([Label]) -> CounterChild = { labels in
+            CounterChild(handle: storage.handle(kind: .counter, key: SeriesKey(family: family, sample: family + "_total", labels: labels, help: help)),
+                         metricName: family)
         }
-        try finishInit(self, registry: registry, kind: .counter)
+        let child = labelNames.isEmpty ? make([]) : nil
+        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(), metricName: family)
+        hasLabels = !labelNames.isEmpty
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
+            make(zip(base.labelNames, values).map { Label($0, $1) })
+        }
+        try finishInit(self, registry: registry, kind: .counter, unlabelled: child)
     }
 
     /// Adds `amount` to an unlabelled counter.
     @inlinable
-    public func increment(by amount: Double = 1) { only.increment(by: amount) }
+    public func increment(by amount: Double = 1) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.increment(by: amount)
+    }
 
     /// The value of an unlabelled counter.
     public var value: Double { only.value }

@@ -91,6 +91,15 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     /// The function that computes the value at collection time, if the gauge has one.
     private let function: (@Sendable () -> Double)?
 
+    /// The unlabelled child, in a `let` of this class made before the base class's initialiser
+    /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
+    /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
+    /// costs what one on a cached child does. A labelled metric has a stand-in over private
+    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    @usableFromInline let unlabelledChild: GaugeChild
+    /// Whether the metric has label names (then the unlabelled operations are misuse).
+    @usableFromInline let hasLabels: Bool
+
     /// Creates and registers a gauge.
     /// - Parameters:
     ///   - name: the metric name.
@@ -162,25 +171,42 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .gauge)
         self.mode = mode
         self.function = function
-        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
-            let labels = zip(base.labelNames, values).map { Label($0, $1) }
-            return GaugeChild(handle: base.storage.handle(kind: .gauge(mode), key: base.key(sample: base.name, labels: labels)),
-                              mode: mode, clock: base.clock, metricName: base.name)
+        let target = registry ?? Registry.default
+        let storage = target.storage
+        let clock = target.clock
+        let make: @Sendable ([Label]) -> GaugeChild = { labels in
+            GaugeChild(handle: storage.handle(kind: .gauge(mode), key: SeriesKey(family: family, sample: family, labels: labels, help: help)),
+                       mode: mode, clock: clock, metricName: family)
         }
-        try finishInit(self, registry: registry, kind: .gauge)
+        let child = labelNames.isEmpty ? make([]) : nil
+        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(), mode: mode, clock: clock, metricName: family)
+        hasLabels = !labelNames.isEmpty
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
+            make(zip(base.labelNames, values).map { Label($0, $1) })
+        }
+        try finishInit(self, registry: registry, kind: .gauge, unlabelled: child)
     }
 
     /// Adds `amount` to an unlabelled gauge.
     @inlinable
-    public func increment(by amount: Double = 1) { only.increment(by: amount) }
+    public func increment(by amount: Double = 1) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.increment(by: amount)
+    }
 
     /// Subtracts `amount` from an unlabelled gauge.
     @inlinable
-    public func decrement(by amount: Double = 1) { only.decrement(by: amount) }
+    public func decrement(by amount: Double = 1) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.decrement(by: amount)
+    }
 
     /// Sets an unlabelled gauge.
     @inlinable
-    public func set(_ value: Double) { only.set(value) }
+    public func set(_ value: Double) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.set(value)
+    }
 
     /// Sets an unlabelled gauge to the current time.
     public func setToCurrentTime() { only.setToCurrentTime() }

@@ -100,6 +100,15 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
     /// The native buckets' options, or nil when the histogram has classic buckets only.
     public let native: NativeHistogramOptions?
 
+    /// The unlabelled child, in a `let` of this class made before the base class's initialiser
+    /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
+    /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
+    /// costs what one on a cached child does. A labelled metric has a stand-in over private
+    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    @usableFromInline let unlabelledChild: HistogramChild
+    /// Whether the metric has label names (then the unlabelled operations are misuse).
+    @usableFromInline let hasLabels: Bool
+
     /// Creates and registers a histogram.
     /// - Parameters:
     ///   - name: the metric name.
@@ -132,28 +141,38 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
         self.native = native
         let finalBounds = bounds
         let leValues = bounds.map(BucketBound.format)
-        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
-            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+        let target = registry ?? Registry.default
+        let storage = target.storage
+        let clock = target.clock
+        let make: @Sendable ([Label]) -> HistogramChild = { labels in
+            func key(_ sample: String, _ labels: [Label]) -> SeriesKey { SeriesKey(family: family, sample: sample, labels: labels, help: help) }
             // Python creates `_sum` first, then the buckets in order: same file layout.
-            let sum = base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_sum", labels: labels))
+            let sum = storage.handle(kind: .histogram, key: key(family + "_sum", labels))
             let handles = leValues.map { le in
-                base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_bucket", labels: labels + [Label("le", le)]))
+                storage.handle(kind: .histogram, key: key(family + "_bucket", labels + [Label("le", le)]))
             }
-            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: base.clock) { resetClassic in
+            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: clock) { resetClassic in
                 guard let native else { return nil }
-                let storage = base.storage
-                let name = base.name
                 return NativeBuckets(
-                    options: native, storage: storage.nativeStorage(key: base.key(sample: name, labels: labels)), clock: base.clock,
-                    reportFailure: { storage.reportNativeFailure($0, series: name) }, resetClassic: resetClassic)
+                    options: native, storage: storage.nativeStorage(key: key(family, labels)), clock: clock,
+                    reportFailure: { storage.reportNativeFailure($0, series: family) }, resetClassic: resetClassic)
             }
         }
-        try finishInit(self, registry: registry, kind: .histogram)
+        let child = labelNames.isEmpty ? make([]) : nil
+        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle() }, sum: SeriesHandle(), clock: clock) { _ in nil }
+        hasLabels = !labelNames.isEmpty
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
+            make(zip(base.labelNames, values).map { Label($0, $1) })
+        }
+        try finishInit(self, registry: registry, kind: .histogram, unlabelled: child)
     }
 
     /// Records one observation on an unlabelled histogram.
     @inlinable
-    public func observe(_ value: Double) { only.observe(value) }
+    public func observe(_ value: Double) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.observe(value)
+    }
 
     /// Observes the duration of `body` on an unlabelled histogram.
     public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }

@@ -57,6 +57,14 @@ public final class SummaryChild: Sendable, DurationRecording {
 public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchecked Sendable {
     /// The quantiles reported, or nil for a count and a sum only.
     public let quantiles: SummaryQuantiles?
+    /// The unlabelled child, in a `let` of this class made before the base class's initialiser
+    /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
+    /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
+    /// costs what one on a cached child does. A labelled metric has a stand-in over private
+    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    @usableFromInline let unlabelledChild: SummaryChild
+    /// Whether the metric has label names (then the unlabelled operations are misuse).
+    @usableFromInline let hasLabels: Bool
 
     /// Creates and registers a summary.
     /// - Parameters:
@@ -75,29 +83,38 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .summary)
         if let problem = quantiles?.problem() { throw MetricError(metric: family, reason: problem) }
         self.quantiles = quantiles
-        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
-            let labels = zip(base.labelNames, values).map { Label($0, $1) }
+        let target = registry ?? Registry.default
+        let storage = target.storage
+        let clock = target.clock
+        let make: @Sendable ([Label]) -> SummaryChild = { labels in
+            func key(_ sample: String) -> SeriesKey { SeriesKey(family: family, sample: sample, labels: labels, help: help) }
             // Python creates `_count` first, then `_sum`.
-            let count = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_count", labels: labels))
-            let sum = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_sum", labels: labels))
+            let count = storage.handle(kind: .summary, key: key(family + "_count"))
+            let sum = storage.handle(kind: .summary, key: key(family + "_sum"))
             let window = quantiles.map { options in
-                let storage = base.storage
-                let name = base.name
                 let storages = (0..<options.ageBuckets).compactMap { k in
-                    storage.nativeStorage(key: base.key(
-                        sample: SummaryWindowEntry(ageBucket: k, objectives: options.objectives).sampleName, labels: labels))
+                    storage.nativeStorage(key: key(SummaryWindowEntry(ageBucket: k, objectives: options.objectives).sampleName))
                 }
-                return QuantileWindow(options: options, storages: storages, clock: base.clock,
-                                      reportFailure: { storage.reportNativeFailure($0, series: name) })
+                return QuantileWindow(options: options, storages: storages, clock: clock,
+                                      reportFailure: { storage.reportNativeFailure($0, series: family) })
             }
-            return SummaryChild(count: count, sum: sum, clock: base.clock, window: window)
+            return SummaryChild(count: count, sum: sum, clock: clock, window: window)
         }
-        try finishInit(self, registry: registry, kind: .summary)
+        let child = labelNames.isEmpty ? make([]) : nil
+        unlabelledChild = child ?? SummaryChild(count: SeriesHandle(), sum: SeriesHandle(), clock: clock)
+        hasLabels = !labelNames.isEmpty
+        try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
+            make(zip(base.labelNames, values).map { Label($0, $1) })
+        }
+        try finishInit(self, registry: registry, kind: .summary, unlabelled: child)
     }
 
     /// Records one observation on an unlabelled summary.
     @inlinable
-    public func observe(_ value: Double) { only.observe(value) }
+    public func observe(_ value: Double) {
+        if hasLabels { refuseUnlabelledUse() }
+        unlabelledChild.observe(value)
+    }
 
     /// Observes the duration of `body` on an unlabelled summary.
     public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }

@@ -7,6 +7,10 @@ import MultiprocessCollector
 // rendering, the output size and this process's peak RSS (VmHWM) before and after, so that the
 // driver can compare with prometheus_client's MultiProcessCollector + generate_latest
 // (scripts/bench/collect.py) measured the same way.
+//
+// `--threads N` caps the merge threads (default: one per processor). `--warm 1` first collects
+// once untimed, then times a second collection with the catalog the first one left: a warm
+// `serve` scrape without the HTTP part.
 
 func collectCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("collect needs --dir") }
@@ -18,8 +22,9 @@ func collectCommand(_ options: Options) throws {
     case let other: throw UsageError("--format must be text, openmetrics or protobuf, not \(other)")
     }
     // No self-metrics: prometheus_client's collector has none, and they would not change the cost.
-    let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false)
+    let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false, maxMergeThreads: options.int("threads"))
     let baseline = peakRSSKiB()
+    if options.int("warm") == 1 { _ = Exposition.render(collector.collect().families, format: format) }
     let start = Sys.monotonicNanoseconds()
     let result = collector.collect()
     let body = Exposition.render(result.families, format: format)

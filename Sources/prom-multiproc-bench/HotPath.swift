@@ -20,6 +20,14 @@ enum HotOperation: String, CaseIterable {
     case classicNativeObserve = "classic_native_observe_0.3"
     case summaryQuantilesObserve = "summary_quantiles_observe_0.3"
     case gaugeSetAll = "gauge_set_all"
+    case gaugeIncCached = "gauge_inc_cached"
+    case summaryObserveCached = "summary_observe_cached"
+    // The same operations on unlabelled metrics: each should cost what the cached child's does.
+    case counterIncUnlabelled = "counter_inc_unlabelled"
+    case gaugeSetUnlabelled = "gauge_set_unlabelled"
+    case gaugeIncUnlabelled = "gauge_inc_unlabelled"
+    case histogramObserveUnlabelled = "histogram_observe_unlabelled_0.3"
+    case summaryObserveUnlabelled = "summary_observe_unlabelled"
 
     /// Iterations per thread for one timed run at scale 1: about 50–200 ms each.
     var iterations: Int {
@@ -41,7 +49,13 @@ struct HotFixture: Sendable {
     let classicNative: HistogramChild
     let gauge: GaugeChild
     /// A summary with quantiles (0.5, 0.9, 0.99 within 1%, 10 minutes in 5 age buckets).
+    let quantileSummary: SummaryChild
+    /// A summary with a count and a sum only.
     let summary: SummaryChild
+    let plainCounter: Counter
+    let plainGauge: Gauge
+    let plainHistogram: Histogram
+    let plainSummary: Summary
     let labelA: String
     let labelB: String
 
@@ -63,10 +77,15 @@ struct HotFixture: Sendable {
         // The bucket of 0.3 exists before timing starts: the rows time an existing bucket.
         native.observe(0.3)
         classicNative.observe(0.3)
-        summary = try Summary("bench_job_seconds", help: "Jobs, with quantiles.", labelNames: ["route"],
-                              quantiles: SummaryQuantiles(), registry: registry).labels("/api")
-        summary.observe(0.3)
+        quantileSummary = try Summary("bench_job_seconds", help: "Jobs, with quantiles.", labelNames: ["route"],
+                                      quantiles: SummaryQuantiles(), registry: registry).labels("/api")
+        quantileSummary.observe(0.3)
         gauge = try Gauge("bench_temperature", help: "A gauge.", labelNames: ["sensor"], mode: .all, registry: registry).labels("x")
+        summary = try Summary("bench_size_bytes", help: "Sizes.", labelNames: ["route"], registry: registry).labels("/api")
+        plainCounter = try Counter("bench_plain_total", help: "Unlabelled counter.", registry: registry)
+        plainGauge = try Gauge("bench_plain_gauge", help: "Unlabelled gauge.", mode: .all, registry: registry)
+        plainHistogram = try Histogram("bench_plain_seconds", help: "Unlabelled histogram.", registry: registry)
+        plainSummary = try Summary("bench_plain_bytes", help: "Unlabelled summary.", registry: registry)
     }
 
     /// Runs `n` iterations of `op` on the calling thread.
@@ -78,8 +97,15 @@ struct HotFixture: Sendable {
         case .histogramObserveInf: loopObserve(histogram, 100, n)
         case .nativeObserve: loopObserve(native, 0.3, n)
         case .classicNativeObserve: loopObserve(classicNative, 0.3, n)
-        case .summaryQuantilesObserve: loopObserve(summary, 0.3, n)
+        case .summaryQuantilesObserve: loopObserve(quantileSummary, 0.3, n)
         case .gaugeSetAll: loopSet(gauge, n)
+        case .gaugeIncCached: loopIncrement(gauge, n)
+        case .summaryObserveCached: loopObserve(summary, 0.3, n)
+        case .counterIncUnlabelled: loopIncrement(plainCounter, n)
+        case .gaugeSetUnlabelled: loopSet(plainGauge, n)
+        case .gaugeIncUnlabelled: loopIncrement(plainGauge, n)
+        case .histogramObserveUnlabelled: loopObserve(plainHistogram, 0.3, n)
+        case .summaryObserveUnlabelled: loopObserve(plainSummary, 0.3, n)
         }
     }
 }
@@ -107,6 +133,36 @@ func loopObserve(_ child: SummaryChild, _ value: Double, _ n: Int) {
 @inline(never)
 func loopSet(_ child: GaugeChild, _ n: Int) {
     for i in 0..<n { child.set(Double(i)) }
+}
+
+@inline(never)
+func loopIncrement(_ child: GaugeChild, _ n: Int) {
+    for _ in 0..<n { child.increment() }
+}
+
+@inline(never)
+func loopIncrement(_ metric: Counter, _ n: Int) {
+    for _ in 0..<n { metric.increment() }
+}
+
+@inline(never)
+func loopSet(_ metric: Gauge, _ n: Int) {
+    for i in 0..<n { metric.set(Double(i)) }
+}
+
+@inline(never)
+func loopIncrement(_ metric: Gauge, _ n: Int) {
+    for _ in 0..<n { metric.increment() }
+}
+
+@inline(never)
+func loopObserve(_ metric: Histogram, _ value: Double, _ n: Int) {
+    for _ in 0..<n { metric.observe(value) }
+}
+
+@inline(never)
+func loopObserve(_ metric: Summary, _ value: Double, _ n: Int) {
+    for _ in 0..<n { metric.observe(value) }
 }
 
 /// The start and end times of the threads of one timed run.

@@ -17,7 +17,7 @@ let usage = """
       hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
-      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf]
+      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf] [--threads N] [--warm 1]
       render --dir DIR [--reps R]
       process-metrics --dir DIR [--reps R]
     """

@@ -33,6 +33,34 @@ import PromMetrics
         #expect(c.value == 200_000)
     }
 
+    @Test func labelsWithNoValuesOnAnUnlabelledMetricIsTheMetricsOwnChild() throws {
+        let r = Registry()
+        let c = try Counter("c", help: "h", registry: r)
+        let g = try Gauge("g", help: "h", registry: r)
+        let h = try Histogram("h", help: "h", buckets: [1], registry: r)
+        let s = try Summary("s", help: "h", registry: r)
+        #expect(c.labels([]) === c.labels() && c.labels() === c.labels([:]))
+        c.increment()
+        c.labels([]).increment(by: 2)
+        c.labels().increment(by: 4)
+        g.labels([]).set(5)
+        g.labels().increment()
+        h.labels([]).observe(0.5)
+        h.observe(2)
+        s.labels().observe(3)
+        s.observe(4)
+        // What the updates add up to, each series once and without labels.
+        let all = r.collect().flatMap(\.samples)
+        #expect(all.count == 8)  // c_total, g, two h_bucket, h_count, h_sum, s_count, s_sum
+        #expect(all.filter { $0.name == "h_bucket" }.map(\.value) == [1, 2])
+        #expect(all.allSatisfy { $0.labels.isEmpty || $0.labels.map(\.name) == ["le"] })
+        let samples = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(samples["c_total"]?.value == 7 && c.value == 7)
+        #expect(samples["g"]?.value == 6 && g.value == 6)
+        #expect(samples["h_count"]?.value == 2 && samples["h_sum"]?.value == 2.5)
+        #expect(samples["s_count"]?.value == 2 && samples["s_sum"]?.value == 7)
+    }
+
     @Test func removeAndClearForgetChildrenInProcess() throws {
         let r = Registry()
         let c = try Counter("c", help: "h", labelNames: ["a"], registry: r)

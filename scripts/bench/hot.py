@@ -28,6 +28,13 @@ OPS = {
     "histogram_observe_0.3": 50_000,
     "histogram_observe_inf": 50_000,
     "gauge_set_all": 100_000,
+    "gauge_inc_cached": 100_000,
+    "summary_observe_cached": 50_000,
+    "counter_inc_unlabelled": 100_000,
+    "gauge_set_unlabelled": 100_000,
+    "gauge_inc_unlabelled": 100_000,
+    "histogram_observe_unlabelled_0.3": 50_000,
+    "summary_observe_unlabelled": 50_000,
 }
 
 
@@ -49,7 +56,7 @@ def main():
 
 def run(args):
     # Imported only now: prometheus_client picks its value class from the environment.
-    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
     registry = CollectorRegistry()
     label_a = os.environ.get("BENCH_LABEL_A", "a")
@@ -60,6 +67,11 @@ def run(args):
     cached = counter.labels(label_a, label_b)
     histogram = Histogram("bench_latency_seconds", "Latency.", ["route"], registry=registry).labels("/api")
     gauge = Gauge("bench_temperature", "A gauge.", ["sensor"], multiprocess_mode="all", registry=registry).labels("x")
+    summary = Summary("bench_size_bytes", "Sizes.", ["route"], registry=registry).labels("/api")
+    plain_counter = Counter("bench_plain_total", "Unlabelled counter.", registry=registry)
+    plain_gauge = Gauge("bench_plain_gauge", "Unlabelled gauge.", multiprocess_mode="all", registry=registry)
+    plain_histogram = Histogram("bench_plain_seconds", "Unlabelled histogram.", registry=registry)
+    plain_summary = Summary("bench_plain_bytes", "Unlabelled summary.", registry=registry)
 
     def loop_inc(n):
         inc = cached.inc
@@ -84,12 +96,31 @@ def run(args):
         for i in range(n):
             set_(i)
 
+    def call_loop(method, *args):
+        def loop(n):
+            for _ in range(n):
+                method(*args)
+        return loop
+
+    def set_loop(method):
+        def loop(n):
+            for i in range(n):
+                method(i)
+        return loop
+
     loops = {
         "counter_inc_cached": loop_inc,
         "counter_labels2_inc": loop_labels_inc,
         "histogram_observe_0.3": loop_observe(0.3),
         "histogram_observe_inf": loop_observe(100.0),
         "gauge_set_all": loop_set,
+        "gauge_inc_cached": call_loop(gauge.inc),
+        "summary_observe_cached": call_loop(summary.observe, 0.3),
+        "counter_inc_unlabelled": call_loop(plain_counter.inc),
+        "gauge_set_unlabelled": set_loop(plain_gauge.set),
+        "gauge_inc_unlabelled": call_loop(plain_gauge.inc),
+        "histogram_observe_unlabelled_0.3": call_loop(plain_histogram.observe, 0.3),
+        "summary_observe_unlabelled": call_loop(plain_summary.observe, 0.3),
     }
 
     for op in args.ops.split(","):

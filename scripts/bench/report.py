@@ -56,6 +56,8 @@ def fmt(v, unit):
         return f"{v:,.2f} ms" if v < 10 else f"{v:,.1f} ms" if v < 100 else f"{v:,.0f} ms"
     if unit == "MiB":
         return f"{v:,.1f} MiB"
+    if unit == "instr":
+        return f"{v:,.1f} instr"
     if unit == "req/s":
         return f"{v:,.0f} req/s"
     return f"{v:g} {unit}"

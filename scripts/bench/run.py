@@ -4,6 +4,8 @@
 Sections (all by default; pick some with --only hot,alloc,...):
   hot      hot-path operations in multiprocess mode; rounds of ours and Python's interleaved
   alloc    heap allocations per operation on our hot paths (valgrind memcheck)
+  instr    instructions per operation on our hot paths (valgrind callgrind): unaffected by the
+           machine's load, so the figure to compare an unlabelled metric with a cached child
   collect  collect + render of directories written by Python and by Swift workers
   growth   collect time against the number of files (plot: bench-out/growth.svg)
   render   our protobuf renderer against our text renderer on the merged 64 × 10,000
@@ -35,7 +37,7 @@ sys.path.insert(0, HERE)
 import plot  # noqa: E402
 import report  # noqa: E402
 
-SECTIONS = ["hot", "alloc", "collect", "render", "growth", "http"]
+SECTIONS = ["hot", "alloc", "instr", "collect", "render", "growth", "http"]
 
 HOT_OPS = [
     # (name, description, target for ours in ns on one thread)
@@ -49,8 +51,24 @@ HOT_OPS = [
     # prometheus_client has no quantiles: count, sum and the quantile window (1%: schema 6).
     ("summary_quantiles_observe_0.3", "summary observe 0.3 with quantiles 0.5/0.9/0.99 within 1%, 10 min in 5 age buckets", 40),
     ("gauge_set_all", "gauge set (mode all)", 5),
+    ("gauge_inc_cached", "gauge increment, cached child", None),
+    ("summary_observe_cached", "summary observe, cached child", None),
+    # Unlabelled metrics: each within 1.2 times its cached-child row above (callgrind: `instr`).
+    ("counter_inc_unlabelled", "unlabelled counter increment", None),
+    ("gauge_set_unlabelled", "unlabelled gauge set", None),
+    ("gauge_inc_unlabelled", "unlabelled gauge increment", None),
+    ("histogram_observe_unlabelled_0.3", "unlabelled histogram observe 0.3", None),
+    ("summary_observe_unlabelled", "unlabelled summary observe", None),
 ]
 SWIFT_ONLY_OPS = {"native_observe_0.3", "classic_native_observe_0.3", "summary_quantiles_observe_0.3"}
+# Each unlabelled operation and the cached-child operation it must cost at most 1.2 times of.
+UNLABELLED_OPS = {
+    "counter_inc_unlabelled": "counter_inc_cached",
+    "gauge_set_unlabelled": "gauge_set_all",
+    "gauge_inc_unlabelled": "gauge_inc_cached",
+    "histogram_observe_unlabelled_0.3": "histogram_observe_0.3",
+    "summary_observe_unlabelled": "summary_observe_cached",
+}
 
 
 def log(msg):
@@ -127,6 +145,38 @@ def alloc_section(args, results, rows):
     for row in rows:
         if row.section == "hot" and row.key.endswith("/1"):
             row.allocs = per_op.get(row.key.split("/")[0])
+
+
+# --- instructions -------------------------------------------------------------------------
+
+def instr_section(args, results):
+    """Instructions per operation: callgrind's total for n = 101,000 minus n = 1,000, ÷ 100,000."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("bench: valgrind not found (needed for the instr section; skip it with --only)")
+    small, large = 1_000, 101_000
+    per_op = {}
+    for op, _, _ in HOT_OPS:
+        counts = []
+        for n in (small, large):
+            log(f"instr: {op} n={n} under callgrind")
+            proc = subprocess.run(
+                [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", args.bin, "alloc-probe", "--op", op,
+                 "--n", str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+            m = re.search(r"Collected : (\d+)", proc.stderr)
+            if not m:
+                raise SystemExit(f"bench: no instruction count from callgrind for {op}:\n{proc.stderr[-2000:]}")
+            counts.append(int(m.group(1)))
+        per_op[op] = (counts[1] - counts[0]) / (large - small)
+    results["instr"] = per_op
+    rows = []
+    for op, description, _ in HOT_OPS:
+        cached = UNLABELLED_OPS.get(op)
+        target = report.Target(1.2 * per_op[cached], "instr") if cached else None
+        note = f"{per_op[op] / per_op[cached]:.2f}× the cached child's" if cached else ""
+        rows.append(report.Row("instr", f"{description}: instructions per operation", per_op[op], None, "instr",
+                               target=target, key=op, note=note))
+    return rows
 
 
 # --- directories ------------------------------------------------------------------------
@@ -232,7 +282,26 @@ def collect_section(args, results):
             rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
                                    target=rss_target,
                                    note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
+            if (writer, processes, series) == ("python", 64, 10_000):
+                rows += merge_threads_rows(args, path, rounds, name, pm)
     results["collect"] = raw
+    return rows
+
+
+def merge_threads_rows(args, path, rounds, name, python_ms):
+    """Our collect of one directory with the merge on 1 and on 2 threads, fresh and warm (the
+    second collection of one process, as a `serve` scrape after the first), interleaved."""
+    runs = {}
+    for r in range(rounds):
+        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+            for warm in ("0", "1"):
+                cmd = [args.bin, "collect", "--dir", path, "--threads", str(threads), "--warm", warm]
+                runs.setdefault((threads, warm), []).extend(x["ms"] for x in run_json_lines(cmd))
+    rows = []
+    for warm, what in (("0", "fresh process"), ("1", "warm scrape")):
+        for threads in (1, 2):
+            rows.append(report.Row("collect", f"collect + render text, {name}, {what}, {threads} merge thread(s)",
+                                   statistics.median(runs[(threads, warm)]), python_ms if warm == "0" else None, "ms"))
     return rows
 
 
@@ -464,6 +533,8 @@ def main():
         rows += hot_section(args, results)
     if "alloc" in sections:
         alloc_section(args, results, rows)
+    if "instr" in sections:
+        rows += instr_section(args, results)
     if "collect" in sections:
         rows += collect_section(args, results)
     if "render" in sections:

@@ -69,6 +69,33 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         return lookUp(key)
     }
 
+    /// The id of `key`, or -1 when it is not interned; changes nothing, so several threads may
+    /// look keys up at once while no thread interns. `hint` as for ``intern(_:hint:)``.
+    @inline(__always)
+    func find(_ key: UnsafeRawBufferPointer, hint: Int32) -> Int32 {
+        let length = key.count
+        if hint >= 0 && Int(hint) < count {
+            let i = Int(hint)
+            if Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return hint }
+        }
+        return findInTable(key)
+    }
+
+    /// `find` without a hint, out of line as `lookUp` is.
+    @inline(never)
+    private func findInTable(_ key: UnsafeRawBufferPointer) -> Int32 {
+        let length = key.count
+        let h = Self.hash(key)
+        var slot = Int(truncatingIfNeeded: h) & tableMask
+        while true {
+            let id = table[slot]
+            if id < 0 { return -1 }
+            let i = Int(id)
+            if hashes[i] == h && Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return id }
+            slot = (slot &+ 1) & tableMask
+        }
+    }
+
     /// `intern` without a hint: the hash table, and insertion. Kept out of line so that the
     /// hint check inlines into the caller's loop.
     @inline(never)

@@ -92,11 +92,11 @@ struct MergeEngine: ~Copyable {
     private var foldOrder: [Int32] = []
 
     // Scratch for the file being read: key ids, values, timestamps.
-    private var scratch = EntryScratch(capacity: 4096)
+    var scratch = EntryScratch(capacity: 4096)
 
-    private(set) var problems: [MetricFileError] = []
+    var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
-    private(set) var deadOwnerFiles: [String] = []
+    var deadOwnerFiles: [String] = []
     private(set) var entries = 0
 
     init(catalog: consuming KeyCatalog) {
@@ -224,7 +224,13 @@ struct MergeEngine: ~Copyable {
     }
 
     /// Pass 2: the file is good; accumulate its entries.
-    private mutating func accumulate(count n: Int, name: MetricFileName) {
+    mutating func accumulate(count n: Int, name: MetricFileName) {
+        accumulate(count: n, name: name, keys: scratch.keys, values: scratch.values, timestamps: scratch.stamps)
+    }
+
+    /// Pass 2 for entries held elsewhere than the scratch buffers (see `ParallelMerge.swift`).
+    mutating func accumulate(count n: Int, name: MetricFileName, keys entryKeys: UnsafePointer<Int32>,
+                             values entryValues: UnsafePointer<Double>, timestamps entryStamps: UnsafePointer<Double>) {
         syncSizes()
         mergedFiles += 1
         entries += n
@@ -246,7 +252,7 @@ struct MergeEngine: ~Copyable {
         sums.withUnsafeMutableBufferPointer { sums in
             touched.withUnsafeMutableBufferPointer { touched in
                 for i in 0..<n {
-                    let id = Int(scratch.keys[i])
+                    let id = Int(entryKeys[i])
                     let s = catalog.keySeries[id]
                     let f = Int(catalog.seriesFamily[Int(s)])
                     var familyIsGauge: Bool
@@ -259,12 +265,12 @@ struct MergeEngine: ~Copyable {
                     }
                     if let mode {
                         familyMode[f] = mode
-                        contributions.append(Contribution(series: s, owner: owner, value: scratch.values[i], timestamp: scratch.stamps[i]))
+                        contributions.append(Contribution(series: s, owner: owner, value: entryValues[i], timestamp: entryStamps[i]))
                     } else if familyIsGauge {
-                        contributions.append(Contribution(series: s, owner: -1, value: scratch.values[i], timestamp: scratch.stamps[i]))
+                        contributions.append(Contribution(series: s, owner: -1, value: entryValues[i], timestamp: entryStamps[i]))
                     } else {
                         // `Combination.sum`, written out for the loop.
-                        sums[Int(s)] += scratch.values[i]
+                        sums[Int(s)] += entryValues[i]
                         touched[Int(s)] = true
                     }
                 }

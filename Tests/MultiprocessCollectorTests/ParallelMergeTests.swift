@@ -1,0 +1,136 @@
+// The merge on several threads gives the bytes of the merge on one: for directories written by
+// prometheus_client, by this package and by both, with damaged files among good ones, cold (a
+// fresh catalog) and warm (the catalog of the previous scrape, with a file added since), for
+// 1, 2, 4 and 7 threads. The valid directories are also compared with prometheus_client's merge.
+import Foundation
+import MmapStore
+import MultiprocessCollector
+import PromExposition
+import PromMetrics
+import Testing
+import TestSupport
+
+@Suite("Merge on several threads")
+struct ParallelMergeTests {
+    static let threadCounts = [1, 2, 4, 7]
+
+    /// One scrape's output: the text and OpenMetrics bytes, and every problem with its reason.
+    struct Scrape: Equatable {
+        var text: [UInt8]
+        var openMetrics: [UInt8]
+        var problems: [String]
+    }
+
+    static func scrape(_ collector: MultiProcessCollector) -> Scrape {
+        let r = collector.collect()
+        return Scrape(text: Exposition.render(r.families, format: .prometheusText),
+                      openMetrics: Exposition.render(r.families, format: .openMetrics),
+                      problems: r.problems.map { "\($0.path): \($0.reasonCode.rawValue): \($0.reason)" })
+    }
+
+    /// For each thread count: a cold scrape, then `change`, then a warm scrape with the same
+    /// collector. Expects every thread count's scrapes to equal one thread's.
+    static func expectSameForEveryThreadCount(_ dir: String, change: () throws -> Void = {}) throws -> [Scrape] {
+        var cold: [[Scrape]] = []
+        let collectors = threadCounts.map { t in
+            MultiProcessCollector(directory: dir, includeSelfMetrics: false, reporter: ReportLog().reporter, maxMergeThreads: t)
+        }
+        cold = [collectors.map(scrape)]
+        try change()
+        let warm = collectors.map(scrape)
+        for (i, t) in threadCounts.enumerated().dropFirst() {
+            #expect(cold[0][i] == cold[0][0], "cold scrape, \(t) threads: \(String(decoding: cold[0][i].text, as: UTF8.self))")
+            #expect(warm[i] == warm[0], "warm scrape, \(t) threads: \(String(decoding: warm[i].text, as: UTF8.self))")
+        }
+        return [cold[0][0], warm[0]]
+    }
+
+    @Test func pythonWrittenDirectoryOfManyProcesses() throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        for pid in [101, 102, 103, 104, 105, 106, 107, 108, 109] {
+            var ops = MergeDifferentialTests.pythonOps(pid: pid, seed: Double(pid % 10) + 0.25)
+            // Processes create their series in different orders, and some have their own.
+            if pid % 2 == 0 { ops.reverse() }
+            ops.append(PyOp(type: "counter", name: "only_\(pid % 3)", help: "Some processes.", labelnames: ["p"], labels: ["\(pid)"],
+                            op: "inc", amount: 1))
+            try pythonWrite(dir.path, pid: "\(pid)", ops)
+        }
+        // A name used with two types.
+        try pythonWrite(dir.path, pid: "101", [PyOp(type: "counter", name: "dup", help: "as counter", op: "inc", amount: 2)])
+        try pythonWrite(dir.path, pid: "4567", [PyOp(type: "gauge", name: "dup", help: "as gauge", op: "set", amount: 5, mode: "all")])
+        let scrapes = try Self.expectSameForEveryThreadCount(dir.path) {
+            try pythonWrite(dir.path, pid: "110", [PyOp(type: "counter", name: "late", help: "New since.", op: "inc", amount: 4)]
+                            + MergeDifferentialTests.pythonOps(pid: 110, seed: 1.5))
+        }
+        // And what they all give is prometheus_client's merge.
+        let collector = MultiProcessCollector(directory: dir.path, includeSelfMetrics: false, reporter: ReportLog().reporter,
+                                              maxMergeThreads: 7)
+        let ours = flatten(collector.collect().families)
+        let theirs = try pythonCollect(dir.path)
+        #expect(ours == theirs, "\(Set(ours).symmetricDifference(Set(theirs)).sorted { $0.description < $1.description })")
+        #expect(scrapes[1].problems.isEmpty)
+    }
+
+    @Test func swiftAndPythonWrittenDirectory() throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        var open: [FakeProcess] = []
+        defer { open.forEach { $0.close() } }
+        // Seeds whose tenths are whole numbers: sums that do not depend on their order, which
+        // differs from prometheus_client's for files of several writers.
+        for (pid, seed) in [("201", 10.0), ("202", 20), ("203", 30)] {
+            try MergeDifferentialTests.writeSwift(dir.path, pid: pid, seed: seed, keepOpen: &open)
+        }
+        try pythonWrite(dir.path, pid: "204", MergeDifferentialTests.pythonOps(pid: 204, seed: 40))
+        _ = try Self.expectSameForEveryThreadCount(dir.path) {
+            try MergeDifferentialTests.writeSwift(dir.path, pid: "205", seed: 50, keepOpen: &open)
+        }
+        let collector = MultiProcessCollector(directory: dir.path, includeSelfMetrics: false, reporter: ReportLog().reporter,
+                                              maxMergeThreads: 4)
+        let ours = flatten(collector.collect().families)
+        let theirs = try pythonCollect(dir.path)
+        #expect(ours == theirs, "\(Set(ours).symmetricDifference(Set(theirs)).sorted { $0.description < $1.description })")
+    }
+
+    @Test func damagedFilesAmongGoodOnesAreReportedAlike() throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        func write(_ name: String, _ bytes: [UInt8]) throws { try CollectorTests.write(bytes, to: dir.file(name)) }
+        let good = CollectorTests.goodKey
+        let other = #"["c", "c_total", {"a": "b"}, "help"]"#
+        let invalid = #"["c", "c_total", {}"#
+        let badLe = #"["h", "h_bucket", {"le": "abc"}, "help"]"#
+        let bucket = #"["h", "h_bucket", {"le": "1.0"}, "help"]"#
+        for pid in 1...6 { try write("counter_\(pid).db", CollectorTests.pythonFile([good, other], value: Double(pid))) }
+        // A bad key after good ones: those are interned (and the next files see them), the file is not merged.
+        try write("counter_10.db", CollectorTests.pythonFile([#"["c", "c_total", {"x": "new"}, "help"]"#, invalid, good]))
+        // A bad key, then an entry out of bounds: the bad key is reported.
+        var bounds = CollectorTests.pythonFile([good, invalid, other])
+        bounds += [0xE8, 0x03, 0, 0] + [UInt8](repeating: 0x41, count: 12)
+        bounds.replaceSubrange(0..<4, with: CollectorTests.header(used: bounds.count, marker: [0, 0, 0, 0])[0..<4])
+        try write("counter_11.db", bounds)
+        // An entry out of bounds after a good key never seen before.
+        var bounds2 = CollectorTests.pythonFile([#"["c", "c_total", {"y": "z"}, "help"]"#])
+        bounds2 += [0xE8, 0x03, 0, 0] + [UInt8](repeating: 0x41, count: 12)
+        bounds2.replaceSubrange(0..<4, with: CollectorTests.header(used: bounds2.count, marker: [0, 0, 0, 0])[0..<4])
+        try write("counter_12.db", bounds2)
+        // A bad key in a file shorter than its header says: truncation is reported.
+        var short = CollectorTests.pythonFile([good, invalid, other])
+        short.replaceSubrange(0..<4, with: CollectorTests.header(used: short.count + 4096, marker: [0, 0, 0, 0])[0..<4])
+        try write("counter_13.db", short)
+        try write("counter_14.db", [])
+        try write("weird_1.db", CollectorTests.pythonFile([good]))
+        try write("histogram_1.db", CollectorTests.pythonFile([bucket]))
+        try write("histogram_2.db", CollectorTests.pythonFile([bucket, badLe, bucket]))
+        try write("histogram_3.db", CollectorTests.pythonFile([bucket], value: 2))
+        let scrapes = try Self.expectSameForEveryThreadCount(dir.path) {
+            try write("counter_15.db", CollectorTests.pythonFile([other, #"["c", "c_total", {"w": "late"}, "help"]"#, good]))
+            try write("counter_16.db", CollectorTests.pythonFile([good, invalid]))
+        }
+        // What one thread reports, checked on its own terms.
+        let reasons = scrapes[0].problems.map { $0.split(separator: ":").dropFirst().first.map { String($0.dropFirst()) } ?? "" }
+        #expect(reasons == ["invalid_key", "invalid_key", "entry_out_of_bounds", "truncated", "empty", "invalid_key", "bad_name"])
+        #expect(scrapes[1].problems.count == 8)
+        let text = String(decoding: scrapes[0].text, as: UTF8.self)
+        #expect(text.contains("c_total 21.0\n") && text.contains("c_total{a=\"b\"} 21.0\n"), "\(text)")
+        #expect(text.contains("h_bucket{le=\"1.0\"} 3.0\n"), "\(text)")
+    }
+}
