@@ -145,8 +145,13 @@ public final class MultiProcessCollector: Sendable {
     /// paths of the `*.db` files listed (sorted by name; those an interrupted compaction
     /// already folded are left out). Its families come after `inProcess`, under the same rule:
     /// a family that clashes with an earlier one is left out.
+    ///
+    /// With `names`, only the listed samples are exported (prometheus_client's
+    /// `restricted_registry`, see ``SampleNameFilter``), from the directory and from every
+    /// other source alike; the merge skips the families that cannot hold one.
     package func collect(including inProcess: [MetricFamilySnapshot],
-                         alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot]) -> CollectResult {
+                         alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot],
+                         names: SampleNameFilter? = nil) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -185,7 +190,8 @@ public final class MultiProcessCollector: Sendable {
         case .some(let c): start = c
         case .none: start = KeyCatalog()
         }
-        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start)
+        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, catalog: start,
+                             filter: names)
         // Native-histogram buckets, read under the same lock (wipe removes them under the
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
@@ -195,7 +201,8 @@ public final class MultiProcessCollector: Sendable {
         directoryLock = nil
         var output = run.output
         // Keep the catalog unless most of it is stale (series churn): then start afresh.
-        if run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
+        // A filtered merge fills only part of it: keep it then.
+        if names != nil || run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
             var back: KeyCatalog? = run.catalog
             catalog.withLock { swap(&$0, &back) }
         }
@@ -210,7 +217,8 @@ public final class MultiProcessCollector: Sendable {
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess
         extra += alongside(listed)
-        let (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
+        var (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
+        if let names { families = names.restrict(families) }
         return CollectResult(families: families, problems: output.problems, droppedFamilies: dropped, statistics: statistics)
     }
 
@@ -264,8 +272,8 @@ public final class MultiProcessCollector: Sendable {
     }
 
     static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool,
-                      catalog: consuming KeyCatalog) -> MergeRun {
-        var engine = MergeEngine(catalog: catalog)
+                      catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) -> MergeRun {
+        var engine = MergeEngine(catalog: catalog, filter: filter)
         engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners)
         return engine.finish(accumulate: accumulate)
     }

@@ -19,6 +19,13 @@ import PromMetrics
 /// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`, gzip-compressed
 ///    (`Content-Encoding: gzip`) when `Accept-Encoding` allows it, as Prometheus's does.
 ///
+/// A query naming samples (`?name[]=http_requests_total&name[]=build_info`, as Prometheus's
+/// federation and prometheus_client's exporters take it) restricts the answer to those
+/// samples, with prometheus_client's `restricted_registry` rule: a sample is kept when its
+/// full name is listed, a family when one of its samples is. The merge then accumulates only
+/// the families that can hold a listed sample. Without `name[]` (or with empty values only)
+/// everything is exported.
+///
 /// `HEAD` gets the same status and headers, no body, and a `Content-Length` giving the length
 /// a `GET` would get. Any other method gets `405 Method Not Allowed` with `Allow: GET, HEAD`.
 /// The handler does not look at the path: the caller routes (mount it at `/metrics`).
@@ -137,8 +144,8 @@ public final class MetricsHandler: Sendable {
     ///     are answered, anything else gets `405` with `Allow: GET, HEAD`.
     ///   - path: the request path. Not used: the caller routes; it is taken so that the call
     ///     has the shape of a request.
-    ///   - query: the query string, without `?`. Not used today (no query parameter changes
-    ///     the answer), taken for the same reason.
+    ///   - query: the query string, without `?`, URL-encoded: each `name[]` field names a
+    ///     sample to export (see above); other fields are ignored.
     ///   - headers: the request's header fields (names compared case-insensitively, repeated
     ///     fields joined): `Accept` chooses the format, `Accept-Encoding` whether the body is
     ///     gzip-compressed.
@@ -152,7 +159,9 @@ public final class MetricsHandler: Sendable {
         let request = HTTPRequest(method: method, path: path, query: query, headers: headers)
         let negotiated = NegotiatedExposition(acceptHeader: request.header("Accept"))
         scrapes.labels(negotiated.format.rawValue).increment()
-        var body = Exposition.render(families(), format: negotiated.format, escaping: negotiated.escaping)
+        let names = QueryString.values(of: "name[]", in: query)
+        let filter = names.isEmpty ? nil : SampleNameFilter(names)
+        var body = Exposition.render(families(names: filter), format: negotiated.format, escaping: negotiated.escaping)
         var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
         if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {
             body = Gzip.compress(body)
@@ -167,17 +176,19 @@ public final class MetricsHandler: Sendable {
 
     /// The families of one scrape: the directory's, then the handler's own, the registry's
     /// and the process metrics, each where it clashes with nothing before it (an application's
-    /// own `process_*` family wins over ours); sorted by name.
-    private func families() -> [MetricFamilySnapshot] {
+    /// own `process_*` family wins over ours); sorted by name; only the samples `names` lists,
+    /// when given.
+    private func families(names: SampleNameFilter?) -> [MetricFamilySnapshot] {
         var inProcess = ownMetrics.collect()
         if let registry { inProcess += registryWritesIntoTheDirectory ? registry.collectNotInFiles() : registry.collect() }
         guard let collector else {
-            return MultiProcessCollector.combine(
+            let families = MultiProcessCollector.combine(
                 directory: [], inProcess: inProcess + (processMetrics?.familiesOfThisProcess() ?? [])).0
+            return names?.restrict(families) ?? families
         }
         return collector.collect(including: inProcess, alongside: { listedPaths in
             processMetrics?.familiesOfLiveWorkers(listedPaths: listedPaths) ?? []
-        }).families
+        }, names: names).families
     }
 
     /// Whether two spellings of a directory name the same path (ignoring trailing slashes).

@@ -1,5 +1,6 @@
 import PromExposition
 import PromHTTP
+import PromMetrics
 import Foundation
 import MmapStore
 import MultiprocessCollector
@@ -81,14 +82,18 @@ enum CollectCommand {
     static let spec = OptionSpec(
         valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"),
                  ("format", "text (Prometheus 0.0.4, default), openmetrics or protobuf (delimited MetricFamily messages)"),
-                 ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)")],
+                 ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)"),
+                 ("name", "export only the samples of this full name, as /metrics?name[]= does (repeatable)")],
         flags: [("no-self-metrics", "leave out the collector's own metrics")])
 
     static let help = helpText(
-        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics|protobuf] [--output FILE]",
+        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics|protobuf] [--output FILE] [--name NAME]...",
         about: """
         Merges the directory once and prints the exposition, or writes it atomically (temporary
         file and rename) to --output. Bad files are skipped and reported on standard error.
+        With --name, only the samples of the listed names (such as http_requests_total or
+        latency_seconds_bucket) are merged and exported, as prometheus_client's
+        restricted_registry keeps them.
         """, spec: spec,
         exitCodes: "  0 done (also when files were skipped)\n  1 the output cannot be written\n  2 usage error")
 
@@ -102,7 +107,10 @@ enum CollectCommand {
         case let other: throw UsageError(message: "--format must be text, openmetrics or protobuf, not '\(other)'")
         }
         let collector = MultiProcessCollector(directory: dir, includeSelfMetrics: !args.flags.contains("no-self-metrics"))
-        let body = Exposition.render(collector.collect().families, format: format)
+        let names = args.repeated["name"] ?? []
+        let families = collector.collect(including: [], alongside: { _ in [] },
+                                         names: names.isEmpty ? nil : SampleNameFilter(names)).families
+        let body = Exposition.render(families, format: format)
         if let output = args.values["output"] {
             try DirectoryFiles.writeAtomically(body, to: output)
         } else {
