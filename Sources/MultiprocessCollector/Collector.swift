@@ -149,9 +149,13 @@ public final class MultiProcessCollector: Sendable {
     /// With `names`, only the listed samples are exported (prometheus_client's
     /// `restricted_registry`, see ``SampleNameFilter``), from the directory and from every
     /// other source alike; the merge skips the families that cannot hold one.
+    ///
+    /// With `typesFromMetadata` (for OpenMetrics), the gauge families that the directory's
+    /// metadata files record as Info or Enum are typed `info` and `stateset`
+    /// (``FamilyTypes``); without it they stay the gauges prometheus_client exports.
     package func collect(including inProcess: [MetricFamilySnapshot],
                          alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot],
-                         names: SampleNameFilter? = nil) -> CollectResult {
+                         names: SampleNameFilter? = nil, typesFromMetadata: Bool = false) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -161,6 +165,7 @@ public final class MultiProcessCollector: Sendable {
         // which of the sources it renamed out of the `*.db` namespace still count.
         var directoryLock = FileLock.sharedDirectory(directory)
         var nativePaths: [String] = []
+        var metadataPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
         var listed: [String] = []
         switch Self.listMetricFiles(in: directory) {
@@ -182,6 +187,12 @@ public final class MultiProcessCollector: Sendable {
             case .success(let n): nativePaths = n
             case .failure(let e): listProblems.append(e)
             }
+            if typesFromMetadata {
+                switch FamilyTypes.list(in: directory) {
+                case .success(let m): metadataPaths = m
+                case .failure(let e): listProblems.append(e)
+                }
+            }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -196,6 +207,8 @@ public final class MultiProcessCollector: Sendable {
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
         natives.add(paths: nativePaths)
+        var types = FamilyTypes()
+        types.add(paths: metadataPaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -207,11 +220,12 @@ public final class MultiProcessCollector: Sendable {
             catalog.withLock { swap(&$0, &back) }
         }
         natives.attach(to: &output.families)
-        output.problems = listProblems + output.problems + natives.problems
+        types.apply(to: &output.families)
+        output.problems = listProblems + output.problems + natives.problems + types.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries + natives.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles + types.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries + natives.entries + types.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }

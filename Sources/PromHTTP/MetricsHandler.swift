@@ -26,6 +26,11 @@ import PromMetrics
 /// the families that can hold a listed sample. Without `name[]` (or with empty values only)
 /// everything is exported.
 ///
+/// In OpenMetrics, Info and Enum metrics of this package's workers are typed `info` and
+/// `stateset` (their files store them as gauges, as prometheus_client does; a metadata file
+/// next to them, which prometheus_client never reads, says what they are). Text 0.0.4 and
+/// protobuf, which have no such types, export them as gauges, as prometheus_client does.
+///
 /// `HEAD` gets the same status and headers, no body, and a `Content-Length` giving the length
 /// a `GET` would get. Any other method gets `405 Method Not Allowed` with `Allow: GET, HEAD`.
 /// The handler does not look at the path: the caller routes (mount it at `/metrics`).
@@ -161,7 +166,7 @@ public final class MetricsHandler: Sendable {
         scrapes.labels(negotiated.format.rawValue).increment()
         let names = QueryString.values(of: "name[]", in: query)
         let filter = names.isEmpty ? nil : SampleNameFilter(names)
-        var body = Exposition.render(families(names: filter), format: negotiated.format, escaping: negotiated.escaping)
+        var body = Exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics), format: negotiated.format, escaping: negotiated.escaping)
         var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
         if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {
             body = Gzip.compress(body)
@@ -178,7 +183,7 @@ public final class MetricsHandler: Sendable {
     /// and the process metrics, each where it clashes with nothing before it (an application's
     /// own `process_*` family wins over ours); sorted by name; only the samples `names` lists,
     /// when given.
-    private func families(names: SampleNameFilter?) -> [MetricFamilySnapshot] {
+    private func families(names: SampleNameFilter?, openMetrics: Bool) -> [MetricFamilySnapshot] {
         var inProcess = ownMetrics.collect()
         if let registry { inProcess += registryWritesIntoTheDirectory ? registry.collectNotInFiles() : registry.collect() }
         guard let collector else {
@@ -188,7 +193,7 @@ public final class MetricsHandler: Sendable {
         }
         return collector.collect(including: inProcess, alongside: { listedPaths in
             processMetrics?.familiesOfLiveWorkers(listedPaths: listedPaths) ?? []
-        }, names: names).families
+        }, names: names, typesFromMetadata: openMetrics).families
     }
 
     /// Whether two spellings of a directory name the same path (ignoring trailing slashes).

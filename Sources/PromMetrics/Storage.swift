@@ -135,6 +135,22 @@ public final class MetricStorage: Sendable {
     ///
     /// When the file cannot take the series (disk full, permissions), the series counts in
     /// memory only; the failure is reported and counted in ``failedSeriesCount``.
+    /// Records in the process's metadata file that the gauge family `family` (as named in the
+    /// files' keys) is an Info or an Enum, so that a collector can type it in OpenMetrics. A
+    /// failure is reported and counted; the values are stored all the same.
+    func recordFamilyType(_ family: String, as type: MetadataFile.FamilyType) {
+        guard let store else { return }
+        do {
+            try store.recordMetadata(key: MetadataFile.typeKey(family: family, type: type))
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            reporter.report(Problem(
+                code: "series_not_stored",
+                message: "cannot record the type of \(family) in \(store.directory): \(error); it is exported as a gauge",
+                error: error))
+        }
+    }
+
     func handle(kind: FileKind, key: SeriesKey) -> SeriesHandle {
         guard let store else { return SeriesHandle() }
         do {

@@ -109,7 +109,8 @@ enum CollectCommand {
         let collector = MultiProcessCollector(directory: dir, includeSelfMetrics: !args.flags.contains("no-self-metrics"))
         let names = args.repeated["name"] ?? []
         let families = collector.collect(including: [], alongside: { _ in [] },
-                                         names: names.isEmpty ? nil : SampleNameFilter(names)).families
+                                         names: names.isEmpty ? nil : SampleNameFilter(names),
+                                         typesFromMetadata: format == .openMetrics).families
         let body = Exposition.render(families, format: format)
         if let output = args.values["output"] {
             try DirectoryFiles.writeAtomically(body, to: output)
