@@ -9,11 +9,13 @@
 ///
 /// | tag | data | meaning |
 /// | --- | --- | --- |
-/// | `t` (0x74) | a type name (`info` or `stateset`), 0x00, the family name of the `*.db` keys (UTF-8) | the gauge family of that name is an Info (`<name>_info`) or an Enum (`<name>`) |
+/// | `t` (0x74) | a type name (`info` or `stateset`), 0x00, the family name of the `*.db` keys (UTF-8) | the gauge family of that name is an Info (`<name>_info`) or an Enum (`<name>`); value and timestamp 0, not read |
+/// | `c` (0x63) | the key JSON (``SeriesKey``) of family name, empty sample name, the series' labels (no `le`), empty help | the value is the Unix time in seconds at which this process created the series of that counter, histogram or summary; 0 when not known (an entry re-created after a fork) |
 ///
-/// Value and timestamp are written as 0 and not read. A reader ignores entries whose tag it
-/// does not know (later versions may add some) and rejects, naming the file and the offset, a
-/// key without the tag structure or a `t` entry with an unknown type or an empty name.
+/// A reader ignores entries whose tag it does not know (later versions may add some) and
+/// rejects, naming the file and the offset, a key without the tag structure, a `t` entry with
+/// an unknown type or an empty name, or a `c` entry whose key is not a series key or whose
+/// value is negative or not finite.
 package enum MetadataFile {
     /// The family types a metadata file can record.
     package enum FamilyType: String, Hashable, Sendable, CaseIterable {
@@ -31,24 +33,49 @@ package enum MetadataFile {
         [typeTag, 0] + Array(type.rawValue.utf8) + [0] + Array(family.utf8)
     }
 
-    /// The family types recorded in the file at `path`.
-    /// - Returns: per family name, its type, and the number of entries read.
+    private static let createdTag = UInt8(ascii: "c")
+
+    /// The key recording when this process created the series `labels` of `family`.
+    package static func createdKey(family: String, labels: [Label]) -> [UInt8] {
+        [createdTag, 0] + SeriesKey(family: family, sample: "", labels: labels, help: "").encoded()
+    }
+
+    /// What one metadata file says.
+    package struct Contents: Sendable {
+        /// Per family name, its type.
+        package var types: [(family: String, type: FamilyType)] = []
+        /// Per series (the key JSON of ``createdKey(family:labels:)`` without its tag), when
+        /// this process created it; entries at 0 are left out.
+        package var created: [(key: [UInt8], time: Double)] = []
+        /// Entries read.
+        package var entries = 0
+    }
+
+    /// Reads the metadata file at `path`.
     /// - Throws: ``MetricFileError`` naming the file and the problem (unreadable, truncated,
-    ///   a malformed key).
-    package static func readTypes(path: String, reader: inout MetricFileReader)
-        throws(MetricFileError) -> (types: [(family: String, type: FamilyType)], entries: Int) {
+    ///   a malformed key or value).
+    package static func read(path: String, reader: inout MetricFileReader) throws(MetricFileError) -> Contents {
         let file = try reader.load(path: path)
-        var types: [(family: String, type: FamilyType)] = []
-        var entries = 0
+        var contents = Contents()
         var problem: MetricFileError?
         try file.forEachEntry { entry in
             guard problem == nil else { return }
-            entries += 1
+            contents.entries += 1
             func fail(_ reason: String) {
                 problem = MetricFileError(path: path, kind: .invalidKey(offset: entry.offset, KeyDecodingError(offset: 0, reason: reason)))
             }
             let key = entry.key
             guard key.count >= 2, key[1] == 0 else { return fail("metadata key without a tag") }
+            if key[0] == createdTag {
+                let json = UnsafeRawBufferPointer(rebasing: key[2...])
+                do throws(KeyDecodingError) { _ = try SeriesKey(decoding: json) } catch {
+                    problem = MetricFileError(path: path, kind: .invalidKey(offset: entry.offset, error))
+                    return
+                }
+                guard entry.value >= 0, entry.value.isFinite else { return fail("creation time \(entry.value)") }
+                if entry.value > 0 { contents.created.append((Array(json), entry.value)) }
+                return
+            }
             guard key[0] == typeTag else { return }
             let data = key[2...]
             guard let zero = data.firstIndex(of: 0) else { return fail("type entry without a family name") }
@@ -59,9 +86,9 @@ package enum MetadataFile {
             guard !nameBytes.isEmpty, let name = String(validating: nameBytes, as: UTF8.self) else {
                 return fail("type entry with an empty or invalid family name")
             }
-            types.append((name, type))
+            contents.types.append((name, type))
         }
         if let problem { throw problem }
-        return (types, entries)
+        return contents
     }
 }

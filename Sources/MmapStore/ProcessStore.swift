@@ -127,6 +127,13 @@ package final class ProcessStore: @unchecked Sendable {
         _ = try series(in: .metadata, encodedKey: key)
     }
 
+    /// The handle of a key in this process's metadata file (``MetadataFile``), created at 0 if
+    /// new; after a fork the child's own metadata file gets the key at 0, as every series.
+    /// - Throws: `SystemError` (ENOSPC on a full disk).
+    package func metadataHandle(key: [UInt8]) throws(SystemError) -> SeriesHandle {
+        try series(in: .metadata, encodedKey: key)
+    }
+
     /// This process's file `which`, claimed on first use. The caller holds `lock`.
     func file(_ which: StoreFile) throws(SystemError) -> MetricFile {
         if let f = files[which] { return f }

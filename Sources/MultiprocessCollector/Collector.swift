@@ -152,10 +152,14 @@ public final class MultiProcessCollector: Sendable {
     ///
     /// With `typesFromMetadata` (for OpenMetrics), the gauge families that the directory's
     /// metadata files record as Info or Enum are typed `info` and `stateset`
-    /// (``FamilyTypes``); without it they stay the gauges prometheus_client exports.
+    /// (``DirectoryMetadata``); without it they stay the gauges prometheus_client exports.
+    /// With `createdSeries` (for OpenMetrics and protobuf), each counter, histogram and
+    /// summary series the metadata files know gets `<name>_created`: the earliest time a
+    /// process created it.
     package func collect(including inProcess: [MetricFamilySnapshot],
                          alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot],
-                         names: SampleNameFilter? = nil, typesFromMetadata: Bool = false) -> CollectResult {
+                         names: SampleNameFilter? = nil, typesFromMetadata: Bool = false,
+                         createdSeries: Bool = false) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -187,8 +191,8 @@ public final class MultiProcessCollector: Sendable {
             case .success(let n): nativePaths = n
             case .failure(let e): listProblems.append(e)
             }
-            if typesFromMetadata {
-                switch FamilyTypes.list(in: directory) {
+            if typesFromMetadata || createdSeries {
+                switch DirectoryMetadata.list(in: directory) {
                 case .success(let m): metadataPaths = m
                 case .failure(let e): listProblems.append(e)
                 }
@@ -207,8 +211,8 @@ public final class MultiProcessCollector: Sendable {
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
         natives.add(paths: nativePaths)
-        var types = FamilyTypes()
-        types.add(paths: metadataPaths)
+        var metadata = DirectoryMetadata()
+        metadata.add(paths: metadataPaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -220,12 +224,13 @@ public final class MultiProcessCollector: Sendable {
             catalog.withLock { swap(&$0, &back) }
         }
         natives.attach(to: &output.families)
-        types.apply(to: &output.families)
-        output.problems = listProblems + output.problems + natives.problems + types.problems
+        if typesFromMetadata { metadata.applyTypes(to: &output.families) }
+        if createdSeries { metadata.attachCreated(to: &output.families) }
+        output.problems = listProblems + output.problems + natives.problems + metadata.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles + types.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries + natives.entries + types.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries + natives.entries + metadata.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }

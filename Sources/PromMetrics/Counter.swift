@@ -75,6 +75,7 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .counter)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            base.storage.recordCreated(family: base.name, labels: labels, clock: base.clock)
             return CounterChild(handle: base.storage.handle(kind: .counter, key: base.key(sample: base.name + "_total", labels: labels)),
                                 metricName: base.name)
         }

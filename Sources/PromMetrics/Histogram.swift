@@ -134,6 +134,7 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
         let leValues = bounds.map(BucketBound.format)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            base.storage.recordCreated(family: base.name, labels: labels, clock: base.clock)
             // Python creates `_sum` first, then the buckets in order: same file layout.
             let sum = base.storage.handle(kind: .histogram, key: base.key(sample: base.name + "_sum", labels: labels))
             let handles = leValues.map { le in

@@ -151,6 +151,25 @@ public final class MetricStorage: Sendable {
         }
     }
 
+    /// Records in the process's metadata file when this process created the series `labels`
+    /// of the counter, histogram or summary `family`, unless an earlier time is there (a
+    /// restarted process of the same pid continues its old file). The merge exports the
+    /// earliest across processes as `_created` in OpenMetrics. A failure is reported and
+    /// counted; the values are stored all the same.
+    func recordCreated(family: String, labels: [Label], clock: MetricClock) {
+        guard let store else { return }
+        do {
+            let handle = try store.metadataHandle(key: MetadataFile.createdKey(family: family, labels: labels))
+            if handle.value == 0 { handle.set(clock.wallTime()) }
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            reporter.report(Problem(
+                code: "series_not_stored",
+                message: "cannot record when \(family) was created in \(store.directory): \(error); it has no _created",
+                error: error))
+        }
+    }
+
     func handle(kind: FileKind, key: SeriesKey) -> SeriesHandle {
         guard let store else { return SeriesHandle() }
         do {

@@ -51,6 +51,7 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .summary)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
+            base.storage.recordCreated(family: base.name, labels: labels, clock: base.clock)
             // Python creates `_count` first, then `_sum`.
             let count = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_count", labels: labels))
             let sum = base.storage.handle(kind: .summary, key: base.key(sample: base.name + "_sum", labels: labels))

@@ -2,17 +2,25 @@ import MmapStore
 import PromMetrics
 import SystemCalls
 
-/// The Info and Enum families of a directory, from its metadata files (`meta_<pid>.pmm`,
-/// ``MetadataFile``), which prometheus_client never reads: its files store both as gauges, and
-/// only the metadata says what they are.
+/// What a directory's metadata files (`meta_<pid>.pmm`, ``MetadataFile``), which
+/// prometheus_client never reads, add to the merge: which gauge families are Infos and Enums
+/// (its files store both as gauges), and when each counter, histogram and summary series was
+/// first created.
 ///
-/// ``apply(to:)`` types a merged gauge family as `info` or `stateset` when some process
+/// ``applyTypes(to:)`` types a merged gauge family as `info` or `stateset` when some process
 /// recorded it so and its samples have that shape (an Info: family `<name>_info` whose samples
 /// are all `<name>_info`, value 0 or 1; an Enum: every sample labelled with the family name,
 /// value 0 or 1). Otherwise the family stays a gauge: nothing is lost. Used for OpenMetrics,
 /// the one format that has these types.
-struct FamilyTypes {
+///
+/// ``attachCreated(to:)`` adds `<name>_created` to every series of a counter, histogram or
+/// summary family for which some process recorded a creation time: the earliest of them.
+/// Metadata files are never folded or removed by compaction, so a creation time outlives the
+/// process and the compaction of its values.
+struct DirectoryMetadata {
     private(set) var types: [String: MetadataFile.FamilyType] = [:]
+    /// Per series (key JSON of family and labels), the earliest creation time.
+    private(set) var created: [[UInt8]: Double] = [:]
     private(set) var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
     private(set) var entries = 0
@@ -40,10 +48,11 @@ struct FamilyTypes {
                 guard MetricFileName(parsing: name)?.isMetadata == true else {
                     throw MetricFileError(path: path, kind: .badName("not a metadata file name (meta_<pid>.pmm)"))
                 }
-                let file = try MetadataFile.readTypes(path: path, reader: &reader)
+                let file = try MetadataFile.read(path: path, reader: &reader)
                 mergedFiles += 1
                 entries += file.entries
                 for (family, type) in file.types { types[family] = type }
+                for (key, time) in file.created { created[key] = Swift.min(time, created[key] ?? .infinity) }
             } catch {
                 // A file removed since the listing (wipe) is no problem.
                 if case .vanished = error.kind { continue }
@@ -53,7 +62,7 @@ struct FamilyTypes {
     }
 
     /// Types the gauge families recorded as Info or Enum whose samples fit (see above).
-    func apply(to families: inout [MetricFamilySnapshot]) {
+    func applyTypes(to families: inout [MetricFamilySnapshot]) {
         guard !types.isEmpty else { return }
         var renamed = false
         for i in families.indices where families[i].kind == .gauge {
@@ -77,5 +86,37 @@ struct FamilyTypes {
             }
         }
         if renamed { families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) } }
+    }
+}
+
+extension DirectoryMetadata {
+    /// Adds `<name>_created` after each series of the counter, histogram and summary families
+    /// (after `_total`; after a histogram's buckets, `_count` and `_sum`; after a summary's
+    /// samples), as prometheus_client's single-process mode exports it in OpenMetrics.
+    func attachCreated(to families: inout [MetricFamilySnapshot]) {
+        guard !created.isEmpty else { return }
+        for i in families.indices {
+            let family = families[i]
+            guard family.kind == .counter || family.kind == .histogram || family.kind == .summary else { continue }
+            let createdName = family.name + "_created"
+            var out: [Sample] = []
+            out.reserveCapacity(family.samples.count + family.samples.count / 2)
+            var group: [Label]?
+            func flush() {
+                guard let group else { return }
+                let key = SeriesKey(family: family.name, sample: "", labels: group, help: "").encoded()
+                if let time = created[key] { out.append(Sample(name: createdName, labels: group, value: time)) }
+            }
+            for sample in family.samples {
+                let labels = sample.labels.filter { $0.name != "le" }
+                if labels != group {
+                    flush()
+                    group = labels
+                }
+                out.append(sample)
+            }
+            flush()
+            families[i].samples = out
+        }
     }
 }
