@@ -9,7 +9,7 @@ import Foundation
 //   alloc-probe --op OP --n N
 //   write-dir --dir DIR --pid PID --series S     (one Swift worker writing its share)
 //   collect --dir DIR [--reps R]                  (collect + render; prints time and VmHWM)
-//   render --dir DIR [--reps R]                   (merge once; render text and protobuf R times)
+//   render --dir DIR [--reps R] [--text-out F]    (merge once; render text and protobuf R times, and gzip each)
 //   process-metrics --dir DIR [--reps R]          (what process metrics add to a scrape)
 
 let usage = """
@@ -18,7 +18,7 @@ let usage = """
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
       collect --dir DIR [--reps R] [--format text|openmetrics|protobuf]
-      render --dir DIR [--reps R]
+      render --dir DIR [--reps R] [--text-out FILE]
       process-metrics --dir DIR [--reps R]
     """
 
