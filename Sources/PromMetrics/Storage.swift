@@ -143,9 +143,8 @@ public final class MetricStorage: Sendable {
         do {
             try store.recordMetadata(key: MetadataFile.typeKey(family: family, type: type))
         } catch {
-            failures.add(1, ordering: .relaxed)
             reporter.report(Problem(
-                code: "series_not_stored",
+                code: "metadata_not_stored",
                 message: "cannot record the type of \(family) in \(store.directory): \(error); it is exported as a gauge",
                 error: error))
         }
@@ -154,17 +153,16 @@ public final class MetricStorage: Sendable {
     /// Records in the process's metadata file when this process created the series `labels`
     /// of the counter, histogram or summary `family`, unless an earlier time is there (a
     /// restarted process of the same pid continues its old file). The merge exports the
-    /// earliest across processes as `_created` in OpenMetrics. A failure is reported and
-    /// counted; the values are stored all the same.
+    /// earliest across processes as `_created` in OpenMetrics. A failure is reported
+    /// (`metadata_not_stored`); the values are stored all the same.
     func recordCreated(family: String, labels: [Label], clock: MetricClock) {
         guard let store else { return }
         do {
             let handle = try store.metadataHandle(key: MetadataFile.createdKey(family: family, labels: labels))
             if handle.value == 0 { handle.set(clock.wallTime()) }
         } catch {
-            failures.add(1, ordering: .relaxed)
             reporter.report(Problem(
-                code: "series_not_stored",
+                code: "metadata_not_stored",
                 message: "cannot record when \(family) was created in \(store.directory): \(error); it has no _created",
                 error: error))
         }
