@@ -14,8 +14,9 @@
 ///
 /// A reader ignores entries whose tag it does not know (later versions may add some) and
 /// rejects, naming the file and the offset, a key without the tag structure, a `t` entry with
-/// an unknown type or an empty name, or a `c` entry whose key is not a series key or whose
-/// value is negative or not finite.
+/// an unknown type or an empty name, or a `c` entry whose key is not a JSON array or whose
+/// value is negative or not finite. (A `c` key is compared by its bytes with the keys of the
+/// merged series, never decoded: one that matches no series is unused.)
 package enum MetadataFile {
     /// The family types a metadata file can record.
     package enum FamilyType: String, Hashable, Sendable, CaseIterable {
@@ -40,21 +41,26 @@ package enum MetadataFile {
         [createdTag, 0] + SeriesKey(family: family, sample: "", labels: labels, help: "").encoded()
     }
 
-    /// What one metadata file says.
+    /// What one metadata file says, besides the creation times.
     package struct Contents: Sendable {
         /// Per family name, its type.
         package var types: [(family: String, type: FamilyType)] = []
-        /// Per series (the key JSON of ``createdKey(family:labels:)`` without its tag), when
-        /// this process created it; entries at 0 are left out.
-        package var created: [(key: [UInt8], time: Double)] = []
         /// Entries read.
         package var entries = 0
     }
 
     /// Reads the metadata file at `path`.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - reader: the reader, reused across files.
+    ///   - created: called for each creation time above 0 with the series' key JSON (the key of
+    ///     ``createdKey(family:labels:)`` without its tag; valid during the call) and the time.
+    ///     Called before the whole file is checked: a caller keeps what it was given only when
+    ///     `read` does not throw.
     /// - Throws: ``MetricFileError`` naming the file and the problem (unreadable, truncated,
     ///   a malformed key or value).
-    package static func read(path: String, reader: inout MetricFileReader) throws(MetricFileError) -> Contents {
+    package static func read(path: String, reader: inout MetricFileReader,
+                             created: (UnsafeRawBufferPointer, Double) -> Void) throws(MetricFileError) -> Contents {
         let file = try reader.load(path: path)
         var contents = Contents()
         var problem: MetricFileError?
@@ -68,12 +74,9 @@ package enum MetadataFile {
             guard key.count >= 2, key[1] == 0 else { return fail("metadata key without a tag") }
             if key[0] == createdTag {
                 let json = UnsafeRawBufferPointer(rebasing: key[2...])
-                do throws(KeyDecodingError) { _ = try SeriesKey(decoding: json) } catch {
-                    problem = MetricFileError(path: path, kind: .invalidKey(offset: entry.offset, error))
-                    return
-                }
+                guard json.first == UInt8(ascii: "["), json.last == UInt8(ascii: "]") else { return fail("creation entry without a series key") }
                 guard entry.value >= 0, entry.value.isFinite else { return fail("creation time \(entry.value)") }
-                if entry.value > 0 { contents.created.append((Array(json), entry.value)) }
+                if entry.value > 0 { created(json, entry.value) }
                 return
             }
             guard key[0] == typeTag else { return }

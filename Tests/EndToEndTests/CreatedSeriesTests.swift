@@ -88,6 +88,23 @@ private func checkWithPrometheusClient(_ body: String, directory: String) throws
         #expect(created.count == 3, "one per series: jobs{queue=a}, latency_seconds, size_bytes")
         for c in created { #expect(c >= first.before && c <= first.after, "\(c) not in the first worker's [\(first.before), \(first.after)]") }
 
+        // Protobuf carries the same times as `created_timestamp` (read by Google's protobuf).
+        let out = TempDirectory("pmp-created-out"); defer { out.remove() }
+        let proto = try cli(["collect", "--dir", dir.path, "--no-self-metrics", "--format", "protobuf", "--output", out.file("m.bin")])
+        #expect(proto.status == 0, "\(proto.stderr)")
+        let decoded = try runPython("proto_check.py", [out.file("m.bin")])
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        let stamps = decoded.stdout.components(separatedBy: "created_timestamp {").dropFirst().map { block -> Double in
+            func field(_ name: String) -> Double {
+                guard let line = block.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(name + ":") })
+                else { return 0 }
+                return Double(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) ?? -1
+            }
+            return field("seconds") + field("nanos") / 1e9
+        }
+        #expect(stamps.count == 3, "\(decoded.stdout)")
+        for t in stamps { #expect(t >= first.before - 1e-6 && t <= first.after + 1e-6, "\(t)") }
+
         // Killed after hiding the sources, then completed by a second run: same answer.
         let killed = try run(executable("prom-multiproc-testworker"), ["compact-crash-after", dir.path, "sources-hidden"])
         #expect(killed.signaled, "\(killed.stdout)\(killed.stderr)")

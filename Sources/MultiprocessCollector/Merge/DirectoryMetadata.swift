@@ -17,10 +17,13 @@ import SystemCalls
 /// summary family for which some process recorded a creation time: the earliest of them.
 /// Metadata files are never folded or removed by compaction, so a creation time outlives the
 /// process and the compaction of its values.
-struct DirectoryMetadata {
+struct DirectoryMetadata: ~Copyable {
     private(set) var types: [String: MetadataFile.FamilyType] = [:]
-    /// Per series (key JSON of family and labels), the earliest creation time.
-    private(set) var created: [[UInt8]: Double] = [:]
+    /// The series keys (key JSON of family and labels) met, by their bytes; processes list
+    /// them in the same order, so each file mostly follows the hint.
+    private var keys = KeyInterner()
+    /// Per key id, the earliest creation time (0: none yet).
+    private var earliest: [Double] = []
     private(set) var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
     private(set) var entries = 0
@@ -43,17 +46,29 @@ struct DirectoryMetadata {
     mutating func add(paths: [String]) {
         var reader = MetricFileReader()
         for path in paths {
+            // Times are taken as they are read, and rolled back if the file turns out bad.
+            var taken: [(id: Int32, previous: Double)] = []
             do throws(MetricFileError) {
                 let name = MetricFileName.baseName(of: path)
                 guard MetricFileName(parsing: name)?.isMetadata == true else {
                     throw MetricFileError(path: path, kind: .badName("not a metadata file name (meta_<pid>.pmm)"))
                 }
-                let file = try MetadataFile.read(path: path, reader: &reader)
+                var previous: Int32 = -1
+                let file = try MetadataFile.read(path: path, reader: &reader) { key, time in
+                    let (id, isNew) = keys.intern(key, hint: previous + 1)
+                    previous = id
+                    if isNew { earliest.append(0) }
+                    let old = earliest[Int(id)]
+                    if old == 0 || time < old {
+                        taken.append((id, old))
+                        earliest[Int(id)] = time
+                    }
+                }
                 mergedFiles += 1
                 entries += file.entries
                 for (family, type) in file.types { types[family] = type }
-                for (key, time) in file.created { created[key] = Swift.min(time, created[key] ?? .infinity) }
             } catch {
+                for t in taken.reversed() { earliest[Int(t.id)] = t.previous }
                 // A file removed since the listing (wipe) is no problem.
                 if case .vanished = error.kind { continue }
                 problems.append(error)
@@ -93,8 +108,8 @@ extension DirectoryMetadata {
     /// Adds `<name>_created` after each series of the counter, histogram and summary families
     /// (after `_total`; after a histogram's buckets, `_count` and `_sum`; after a summary's
     /// samples), as prometheus_client's single-process mode exports it in OpenMetrics.
-    func attachCreated(to families: inout [MetricFamilySnapshot]) {
-        guard !created.isEmpty else { return }
+    mutating func attachCreated(to families: inout [MetricFamilySnapshot]) {
+        guard !earliest.isEmpty else { return }
         for i in families.indices {
             let family = families[i]
             guard family.kind == .counter || family.kind == .histogram || family.kind == .summary else { continue }
@@ -105,7 +120,7 @@ extension DirectoryMetadata {
             func flush() {
                 guard let group else { return }
                 let key = SeriesKey(family: family.name, sample: "", labels: group, help: "").encoded()
-                if let time = created[key] { out.append(Sample(name: createdName, labels: group, value: time)) }
+                if let time = earliestTime(of: key) { out.append(Sample(name: createdName, labels: group, value: time)) }
             }
             for sample in family.samples {
                 let labels = sample.labels.filter { $0.name != "le" }
@@ -118,5 +133,14 @@ extension DirectoryMetadata {
             flush()
             families[i].samples = out
         }
+    }
+}
+
+extension DirectoryMetadata {
+    /// The earliest creation time recorded for the series key `key`, if any.
+    private mutating func earliestTime(of key: [UInt8]) -> Double? {
+        let id = key.withUnsafeBytes { keys.intern($0, hint: -1).id }
+        guard Int(id) < earliest.count, earliest[Int(id)] > 0 else { return nil }
+        return earliest[Int(id)]
     }
 }
