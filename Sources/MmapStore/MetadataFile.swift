@@ -67,31 +67,40 @@ package enum MetadataFile {
         try file.forEachEntry { entry in
             guard problem == nil else { return }
             contents.entries += 1
-            func fail(_ reason: String) {
+            if let reason = Self.take(entry, into: &contents, created: created) {
                 problem = MetricFileError(path: path, kind: .invalidKey(offset: entry.offset, KeyDecodingError(offset: 0, reason: reason)))
             }
-            let key = entry.key
-            guard key.count >= 2, key[1] == 0 else { return fail("metadata key without a tag") }
-            if key[0] == createdTag {
-                let json = UnsafeRawBufferPointer(rebasing: key[2...])
-                guard json.first == UInt8(ascii: "["), json.last == UInt8(ascii: "]") else { return fail("creation entry without a series key") }
-                guard entry.value >= 0, entry.value.isFinite else { return fail("creation time \(entry.value)") }
-                if entry.value > 0 { created(json, entry.value) }
-                return
-            }
-            guard key[0] == typeTag else { return }
-            let data = key[2...]
-            guard let zero = data.firstIndex(of: 0) else { return fail("type entry without a family name") }
-            guard let type = FamilyType(rawValue: String(decoding: data[..<zero], as: UTF8.self)) else {
-                return fail("unknown family type '\(String(decoding: data[..<zero], as: UTF8.self))'")
-            }
-            let nameBytes = data[(zero + 1)...]
-            guard !nameBytes.isEmpty, let name = String(validating: nameBytes, as: UTF8.self) else {
-                return fail("type entry with an empty or invalid family name")
-            }
-            contents.types.append((name, type))
         }
         if let problem { throw problem }
         return contents
+    }
+
+    /// Checks one entry and takes what it says; returns why it is bad, if it is. A function
+    /// of its own (no closure context per entry): a scrape reads one entry per series and
+    /// process.
+    @inline(__always)
+    private static func take(_ entry: RawEntry, into contents: inout Contents,
+                             created: (UnsafeRawBufferPointer, Double) -> Void) -> String? {
+        let key = entry.key
+        guard key.count >= 2, key[1] == 0 else { return "metadata key without a tag" }
+        if key[0] == createdTag {
+            let json = UnsafeRawBufferPointer(rebasing: key[2...])
+            guard json.first == UInt8(ascii: "["), json.last == UInt8(ascii: "]") else { return "creation entry without a series key" }
+            guard entry.value >= 0, entry.value.isFinite else { return "creation time \(entry.value)" }
+            if entry.value > 0 { created(json, entry.value) }
+            return nil
+        }
+        guard key[0] == typeTag else { return nil }
+        let data = key[2...]
+        guard let zero = data.firstIndex(of: 0) else { return "type entry without a family name" }
+        guard let type = FamilyType(rawValue: String(decoding: data[..<zero], as: UTF8.self)) else {
+            return "unknown family type '\(String(decoding: data[..<zero], as: UTF8.self))'"
+        }
+        let nameBytes = data[(zero + 1)...]
+        guard !nameBytes.isEmpty, let name = String(validating: nameBytes, as: UTF8.self) else {
+            return "type entry with an empty or invalid family name"
+        }
+        contents.types.append((name, type))
+        return nil
     }
 }

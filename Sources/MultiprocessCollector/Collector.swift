@@ -212,7 +212,7 @@ public final class MultiProcessCollector: Sendable {
         var natives = NativeMerge()
         natives.add(paths: nativePaths)
         var metadata = DirectoryMetadata()
-        metadata.add(paths: metadataPaths)
+        metadata.add(paths: metadataPaths, creationTimes: createdSeries)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil

@@ -1,12 +1,15 @@
 import PromExposition
 import SystemCalls
 import MultiprocessCollector
+import PromMetrics
 
 // `collect`: one scrape of a directory in this fresh process, as `serve` does it (merge every
 // file, then render the text format), without the HTTP part. Prints the time of the merge plus
 // rendering, the output size and this process's peak RSS (VmHWM) before and after, so that the
 // driver can compare with prometheus_client's MultiProcessCollector + generate_latest
-// (scripts/bench/collect.py) measured the same way.
+// (scripts/bench/collect.py) measured the same way. `--metadata on` reads the metadata files
+// as `/metrics` does for OpenMetrics (Info/Enum types and `_created`), to measure what they add;
+// `--names a,b` restricts the scrape to those samples, as `name[]` does.
 
 func collectCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("collect needs --dir") }
@@ -21,7 +24,11 @@ func collectCommand(_ options: Options) throws {
     let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false)
     let baseline = peakRSSKiB()
     let start = Sys.monotonicNanoseconds()
-    let result = collector.collect()
+    let metadata = options.string("metadata") == "on"
+    // `--names a,b`: only those samples, as `/metrics?name[]=a&name[]=b`.
+    let names = try options.list("names").map { SampleNameFilter($0) }
+    let result = collector.collect(including: [], alongside: { _ in [] }, names: names, typesFromMetadata: metadata,
+                                   createdSeries: metadata)
     let body = Exposition.render(result.families, format: format)
     let elapsed = Sys.monotonicNanoseconds() - start
     if !result.problems.isEmpty {

@@ -8,7 +8,7 @@ import Foundation
 //   hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
 //   alloc-probe --op OP --n N
 //   write-dir --dir DIR --pid PID --series S     (one Swift worker writing its share)
-//   collect --dir DIR [--reps R]                  (collect + render; prints time and VmHWM)
+//   collect --dir DIR [--reps R] [--metadata on]  (collect + render; prints time and VmHWM)
 //   render --dir DIR [--reps R] [--text-out F]    (merge once; render text and protobuf R times, and gzip each)
 //   process-metrics --dir DIR [--reps R]          (what process metrics add to a scrape)
 
@@ -17,7 +17,7 @@ let usage = """
       hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
-      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf]
+      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf] [--metadata on|off] [--names a,b]
       render --dir DIR [--reps R] [--text-out FILE]
       process-metrics --dir DIR [--reps R]
     """

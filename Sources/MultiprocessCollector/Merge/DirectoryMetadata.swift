@@ -43,7 +43,8 @@ struct DirectoryMetadata: ~Copyable {
     }
 
     /// Reads the metadata files at `paths`; a bad one becomes a problem, the others count.
-    mutating func add(paths: [String]) {
+    /// Without `creationTimes`, creation entries are checked but not kept.
+    mutating func add(paths: [String], creationTimes: Bool = true) {
         var reader = MetricFileReader()
         for path in paths {
             // Times are taken as they are read, and rolled back if the file turns out bad.
@@ -55,6 +56,7 @@ struct DirectoryMetadata: ~Copyable {
                 }
                 var previous: Int32 = -1
                 let file = try MetadataFile.read(path: path, reader: &reader) { key, time in
+                    guard creationTimes else { return }
                     let (id, isNew) = keys.intern(key, hint: previous + 1)
                     previous = id
                     if isNew { earliest.append(0) }
