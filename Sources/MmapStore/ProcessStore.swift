@@ -120,6 +120,20 @@ package final class ProcessStore: @unchecked Sendable {
         }
     }
 
+    /// Records a key in this process's metadata file (``MetadataFile``), once; after a fork
+    /// the child's own metadata file gets it too, as every series does.
+    /// - Throws: `SystemError` (ENOSPC on a full disk).
+    package func recordMetadata(key: [UInt8]) throws(SystemError) {
+        _ = try series(in: .metadata, encodedKey: key)
+    }
+
+    /// The handle of a key in this process's metadata file (``MetadataFile``), created at 0 if
+    /// new; after a fork the child's own metadata file gets the key at 0, as every series.
+    /// - Throws: `SystemError` (ENOSPC on a full disk).
+    package func metadataHandle(key: [UInt8]) throws(SystemError) -> SeriesHandle {
+        try series(in: .metadata, encodedKey: key)
+    }
+
     /// This process's file `which`, claimed on first use. The caller holds `lock`.
     func file(_ which: StoreFile) throws(SystemError) -> MetricFile {
         if let f = files[which] { return f }
@@ -128,6 +142,8 @@ package final class ProcessStore: @unchecked Sendable {
         case .values(let kind): f = try MetricFile.claim(directory: directory, kind: kind, pid: pid, reservation: reservation)
         case .nativeHistogram:
             f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(nativeHistogramOwner: $0) }
+        case .metadata:
+            f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(metadataOwner: $0) }
         }
         files[which] = f
         return f
@@ -278,6 +294,8 @@ enum StoreFile: Hashable {
     case values(FileKind)
     /// `native_<pid>.pmh` (``NativeHistogramFile``).
     case nativeHistogram
+    /// `meta_<pid>.pmm` (``MetadataFile``).
+    case metadata
 }
 
 /// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.

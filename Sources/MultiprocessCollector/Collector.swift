@@ -152,8 +152,21 @@ public final class MultiProcessCollector: Sendable {
     /// paths of the `*.db` files listed (sorted by name; those an interrupted compaction
     /// already folded are left out). Its families come after `inProcess`, under the same rule:
     /// a family that clashes with an earlier one is left out.
+    ///
+    /// With `names`, only the listed samples are exported (prometheus_client's
+    /// `restricted_registry`, see ``SampleNameFilter``), from the directory and from every
+    /// other source alike; the merge skips the families that cannot hold one.
+    ///
+    /// With `typesFromMetadata` (for OpenMetrics), the gauge families that the directory's
+    /// metadata files record as Info or Enum are typed `info` and `stateset`
+    /// (``DirectoryMetadata``); without it they stay the gauges prometheus_client exports.
+    /// With `createdSeries` (for OpenMetrics and protobuf), each counter, histogram and
+    /// summary series the metadata files know gets `<name>_created`: the earliest time a
+    /// process created it.
     package func collect(including inProcess: [MetricFamilySnapshot],
-                         alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot]) -> CollectResult {
+                         alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot],
+                         names: SampleNameFilter? = nil, typesFromMetadata: Bool = false,
+                         createdSeries: Bool = false) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -163,6 +176,7 @@ public final class MultiProcessCollector: Sendable {
         // which of the sources it renamed out of the `*.db` namespace still count.
         var directoryLock = FileLock.sharedDirectory(directory)
         var nativePaths: [String] = []
+        var metadataPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
         var listed: [String] = []
         switch Self.listMetricFiles(in: directory) {
@@ -184,6 +198,12 @@ public final class MultiProcessCollector: Sendable {
             case .success(let n): nativePaths = n
             case .failure(let e): listProblems.append(e)
             }
+            if typesFromMetadata || createdSeries {
+                switch DirectoryMetadata.list(in: directory) {
+                case .success(let m): metadataPaths = m
+                case .failure(let e): listProblems.append(e)
+                }
+            }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -193,32 +213,38 @@ public final class MultiProcessCollector: Sendable {
         case .none: start = KeyCatalog()
         }
         let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, threads: mergeThreads,
-                             catalog: start)
+                             catalog: start, filter: names)
         // Native-histogram buckets, read under the same lock (wipe removes them under the
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
         natives.add(paths: nativePaths)
+        var metadata = DirectoryMetadata()
+        metadata.add(paths: metadataPaths, creationTimes: createdSeries)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
         var output = run.output
         // Keep the catalog unless most of it is stale (series churn): then start afresh.
-        if run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
+        // A filtered merge fills only part of it: keep it then.
+        if names != nil || run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
             var back: KeyCatalog? = run.catalog
             catalog.withLock { swap(&$0, &back) }
         }
         natives.attach(to: &output.families)
-        output.problems = listProblems + output.problems + natives.problems
+        if typesFromMetadata { metadata.applyTypes(to: &output.families) }
+        if createdSeries { metadata.attachCreated(to: &output.families) }
+        output.problems = listProblems + output.problems + natives.problems + metadata.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries + natives.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries + natives.entries + metadata.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess
         extra += alongside(listed)
-        let (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
+        var (families, dropped) = Self.combine(directory: output.families, inProcess: extra)
+        if let names { families = names.restrict(families) }
         return CollectResult(families: families, problems: output.problems, droppedFamilies: dropped, statistics: statistics)
     }
 
@@ -275,8 +301,8 @@ public final class MultiProcessCollector: Sendable {
     }
 
     static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool, threads: Int,
-                      catalog: consuming KeyCatalog) -> MergeRun {
-        var engine = MergeEngine(catalog: catalog)
+                      catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) -> MergeRun {
+        var engine = MergeEngine(catalog: catalog, filter: filter)
         engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners, threads: threads)
         return engine.finish(accumulate: accumulate)
     }

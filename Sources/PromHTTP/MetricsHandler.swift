@@ -19,6 +19,25 @@ import PromMetrics
 /// 3. renders them (`Exposition.render`) with the negotiated `Content-Type`, gzip-compressed
 ///    (`Content-Encoding: gzip`) when `Accept-Encoding` allows it, as Prometheus's does.
 ///
+/// A query naming samples (`?name[]=http_requests_total&name[]=build_info`, as Prometheus's
+/// federation and prometheus_client's exporters take it) restricts the answer to those
+/// samples, with prometheus_client's `restricted_registry` rule: a sample is kept when its
+/// full name is listed, a family when one of its samples is. The merge then accumulates only
+/// the families that can hold a listed sample. Without `name[]` (or with empty values only)
+/// everything is exported.
+///
+/// In OpenMetrics, Info and Enum metrics of this package's workers are typed `info` and
+/// `stateset` (their files store them as gauges, as prometheus_client does; a metadata file
+/// next to them, which prometheus_client never reads, says what they are). Text 0.0.4 and
+/// protobuf, which have no such types, export them as gauges, as prometheus_client does.
+///
+/// In OpenMetrics (and protobuf, as `created_timestamp`), each counter, histogram and summary
+/// series of this package's workers has `<name>_created`, as prometheus_client's
+/// single-process mode exports it: the earliest time any process merged created the series,
+/// kept after the process exits and its values are compacted. `PROMETHEUS_DISABLE_CREATED_SERIES`
+/// (`true`, `1` or `t`) or `createdSeries: false` turns them off. Text 0.0.4 has none, as
+/// prometheus_client's multiprocess collector has none.
+///
 /// `HEAD` gets the same status and headers, no body, and a `Content-Length` giving the length
 /// a `GET` would get. Any other method gets `405 Method Not Allowed` with `Allow: GET, HEAD`.
 /// The handler does not look at the path: the caller routes (mount it at `/metrics`).
@@ -73,6 +92,8 @@ public final class MetricsHandler: Sendable {
     /// Reads `/proc` for the process metrics; nil when they are turned off or there is no
     /// `/proc`.
     private let processMetrics: ProcessMetrics?
+    /// Whether OpenMetrics and protobuf answers carry `_created` series.
+    private let createdSeries: Bool
 
     /// Creates a handler over a multiprocess directory and, optionally, the server's own
     /// registry.
@@ -94,10 +115,14 @@ public final class MetricsHandler: Sendable {
     ///     serves the right metrics in both single-process and multiprocess mode.
     ///   - processMetrics: export the `process_*` families of the serving process and, with a
     ///     directory, of every live worker. On by default.
-    public convenience init(directory: String? = nil, registry: Registry? = nil, processMetrics: Bool = true) {
+    ///   - createdSeries: export `_created` in OpenMetrics and protobuf. nil (the default):
+    ///     unless `PROMETHEUS_DISABLE_CREATED_SERIES` is `true`, `1` or `t`, as in
+    ///     prometheus_client.
+    public convenience init(directory: String? = nil, registry: Registry? = nil, processMetrics: Bool = true,
+                            createdSeries: Bool? = nil) {
         let merged = directory ?? MetricStorage.environmentDirectory()
         self.init(collector: merged.map { MultiProcessCollector(directory: $0) }, registry: registry,
-                  processMetrics: processMetrics)
+                  processMetrics: processMetrics, createdSeries: createdSeries)
     }
 
     /// Creates a handler over a collector configured by the caller (its reporter, whether it
@@ -106,11 +131,15 @@ public final class MetricsHandler: Sendable {
     /// - Parameters:
     ///   - collector: merges the multiprocess directory on every scrape; nil to serve
     ///     `registry` alone.
-    ///   - registry: the server's own metrics, as for ``init(directory:registry:processMetrics:)``.
+    ///   - registry: the server's own metrics, as for ``init(directory:registry:processMetrics:createdSeries:)``.
     ///   - processMetrics: export the `process_*` families, as for
-    ///     ``init(directory:registry:processMetrics:)``.
-    public init(collector: MultiProcessCollector?, registry: Registry? = nil, processMetrics: Bool = true) {
+    ///     ``init(directory:registry:processMetrics:createdSeries:)``.
+    ///   - createdSeries: export `_created`, as for
+    ///     ``init(directory:registry:processMetrics:createdSeries:)``.
+    public init(collector: MultiProcessCollector?, registry: Registry? = nil, processMetrics: Bool = true,
+                createdSeries: Bool? = nil) {
         self.collector = collector
+        self.createdSeries = createdSeries ?? !CreatedSeries.disabledByEnvironment()
         self.registry = registry
         if let registry, let collector, let store = registry.storage.store,
            Self.sameDirectory(store.directory, collector.directory) {
@@ -137,8 +166,8 @@ public final class MetricsHandler: Sendable {
     ///     are answered, anything else gets `405` with `Allow: GET, HEAD`.
     ///   - path: the request path. Not used: the caller routes; it is taken so that the call
     ///     has the shape of a request.
-    ///   - query: the query string, without `?`. Not used today (no query parameter changes
-    ///     the answer), taken for the same reason.
+    ///   - query: the query string, without `?`, URL-encoded: each `name[]` field names a
+    ///     sample to export (see above); other fields are ignored.
     ///   - headers: the request's header fields (names compared case-insensitively, repeated
     ///     fields joined): `Accept` chooses the format, `Accept-Encoding` whether the body is
     ///     gzip-compressed.
@@ -152,7 +181,10 @@ public final class MetricsHandler: Sendable {
         let request = HTTPRequest(method: method, path: path, query: query, headers: headers)
         let negotiated = NegotiatedExposition(acceptHeader: request.header("Accept"))
         scrapes.labels(negotiated.format.rawValue).increment()
-        var body = Exposition.render(families(), format: negotiated.format, escaping: negotiated.escaping)
+        let names = QueryString.values(of: "name[]", in: query)
+        let filter = names.isEmpty ? nil : SampleNameFilter(names)
+        let created = createdSeries && negotiated.format != .prometheusText
+        var body = Exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics, created: created), format: negotiated.format, escaping: negotiated.escaping)
         var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
         if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {
             body = Gzip.compress(body)
@@ -167,17 +199,19 @@ public final class MetricsHandler: Sendable {
 
     /// The families of one scrape: the directory's, then the handler's own, the registry's
     /// and the process metrics, each where it clashes with nothing before it (an application's
-    /// own `process_*` family wins over ours); sorted by name.
-    private func families() -> [MetricFamilySnapshot] {
+    /// own `process_*` family wins over ours); sorted by name; only the samples `names` lists,
+    /// when given.
+    private func families(names: SampleNameFilter?, openMetrics: Bool, created: Bool) -> [MetricFamilySnapshot] {
         var inProcess = ownMetrics.collect()
         if let registry { inProcess += registryWritesIntoTheDirectory ? registry.collectNotInFiles() : registry.collect() }
         guard let collector else {
-            return MultiProcessCollector.combine(
+            let families = MultiProcessCollector.combine(
                 directory: [], inProcess: inProcess + (processMetrics?.familiesOfThisProcess() ?? [])).0
+            return names?.restrict(families) ?? families
         }
         return collector.collect(including: inProcess, alongside: { listedPaths in
             processMetrics?.familiesOfLiveWorkers(listedPaths: listedPaths) ?? []
-        }).families
+        }, names: names, typesFromMetadata: openMetrics, createdSeries: created).families
     }
 
     /// Whether two spellings of a directory name the same path (ignoring trailing slashes).

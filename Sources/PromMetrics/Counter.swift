@@ -82,10 +82,13 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     public init(_ name: String, help: String, labelNames: [String] = [], namespace: String = "", subsystem: String = "",
                 unit: String = "", registry: Registry? = nil) throws(MetricError) {
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .counter)
-        let storage = (registry ?? Registry.default).storage
+        let target = registry ?? Registry.default
+        let storage = target.storage
+        let clock = target.clock
         let make: @Sendable ([Label]) -> CounterChild = { labels in
-            CounterChild(handle: storage.handle(kind: .counter, key: SeriesKey(family: family, sample: family + "_total", labels: labels, help: help)),
-                         metricName: family)
+            storage.recordCreated(family: family, labels: labels, clock: clock)
+            return CounterChild(handle: storage.handle(kind: .counter, key: SeriesKey(family: family, sample: family + "_total", labels: labels, help: help)),
+                                metricName: family)
         }
         let child = labelNames.isEmpty ? make([]) : nil
         unlabelledChild = child ?? CounterChild(handle: SeriesHandle(), metricName: family)

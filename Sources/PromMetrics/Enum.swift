@@ -79,6 +79,7 @@ public final class Enum: MetricBase<EnumChild>, MetricCollectable, @unchecked Se
             return EnumChild(metric: base as! Enum, handles: handles)  // swiftlint:disable:this force_cast
         }
         try finishInit(self, registry: registry, kind: .stateset)
+        storage.recordFamilyType(family, as: .stateset)
     }
 
     /// The gauge mode Enum states are stored with in multiprocess mode.

@@ -146,6 +146,7 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
         let clock = target.clock
         let make: @Sendable ([Label]) -> HistogramChild = { labels in
             func key(_ sample: String, _ labels: [Label]) -> SeriesKey { SeriesKey(family: family, sample: sample, labels: labels, help: help) }
+            storage.recordCreated(family: family, labels: labels, clock: clock)
             // Python creates `_sum` first, then the buckets in order: same file layout.
             let sum = storage.handle(kind: .histogram, key: key(family + "_sum", labels))
             let handles = leValues.map { le in

@@ -72,6 +72,7 @@ public final class Info: MetricBase<InfoChild>, MetricCollectable, @unchecked Se
             InfoChild(metric: base as! Info, labels: zip(base.labelNames, values).map { Label($0, $1) })  // swiftlint:disable:this force_cast
         }
         try finishInit(self, registry: registry, kind: .info)
+        storage.recordFamilyType(family + "_info", as: .info)
     }
 
     /// Replaces the pairs of an unlabelled Info.

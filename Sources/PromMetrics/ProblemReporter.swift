@@ -17,6 +17,7 @@ import SystemCalls
 /// | `deprecated_environment_variable` | `prometheus_multiproc_dir` (lowercase) names the directory | none |
 /// | `unusable_directory` | the environment's multiprocess directory cannot be used; values stay in memory | `SystemError` |
 /// | `series_not_stored` | a series got no slot in its file (disk full, permissions); it counts in memory only | `SystemError` |
+/// | `metadata_not_stored` | an Info or Enum type, or a series' creation time, could not be written to the metadata file; the values are stored, the family stays a gauge or has no `_created` | `SystemError` |
 /// | `no_effect_in_multiprocess_mode` | `remove` or `clear` on a metric whose values live in files | none |
 /// | `skipped_metric_file` | a collection skipped a damaged or unreadable file | `MetricFileError` |
 /// | `http_server_stopped` | the HTTP server's event loop failed and stopped | `SystemError` |

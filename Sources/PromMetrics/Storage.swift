@@ -149,6 +149,39 @@ public final class MetricStorage: Sendable {
     ///
     /// When the file cannot take the series (disk full, permissions), the series counts in
     /// memory only; the failure is reported and counted in ``failedSeriesCount``.
+    /// Records in the process's metadata file that the gauge family `family` (as named in the
+    /// files' keys) is an Info or an Enum, so that a collector can type it in OpenMetrics. A
+    /// failure is reported and counted; the values are stored all the same.
+    func recordFamilyType(_ family: String, as type: MetadataFile.FamilyType) {
+        guard let store else { return }
+        do {
+            try store.recordMetadata(key: MetadataFile.typeKey(family: family, type: type))
+        } catch {
+            reporter.report(Problem(
+                code: "metadata_not_stored",
+                message: "cannot record the type of \(family) in \(store.directory): \(error); it is exported as a gauge",
+                error: error))
+        }
+    }
+
+    /// Records in the process's metadata file when this process created the series `labels`
+    /// of the counter, histogram or summary `family`, unless an earlier time is there (a
+    /// restarted process of the same pid continues its old file). The merge exports the
+    /// earliest across processes as `_created` in OpenMetrics. A failure is reported
+    /// (`metadata_not_stored`); the values are stored all the same.
+    func recordCreated(family: String, labels: [Label], clock: MetricClock) {
+        guard let store else { return }
+        do {
+            let handle = try store.metadataHandle(key: MetadataFile.createdKey(family: family, labels: labels))
+            if handle.value == 0 { handle.set(clock.wallTime()) }
+        } catch {
+            reporter.report(Problem(
+                code: "metadata_not_stored",
+                message: "cannot record when \(family) was created in \(store.directory): \(error); it has no _created",
+                error: error))
+        }
+    }
+
     func handle(kind: FileKind, key: SeriesKey) -> SeriesHandle {
         guard let store else { return SeriesHandle() }
         do {

@@ -88,6 +88,7 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
         let clock = target.clock
         let make: @Sendable ([Label]) -> SummaryChild = { labels in
             func key(_ sample: String) -> SeriesKey { SeriesKey(family: family, sample: sample, labels: labels, help: help) }
+            storage.recordCreated(family: family, labels: labels, clock: clock)
             // Python creates `_count` first, then `_sum`.
             let count = storage.handle(kind: .summary, key: key(family + "_count"))
             let sum = storage.handle(kind: .summary, key: key(family + "_sum"))

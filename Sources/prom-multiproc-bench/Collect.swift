@@ -1,15 +1,18 @@
 import PromExposition
 import SystemCalls
 import MultiprocessCollector
+import PromMetrics
 
 // `collect`: one scrape of a directory in this fresh process, as `serve` does it (merge every
 // file, then render the text format), without the HTTP part. Prints the time of the merge plus
 // rendering, the output size and this process's peak RSS (VmHWM) before and after, so that the
 // driver can compare with prometheus_client's MultiProcessCollector + generate_latest
-// (scripts/bench/collect.py) measured the same way.
+// (scripts/bench/collect.py) measured the same way. `--metadata on` reads the metadata files
+// as `/metrics` does for OpenMetrics (Info/Enum types and `_created`), to measure what they add;
+// `--names a,b` restricts the scrape to those samples, as `name[]` does.
 //
-// `--threads N` caps the merge threads (default: one per processor). `--warm 1` first collects
-// once untimed, then times a second collection with the catalog the first one left: a warm
+// `--threads N` sets the merge threads (default: one). `--warm 1` first collects once
+// untimed, then times a second collection with the catalog the first one left: a warm
 // `serve` scrape without the HTTP part.
 
 func collectCommand(_ options: Options) throws {
@@ -24,9 +27,15 @@ func collectCommand(_ options: Options) throws {
     // No self-metrics: prometheus_client's collector has none, and they would not change the cost.
     let collector = MultiProcessCollector(directory: directory, includeSelfMetrics: false, maxMergeThreads: options.int("threads"))
     let baseline = peakRSSKiB()
-    if options.int("warm") == 1 { _ = Exposition.render(collector.collect().families, format: format) }
+    let metadata = options.string("metadata") == "on"
+    // `--names a,b`: only those samples, as `/metrics?name[]=a&name[]=b`.
+    let names = try options.list("names").map { SampleNameFilter($0) }
+    let collect = {
+        collector.collect(including: [], alongside: { _ in [] }, names: names, typesFromMetadata: metadata, createdSeries: metadata)
+    }
+    if options.int("warm") == 1 { _ = Exposition.render(collect().families, format: format) }
     let start = Sys.monotonicNanoseconds()
-    let result = collector.collect()
+    let result = collect()
     let body = Exposition.render(result.families, format: format)
     let elapsed = Sys.monotonicNanoseconds() - start
     if !result.problems.isEmpty {

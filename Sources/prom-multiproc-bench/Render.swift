@@ -1,3 +1,4 @@
+import Foundation
 import PromExposition
 import SystemCalls
 import MultiprocessCollector
@@ -6,7 +7,10 @@ import MultiprocessCollector
 // protobuf, alternately, `--reps` times each (first text, then protobuf, then the other way
 // round), printing one JSON line per rendering: the format, its time and its size. Both formats
 // render the same families in the same process, so the driver's ratio compares the renderers
-// alone, without the merge that dominates a scrape.
+// alone, without the merge that dominates a scrape. Each line also has the time and size of
+// gzip-compressing that body as `/metrics` does for `Accept-Encoding: gzip` (zlib level 1);
+// `--text-out FILE` writes the text body once, so the driver can time prometheus_client's
+// `gzip.compress` on the same bytes.
 
 func renderCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("render needs --dir") }
@@ -22,9 +26,15 @@ func renderCommand(_ options: Options) throws {
             let start = Sys.monotonicNanoseconds()
             let body = Exposition.render(result.families, format: format)
             let elapsed = Sys.monotonicNanoseconds() - start
+            let gzipStart = Sys.monotonicNanoseconds()
+            let compressed = Gzip.compress(body)
+            let gzipElapsed = Sys.monotonicNanoseconds() - gzipStart
+            if rep == 0, format == .prometheusText, let textOut = options.string("text-out") {
+                try Data(body).write(to: URL(fileURLWithPath: textOut))
+            }
             print(jsonLine([
                 "format": .string(format.rawValue), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
-                "samples": .int(samples),
+                "samples": .int(samples), "gzip_ms": .double(Double(gzipElapsed) / 1e6), "gzip_bytes": .int(compressed.count),
             ]))
         }
     }

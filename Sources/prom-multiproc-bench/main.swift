@@ -8,8 +8,8 @@ import Foundation
 //   hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
 //   alloc-probe --op OP --n N
 //   write-dir --dir DIR --pid PID --series S     (one Swift worker writing its share)
-//   collect --dir DIR [--reps R]                  (collect + render; prints time and VmHWM)
-//   render --dir DIR [--reps R]                   (merge once; render text and protobuf R times)
+//   collect --dir DIR [--reps R] [--metadata on]  (collect + render; prints time and VmHWM)
+//   render --dir DIR [--reps R] [--text-out F]    (merge once; render text and protobuf R times, and gzip each)
 //   process-metrics --dir DIR [--reps R]          (what process metrics add to a scrape)
 
 let usage = """
@@ -17,8 +17,8 @@ let usage = """
       hot [--ops a,b] [--threads 1,2] [--scale S] [--reps R] [--dir DIR]
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
-      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf] [--threads N] [--warm 1]
-      render --dir DIR [--reps R]
+      collect --dir DIR [--reps R] [--format text|openmetrics|protobuf] [--threads N] [--warm 1] [--metadata on|off] [--names a,b]
+      render --dir DIR [--reps R] [--text-out FILE]
       process-metrics --dir DIR [--reps R]
     """
 

@@ -1,5 +1,6 @@
 import PromExposition
 import PromHTTP
+import PromMetrics
 import Foundation
 import MmapStore
 import MultiprocessCollector
@@ -34,10 +35,11 @@ enum ServeCommand {
         ("idle-timeout", "seconds an idle keep-alive connection stays open (default 30)"),
     ], flags: [
         ("no-process-metrics", "leave out the process_* metrics of the live workers and of serve itself"),
+        ("no-created", "no _created series in OpenMetrics and protobuf (also: PROMETHEUS_DISABLE_CREATED_SERIES=true)"),
     ])
 
     static let help = helpText(
-        command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N] [--no-process-metrics]",
+        command: "serve", synopsis: "[--dir DIR] [--bind ADDR] [--port N] [--no-process-metrics] [--no-created]",
         about: """
         Serves the merged metrics of the directory at /metrics (GET and HEAD), merging every
         file on each scrape, in Prometheus text 0.0.4, OpenMetrics 1.0.0 or protobuf as the
@@ -65,7 +67,8 @@ enum ServeCommand {
         for warning in DirectorySafety.directoryWarnings(dir) { printError("serve: warning: \(warning)") }
         let server = try MetricsHTTPServer(
             configuration: try configuration(args), handler: servingRoutes(
-                MetricsHandler(directory: dir, processMetrics: !args.flags.contains("no-process-metrics"))))
+                MetricsHandler(directory: dir, processMetrics: !args.flags.contains("no-process-metrics"),
+                               createdSeries: args.flags.contains("no-created") ? false : nil)))
         try server.shutdownOnSignals()
         try server.start()
         printOut("listening on http://\(displayHost(server.configuration.bindAddress)):\(server.port)/metrics\n")
@@ -81,14 +84,20 @@ enum CollectCommand {
     static let spec = OptionSpec(
         valued: [("dir", "the multiprocess directory (default: $PROMETHEUS_MULTIPROC_DIR)"),
                  ("format", "text (Prometheus 0.0.4, default), openmetrics or protobuf (delimited MetricFamily messages)"),
-                 ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)")],
-        flags: [("no-self-metrics", "leave out the collector's own metrics")])
+                 ("output", "write to this file atomically instead of standard output (node_exporter's textfile collector)"),
+                 ("name", "export only the samples of this full name, as /metrics?name[]= does (repeatable)")],
+        flags: [("no-self-metrics", "leave out the collector's own metrics"),
+                ("no-created", "no _created series in OpenMetrics and protobuf (also: PROMETHEUS_DISABLE_CREATED_SERIES=true)")])
 
     static let help = helpText(
-        command: "collect", synopsis: "[--dir DIR] [--format text|openmetrics|protobuf] [--output FILE]",
+        command: "collect",
+        synopsis: "[--dir DIR] [--format text|openmetrics|protobuf] [--output FILE] [--name NAME]... [--no-created]",
         about: """
         Merges the directory once and prints the exposition, or writes it atomically (temporary
         file and rename) to --output. Bad files are skipped and reported on standard error.
+        With --name, only the samples of the listed names (such as http_requests_total or
+        latency_seconds_bucket) are merged and exported, as prometheus_client's
+        restricted_registry keeps them.
         """, spec: spec,
         exitCodes: "  0 done (also when files were skipped)\n  1 the output cannot be written\n  2 usage error")
 
@@ -102,7 +111,13 @@ enum CollectCommand {
         case let other: throw UsageError(message: "--format must be text, openmetrics or protobuf, not '\(other)'")
         }
         let collector = MultiProcessCollector(directory: dir, includeSelfMetrics: !args.flags.contains("no-self-metrics"))
-        let body = Exposition.render(collector.collect().families, format: format)
+        let names = args.repeated["name"] ?? []
+        let families = collector.collect(including: [], alongside: { _ in [] },
+                                         names: names.isEmpty ? nil : SampleNameFilter(names),
+                                         typesFromMetadata: format == .openMetrics,
+                                         createdSeries: format != .prometheusText && !args.flags.contains("no-created")
+                                             && !CreatedSeries.disabledByEnvironment()).families
+        let body = Exposition.render(families, format: format)
         if let output = args.values["output"] {
             try DirectoryFiles.writeAtomically(body, to: output)
         } else {

@@ -16,7 +16,41 @@ let metricsModes: [String: WorkerMode] = [
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
     "default-registry": WorkerMode(usage: "default-registry", run: defaultRegistryMode),
     "bootstrapped-reporter": WorkerMode(usage: "bootstrapped-reporter", run: bootstrappedReporterMode),
+    "info-enum": WorkerMode(usage: "info-enum DIR VERSION STATE", run: infoEnumMode),
+    "created": WorkerMode(usage: "created DIR", run: createdMode),
 ]
+
+/// `created`: a counter `jobs{queue="a"}` (+2), a histogram `latency_seconds` (buckets 0.5 and
+/// 1, observes 0.25) and a summary `size_bytes` (observes 3), created between two readings of
+/// the wall clock, which it prints as `created BEFORE AFTER` (Unix seconds); then exits 0.
+@Sendable func createdMode(_ a: [String]) throws -> Int32 {
+    let registry = Registry(storage: try .multiprocess(directory: try argument(a, 0, "created DIR")))
+    let before = Date().timeIntervalSince1970
+    let jobs = try Counter("jobs", help: "Jobs.", labelNames: ["queue"], registry: registry)
+    jobs.labels("a").increment(by: 2)
+    try Histogram("latency_seconds", help: "Latency.", buckets: [0.5, 1], registry: registry).observe(0.25)
+    try Summary("size_bytes", help: "Size.", registry: registry).observe(3)
+    let after = Date().timeIntervalSince1970
+    say("created \(before) \(after)")
+    return 0
+}
+
+/// `info-enum`: an Info `build{component="api"}` set to `version="0"`, then to
+/// `version=VERSION` (so the file keeps the old pair at 0), and an Enum `task_state` with the
+/// states idle, running and done, set to STATE. Prints `ready`, then lives until its standard
+/// input ends (Info and Enum are `livemax` gauges: only a live owner's values are exported).
+@Sendable func infoEnumMode(_ a: [String]) throws -> Int32 {
+    let usage = "info-enum DIR VERSION STATE"
+    let registry = Registry(storage: try .multiprocess(directory: try argument(a, 0, usage)))
+    let build = try Info("build", help: "Build.", labelNames: ["component"], registry: registry)
+    build.labels("api").info(["version": "0"])
+    build.labels("api").info(["version": try argument(a, 1, usage)])
+    let state = try Enum("task_state", help: "Task state.", states: ["idle", "running", "done"], registry: registry)
+    state.state(try argument(a, 2, usage))
+    say("ready")
+    while readLine() != nil {}
+    return 0
+}
 
 /// `bootstrapped-reporter`: bootstraps a process-wide problem reporter that prints
 /// `problem <code>: <message>` on standard output, then does what `default-registry` does, so

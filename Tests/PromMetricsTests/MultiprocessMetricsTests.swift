@@ -16,7 +16,7 @@ import TestSupport
         c1.increment(by: 1)
         c2.increment(by: 2)
         #expect(try pythonMerged(dir)["c_total{}"] == 3)
-        #expect(dir.names() == ["counter_123.db", "counter_456.db"])
+        #expect(dir.names() == ["counter_123.db", "counter_456.db", "meta_123.pmm", "meta_456.pmm"], "values, and creation times")
     }
 
     @Test func summaryAdds() throws {
@@ -141,13 +141,13 @@ import TestSupport
         let c = try Counter("c", help: "help", labelNames: ["k"], registry: registry)
         c.labels("a").increment(by: 2)
         _ = c.labels("b")
-        #expect(dir.names() == ["counter_0.db"])
+        #expect(dir.names() == ["counter_0.db", "meta_0.pmm"])
         pid.lock.lock(); pid.value = "1"; pid.lock.unlock()
         storage.store?.processIdentityMayHaveChanged()
         c.labels("a").increment(by: 1)
         // The new process's values restart at 0; every known series is re-created in its file.
         #expect(c.labels("a").value == 1)
-        #expect(dir.names() == ["counter_0.db", "counter_1.db"])
+        #expect(dir.names() == ["counter_0.db", "counter_1.db", "meta_0.pmm", "meta_1.pmm"])
         let entries = try fileEntries(dir)
         #expect(entries["counter_0.db"]?["c_total{k=\"a\"}"]?.0 == 2)
         #expect(entries["counter_1.db"]?["c_total{k=\"a\"}"]?.0 == 1)
@@ -155,7 +155,7 @@ import TestSupport
         #expect(try pythonMerged(dir)["c_total{k=\"a\"}"] == 3)
         // A metric created after the change goes to the new file only.
         _ = try Gauge("g", help: "help", registry: registry)
-        #expect(dir.names() == ["counter_0.db", "counter_1.db", "gauge_all_1.db"])
+        #expect(dir.names() == ["counter_0.db", "counter_1.db", "gauge_all_1.db", "meta_0.pmm", "meta_1.pmm"])
     }
 
     @Test func labelledChildExistsAtZeroFromCreation() throws {
@@ -184,7 +184,7 @@ import TestSupport
         #expect(merged["phase{phase=\"starting\"}"] == 0 && merged["phase{phase=\"serving\"}"] == 1)
         #expect(merged["build_info{commit=\"def\",version=\"1.3\"}"] == 1)
         #expect(merged["build_info{commit=\"abc\",version=\"1.2\"}"] == 0)
-        #expect(dir.names() == ["gauge_livemax_1.db"])
+        #expect(dir.names() == ["gauge_livemax_1.db", "meta_1.pmm"], "the gauges, and their types in the metadata file")
     }
 
     @Test func everyOperationLandsInTheFile() throws {

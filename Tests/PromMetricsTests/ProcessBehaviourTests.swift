@@ -32,8 +32,11 @@ import TestSupport
         let parent = try #require(report["parent"] as? Int), child = try #require(report["child"] as? Int)
         #expect(report["childStatus"] as? Int == 0, "the child's store did not take the child's pid")
         #expect(report["parentFilesUnchanged"] as? Bool == true, "the child wrote into the parent's files")
-        #expect(report["parentFiles"] as? [String] == ["counter_\(parent).db", "gauge_livesum_\(parent).db", "histogram_\(parent).db"])
-        #expect(dir.names() == ["counter", "gauge_livesum", "histogram"].flatMap { ["\($0)_\(child).db", "\($0)_\(parent).db"] }.sorted())
+        // The metadata file (`meta_<pid>.pmm`: creation times) is the process's own too.
+        #expect(report["parentFiles"] as? [String] == ["counter_\(parent).db", "gauge_livesum_\(parent).db", "histogram_\(parent).db",
+                                                       "meta_\(parent).pmm"])
+        #expect(dir.names() == (["counter", "gauge_livesum", "histogram"].flatMap { ["\($0)_\(child).db", "\($0)_\(parent).db"] }
+                                + ["meta_\(child).pmm", "meta_\(parent).pmm"]).sorted())
 
         // Hand-derived: the parent added 5 then 10 to `a`; the child's series start at zero in
         // its own files (as prometheus_client re-creates them after a fork), then +1 to `a`,

@@ -313,7 +313,8 @@ def render_section(args, results):
     path = ensure_dir(args, "swift", processes, series)
     reps = 5 if args.quick else 15
     log(f"render {processes}x{series}: {reps} renderings of each format")
-    lines = run_json_lines([args.bin, "render", "--dir", path, "--reps", str(reps)])
+    text_body = os.path.join(args.out, "render-text-body.txt")
+    lines = run_json_lines([args.bin, "render", "--dir", path, "--reps", str(reps), "--text-out", text_body])
     by_format = {f: [x for x in lines if x["format"] == f] for f in ("protobuf", "text")}
     results["render"] = by_format
     proto_ms = statistics.median(x["ms"] for x in by_format["protobuf"])
@@ -323,9 +324,31 @@ def render_section(args, results):
     samples = lines[0]["samples"]
     name = f"render the merged {processes} × {series:,} ({samples:,} samples)"
     note = "the Python column is our text renderer: prometheus_client has no protobuf"
+    # gzip, as /metrics answers `Accept-Encoding: gzip` (zlib level 1), against
+    # prometheus_client's exporter (`gzip.compress`, level 9) on the same text bytes.
+    gzip_script = ("import gzip, json, sys, time\n"
+                   "body = open(sys.argv[1], 'rb').read()\n"
+                   "for _ in range(int(sys.argv[2])):\n"
+                   "    t = time.perf_counter(); out = gzip.compress(body); ms = (time.perf_counter() - t) * 1e3\n"
+                   "    print(json.dumps({'ms': ms, 'bytes': len(out)}))\n")
+    python_gzip = run_json_lines([args.python, "-c", gzip_script, text_body, str(reps)])
+    results["render"]["python_gzip"] = python_gzip
+    text_gzip_ms = statistics.median(x["gzip_ms"] for x in by_format["text"])
+    proto_gzip_ms = statistics.median(x["gzip_ms"] for x in by_format["protobuf"])
+    py_gzip_ms = statistics.median(x["ms"] for x in python_gzip)
+    text_gzip_mib = by_format["text"][0]["gzip_bytes"] / 2**20
+    proto_gzip_mib = by_format["protobuf"][0]["gzip_bytes"] / 2**20
+    py_gzip_mib = python_gzip[0]["bytes"] / 2**20
+    gzip_note = "Python: prometheus_client's gzip.compress (level 9) of our text body"
     return [
         report.Row("render", f"{name} in protobuf: time", proto_ms, text_ms, "ms", note=note),
         report.Row("render", f"{name} in protobuf: body size", proto_mib, text_mib, "MiB", note=note),
+        report.Row("render", f"gzip the text body ({text_mib:.1f} MiB): time", text_gzip_ms, py_gzip_ms, "ms", note=gzip_note),
+        report.Row("render", "gzip the text body: compressed size", text_gzip_mib, py_gzip_mib, "MiB", note=gzip_note),
+        report.Row("render", f"gzip the protobuf body ({proto_mib:.1f} MiB): time", proto_gzip_ms, text_gzip_ms, "ms",
+                   note="the Python column is our gzip of the text body"),
+        report.Row("render", "gzip the protobuf body: compressed size", proto_gzip_mib, text_gzip_mib, "MiB",
+                   note="the Python column is our gzip of the text body"),
     ]
 
 

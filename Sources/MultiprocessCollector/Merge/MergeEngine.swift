@@ -47,6 +47,9 @@ struct MergeRun: ~Copyable {
 /// to their series' slot at once; entries of gauge files are kept (24 bytes each) and combined
 /// at the end, when every family's type and mode are known.
 ///
+/// A scrape that names the samples it wants (``SampleNameFilter``, `name[]`) still reads and
+/// checks every file, but accumulates only the families that may hold a listed sample.
+///
 /// Compaction folds the files of one kind with the same engine (``init(folding:)``): each file
 /// is read and checked as a scrape reads it, and each key's values are combined as a scrape
 /// combines a series' values in files of that kind (``Combination``). Everything is keyed by
@@ -65,6 +68,10 @@ struct MergeEngine: ~Copyable {
     private var familyKind: [FileKind?] = []
     private var familyHelp: [String] = []
     private var familyMode: [GaugeMode?] = []
+    /// Only families that may hold a listed sample are accumulated (nil: every family).
+    private let filter: SampleNameFilter?
+    /// Per family, for `filter`: 0 not decided yet, 1 accumulated, 2 skipped.
+    private var familyWanted: [UInt8] = []
 
     // Accumulators, one per series.
     private var values: [Double] = []
@@ -99,8 +106,9 @@ struct MergeEngine: ~Copyable {
     var deadOwnerFiles: [String] = []
     private(set) var entries = 0
 
-    init(catalog: consuming KeyCatalog) {
+    init(catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) {
         self.catalog = catalog
+        self.filter = filter
     }
 
     // MARK: reading
@@ -213,6 +221,7 @@ struct MergeEngine: ~Copyable {
             familyKind.append(contentsOf: repeatElement(nil, count: extra))
             familyHelp.append(contentsOf: repeatElement("", count: extra))
             familyMode.append(contentsOf: repeatElement(nil, count: extra))
+            familyWanted.append(contentsOf: repeatElement(0, count: extra))
         }
         let series = catalog.seriesCount
         if values.count < series {
@@ -255,6 +264,11 @@ struct MergeEngine: ~Copyable {
                     let id = Int(entryKeys[i])
                     let s = catalog.keySeries[id]
                     let f = Int(catalog.seriesFamily[Int(s)])
+                    if let filter {
+                        // Skipped families are never typed, so they are never output.
+                        if familyWanted[f] == 0 { familyWanted[f] = filter.mayKeep(familyNamed: catalog.familyName[f]) ? 1 : 2 }
+                        if familyWanted[f] == 2 { continue }
+                    }
                     var familyIsGauge: Bool
                     if let k = familyKind[f] {
                         if case .gauge = k { familyIsGauge = true } else { familyIsGauge = false }
