@@ -82,9 +82,9 @@ package enum FileKind: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Parses and builds `counter_123.db`, `gauge_livesum_123.db`, the suffixed names used when a
 /// pid is already claimed by another live process (`counter_123-1.db`), the archive files
-/// written by compaction (`counter_archive.db`), and the native-histogram files
-/// (`native_123.pmh`, ``NativeHistogramFile``). This is the only place that knows the naming
-/// scheme.
+/// written by compaction (`counter_archive.db`), the native-histogram files
+/// (`native_123.pmh`, ``NativeHistogramFile``) and the exemplar files (`exemplars_123.pmx`,
+/// ``ExemplarFile``). This is the only place that knows the naming scheme.
 ///
 /// A native-histogram file is not a `*.db` file, so prometheus_client's collector, which parses
 /// every `*.db` file, never sees it; it parses here with ``kind`` `.histogram` (its buckets are
@@ -97,11 +97,15 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     package var owner: String
     /// Whether this is a native-histogram file, `native_<owner>.pmh`.
     package var isNativeHistogram: Bool
+    /// Whether this is an exemplar file, `exemplars_<owner>.pmx` (``kind`` is `.counter`).
+    package var isExemplars = false
 
     /// The owner string used by compaction's archive files.
     package static let archiveOwner = "archive"
     /// The suffix of native-histogram files.
     package static let nativeHistogramSuffix = ".pmh"
+    /// The suffix of exemplar files.
+    package static let exemplarsSuffix = ".pmx"
 
     /// Builds a name from its parts.
     package init(kind: FileKind, owner: String) {
@@ -117,6 +121,14 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         self.isNativeHistogram = true
     }
 
+    /// The name of `owner`'s exemplar file, `exemplars_<owner>.pmx`.
+    package init(exemplarsOwner owner: String) {
+        self.kind = .counter
+        self.owner = owner
+        self.isNativeHistogram = false
+        self.isExemplars = true
+    }
+
     /// Whether this is a compaction archive rather than one process's file.
     package var isArchive: Bool { owner == Self.archiveOwner }
 
@@ -127,10 +139,14 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The file name, such as `gauge_livesum_123.db` or `native_123.pmh`.
-    package var description: String { isNativeHistogram ? stem + Self.nativeHistogramSuffix : stem + ".db" }
+    package var description: String {
+        isNativeHistogram ? stem + Self.nativeHistogramSuffix : isExemplars ? stem + Self.exemplarsSuffix : stem + ".db"
+    }
 
     /// The file name without its suffix, such as `native_123`.
-    package var stem: String { isNativeHistogram ? "native_\(owner)" : "\(kind.prefix)_\(owner)" }
+    package var stem: String {
+        isNativeHistogram ? "native_\(owner)" : isExemplars ? "exemplars_\(owner)" : "\(kind.prefix)_\(owner)"
+    }
 
     /// Parses a file name (not a path); `nil` if it is not a metric file name.
     ///
@@ -141,6 +157,12 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
             let parts = name.dropLast(Self.nativeHistogramSuffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
             guard parts.count == 2, parts[0] == "native", !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
             self.init(nativeHistogramOwner: String(parts[1]))
+            return
+        }
+        if name.hasSuffix(Self.exemplarsSuffix) {
+            let parts = name.dropLast(Self.exemplarsSuffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == "exemplars", !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
+            self.init(exemplarsOwner: String(parts[1]))
             return
         }
         guard name.hasSuffix(".db") else { return nil }

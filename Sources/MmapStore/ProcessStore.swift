@@ -50,6 +50,7 @@ package final class ProcessStore: @unchecked Sendable {
     private var handles: [SeriesHandle] = []
     private var byKey: [HandleKey: SeriesHandle] = [:]
     private var natives: [NativeSeriesStorage] = []
+    private var exemplars: [ExemplarSlot] = []
     /// Series created while the disk was full (or another system error): they count in memory only.
     private var failedAppends = 0
 
@@ -128,6 +129,8 @@ package final class ProcessStore: @unchecked Sendable {
         case .values(let kind): f = try MetricFile.claim(directory: directory, kind: kind, pid: pid, reservation: reservation)
         case .nativeHistogram:
             f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(nativeHistogramOwner: $0) }
+        case .exemplars:
+            f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(exemplarsOwner: $0) }
         }
         files[which] = f
         return f
@@ -138,6 +141,10 @@ package final class ProcessStore: @unchecked Sendable {
     func register(_ native: NativeSeriesStorage) {
         lock.withLock { natives.append(native) }
     }
+
+    /// Registers an exemplar slot once it has a record, so that it forgets it after a fork.
+    /// The caller holds `lock`.
+    func registerLocked(_ slot: ExemplarSlot) { exemplars.append(slot) }
 
     /// Declares that the process identity may have changed, as a fork does; the next update
     /// re-checks it. Tests use it to play a second process without forking.
@@ -151,6 +158,7 @@ package final class ProcessStore: @unchecked Sendable {
             for h in handles { h.detach() }
             // Before the files are unmapped: native series must not use their addresses.
             for n in natives { n.storeClosed() }
+            for e in exemplars { e.storeClosed() }
             for f in files.values { f.close() }
             files = [:]
         }
@@ -181,6 +189,7 @@ package final class ProcessStore: @unchecked Sendable {
                 // Before the epoch is published: no thread may use a native series' addresses
                 // into the parent's file once this returns.
                 for n in natives { n.processChanged() }
+                for e in exemplars { e.processChanged() }
             }
             boundEpoch.pointee.store(epoch, ordering: .releasing)
         }
@@ -278,6 +287,8 @@ enum StoreFile: Hashable {
     case values(FileKind)
     /// `native_<pid>.pmh` (``NativeHistogramFile``).
     case nativeHistogram
+    /// `exemplars_<pid>.pmx` (``ExemplarFile``).
+    case exemplars
 }
 
 /// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.

@@ -40,6 +40,9 @@ public struct CollectStatistics: Hashable, Sendable {
 ///   prometheus_client never reads) are merged into the histogram families'
 ///   `nativeHistograms`, at the lowest schema and the widest zero bucket among the processes
 ///   (see `Histogram` and `NativeHistogramOptions`); the protobuf exposition carries them.
+/// - **Exemplars**: the most recent exemplar of each counter and histogram bucket across every
+///   process, live or dead (`exemplars_<pid>.pmx`, which prometheus_client never reads); the
+///   OpenMetrics and protobuf expositions carry them.
 /// - **Dead owners**: a live-mode gauge file (`gauge_live*_<pid>.db`) whose owner is provably
 ///   dead (this package's file lock is free) is left out, without anyone calling mark-dead.
 ///   Files prometheus_client wrote carry no lock and are always merged.
@@ -156,6 +159,7 @@ public final class MultiProcessCollector: Sendable {
         // which of the sources it renamed out of the `*.db` namespace still count.
         var directoryLock = FileLock.sharedDirectory(directory)
         var nativePaths: [String] = []
+        var exemplarPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
         var listed: [String] = []
         switch Self.listMetricFiles(in: directory) {
@@ -177,6 +181,10 @@ public final class MultiProcessCollector: Sendable {
             case .success(let n): nativePaths = n
             case .failure(let e): listProblems.append(e)
             }
+            switch ExemplarMerge.list(in: directory) {
+            case .success(let n): exemplarPaths = n
+            case .failure(let e): listProblems.append(e)
+            }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -190,6 +198,8 @@ public final class MultiProcessCollector: Sendable {
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
         natives.add(paths: nativePaths)
+        var exemplars = ExemplarMerge()
+        exemplars.add(paths: exemplarPaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -200,11 +210,12 @@ public final class MultiProcessCollector: Sendable {
             catalog.withLock { swap(&$0, &back) }
         }
         natives.attach(to: &output.families)
-        output.problems = listProblems + output.problems + natives.problems
+        exemplars.attach(to: &output.families)
+        output.problems = listProblems + output.problems + natives.problems + exemplars.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries + natives.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles + exemplars.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
+            badFiles: output.problems.count, entries: output.entries + natives.entries + exemplars.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }

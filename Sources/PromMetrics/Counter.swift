@@ -4,10 +4,16 @@ import MmapStore
 public final class CounterChild: Sendable {
     @usableFromInline let handle: SeriesHandle
     @usableFromInline let metricName: String
+    let exemplarSlot: ExemplarSlot
+    let storage: MetricStorage
+    let clock: MetricClock
 
-    init(handle: SeriesHandle, metricName: String) {
+    init(handle: SeriesHandle, metricName: String, exemplarSlot: ExemplarSlot, storage: MetricStorage, clock: MetricClock) {
         self.handle = handle
         self.metricName = metricName
+        self.exemplarSlot = exemplarSlot
+        self.storage = storage
+        self.clock = clock
     }
 
     /// Adds `amount` (1 by default).
@@ -17,6 +23,27 @@ public final class CounterChild: Sendable {
         if amount < 0 { refuseNegative(amount) }
         handle.add(amount)
     }
+
+    /// Adds `amount` and keeps `exemplar` as the series' latest exemplar, with `amount` as
+    /// its value (the previous one is replaced).
+    ///
+    /// Lock-free, like ``increment(by:)``, but it also writes the exemplar's labels (see
+    /// BENCHMARKS.md for the cost); an exemplar written by two threads at the same instant
+    /// keeps one of them.
+    /// - Parameters:
+    ///   - amount: the increment.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    /// - Precondition: `amount` is not negative; a counter only goes up.
+    public func increment(by amount: Double = 1, exemplar: Exemplar) {
+        if amount < 0 { refuseNegative(amount) }
+        handle.add(amount)
+        exemplarSlot.record(labels: exemplar.encodedLabels, value: amount, timestamp: exemplar.timestamp ?? clock.wallTime()) { [storage, metricName] in
+            storage.reportExemplarFailure($0, series: metricName)
+        }
+    }
+
+    /// The latest exemplar recorded by this process, if any.
+    public var exemplar: RecordedExemplar? { exemplarSlot.latest.map(RecordedExemplar.init) }
 
     // fatalError, not precondition: an optimised build drops a precondition's message.
     @usableFromInline @inline(never)
@@ -75,8 +102,9 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
         let family = try MetricNaming.familyName(name: name, namespace: namespace, subsystem: subsystem, unit: unit, kind: .counter)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
             let labels = zip(base.labelNames, values).map { Label($0, $1) }
-            return CounterChild(handle: base.storage.handle(kind: .counter, key: base.key(sample: base.name + "_total", labels: labels)),
-                                metricName: base.name)
+            let key = base.key(sample: base.name + "_total", labels: labels)
+            return CounterChild(handle: base.storage.handle(kind: .counter, key: key), metricName: base.name,
+                                exemplarSlot: ExemplarSlot(store: base.storage.store, key: key), storage: base.storage, clock: base.clock)
         }
         try finishInit(self, registry: registry, kind: .counter)
     }
@@ -84,6 +112,12 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     /// Adds `amount` to an unlabelled counter.
     @inlinable
     public func increment(by amount: Double = 1) { only.increment(by: amount) }
+
+    /// Adds `amount` to an unlabelled counter and keeps `exemplar` as its latest exemplar.
+    /// - Parameters:
+    ///   - amount: the increment.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    public func increment(by amount: Double = 1, exemplar: Exemplar) { only.increment(by: amount, exemplar: exemplar) }
 
     /// The value of an unlabelled counter.
     public var value: Double { only.value }
@@ -99,7 +133,7 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
 
     /// A snapshot of every child's value.
     public func collect() -> [MetricFamilySnapshot] {
-        let samples = children().map { Sample(name: name + "_total", labels: $0.labels, value: $0.child.value) }
+        let samples = children().map { Sample(name: name + "_total", labels: $0.labels, value: $0.child.value, exemplar: $0.child.exemplar) }
         return [MetricFamilySnapshot(name: name, kind: .counter, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
     }
 }
