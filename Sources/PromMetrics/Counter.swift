@@ -119,6 +119,9 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     ///   - exemplar: the exemplar; its timestamp defaults to now.
     public func increment(by amount: Double = 1, exemplar: Exemplar) { only.increment(by: amount, exemplar: exemplar) }
 
+    /// The latest exemplar of an unlabelled counter recorded by this process, if any.
+    public var exemplar: RecordedExemplar? { only.exemplar }
+
     /// The value of an unlabelled counter.
     public var value: Double { only.value }
 
