@@ -65,6 +65,12 @@ public struct ExemplarError: Error, Hashable, Sendable, CustomStringConvertible 
     /// What is wrong.
     public var reason: String
 
+    /// Creates an error.
+    package init(labels: [Label], reason: String) {
+        self.labels = labels
+        self.reason = reason
+    }
+
     /// `exemplar {trace_id="..."}: reason`.
     public var description: String {
         "exemplar {\(labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ","))}: \(reason)"
