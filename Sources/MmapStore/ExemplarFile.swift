@@ -156,10 +156,17 @@ package enum ExemplarFile {
         (record + Field.timestamp).assumingMemoryBound(to: Atomic<UInt64>.self).pointee.store(timestamp.bitPattern, ordering: .relaxed)
         (record + Field.labelsLength).assumingMemoryBound(to: Atomic<UInt32>.self).pointee.store(UInt32(labels.count), ordering: .relaxed)
         labels.withUnsafeBytes { b in
-            for w in stride(from: 0, to: b.count, by: 8) {
+            // Whole words straight from the bytes, the tail assembled (little-endian, as in memory).
+            let whole = b.count & ~7
+            var w = 0
+            while w < whole {
+                word(record, labelsOffset + w).pointee.store(b.loadUnaligned(fromByteOffset: w, as: UInt64.self), ordering: .relaxed)
+                w += 8
+            }
+            if whole < b.count {
                 var bits: UInt64 = 0
-                withUnsafeMutableBytes(of: &bits) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: b[w..<Swift.min(w + 8, b.count)])) }
-                word(record, labelsOffset + w).pointee.store(bits, ordering: .relaxed)
+                for i in whole..<b.count { bits |= UInt64(b[i]) << (8 * UInt64(i - whole)) }
+                word(record, labelsOffset + whole).pointee.store(bits, ordering: .relaxed)
             }
         }
         sequence.pointee.store(s &+ 2, ordering: .releasing)
