@@ -146,6 +146,24 @@ import TestSupport
         #expect(compared == 1 + 4 + 2)
     }
 
+    /// Compaction folds the dead workers' `*.db` files and leaves their exemplar files alone:
+    /// the values are the same after it, and so are the exemplars.
+    @Test(.timeLimit(.minutes(2)))
+    func compactionKeepsTheExemplarsOfDeadWorkers() throws {
+        let dir = TempDirectory("pmp-exemplar-compact"); defer { dir.remove() }
+        try write(dir)
+        let before = collect(dir).families.filter { $0.name.hasPrefix("exemplar_") }
+        // A child another test spawns may hold copies of our descriptors for a moment: retry.
+        var report = try Compactor.compact(directory: dir.path)
+        for _ in 1..<5 where !report.kept.isEmpty { report = try Compactor.compact(directory: dir.path) }
+        #expect(report.folded.count == 2 * Self.writes.count, "\(report.folded) kept \(report.kept)")
+        #expect(dir.names().filter { $0.hasSuffix(".pmx") }.count == Self.writes.count)
+        #expect(dir.names().filter { $0.hasSuffix(".db") }.sorted() == ["counter_archive.db", "histogram_archive.db"])
+        let after = collect(dir).families.filter { $0.name.hasPrefix("exemplar_") }
+        #expect(after == before)
+        #expect(after.first { $0.name == "exemplar_requests" }?.samples.first?.exemplar?.labels == [Label("trace_id", "t4")])
+    }
+
     /// A writer killed with SIGKILL while it writes exemplars as fast as it can leaves a file
     /// the collector reads without a problem, with a complete exemplar (never a torn one).
     @Test(.timeLimit(.minutes(2)))
