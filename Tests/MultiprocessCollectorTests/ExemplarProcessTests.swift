@@ -213,8 +213,9 @@ import TestSupport
         #expect(collect(dir).family("moves")?.samples.first?.exemplar?.labels == [Label("trace_id", "parent")])
     }
 
-    /// A record left odd by a writer killed in the middle of a write is skipped by readers, and
-    /// reset by the process that adopts the file.
+    /// A record left odd by a writer killed in the middle of a write still shows its last
+    /// complete exemplar (the copy the writer was not writing), and the process that adopts the
+    /// file writes it again.
     @Test func aTornRecordIsSkippedAndResetOnAdoption() throws {
         let dir = TempDirectory("pmp-exemplar-torn"); defer { dir.remove() }
         do {
@@ -230,7 +231,7 @@ import TestSupport
         bytes[record + ExemplarFile.Field.sequence] |= 1
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         var reader = MetricFileReader()
-        #expect(try ExemplarFile.read(path: path, reader: &reader).entries.isEmpty)
+        #expect(try ExemplarFile.read(path: path, reader: &reader).entries.map(\.exemplar.labels) == [[Label("trace_id", "a")]])
         #expect(collect(dir).problems.isEmpty)
         let storage = try MetricStorage.multiprocess(directory: dir.path, identity: .fixed("7"))
         defer { storage.store?.close() }
@@ -238,6 +239,103 @@ import TestSupport
         counter.increment(by: 1, exemplar: try Exemplar(["trace_id": "b"], timestamp: 2))
         #expect(try ExemplarFile.read(path: path, reader: &reader).entries.map(\.exemplar.labels) == [[Label("trace_id", "b")]])
         #expect(collect(dir).family("torn")?.samples.first?.value == 2)
+    }
+
+    /// OpenMetrics, to the byte: the exemplar after the sample's value, its labels sorted and
+    /// escaped as sample labels are; none on `_count`, `_sum` or a sample without one.
+    /// prometheus_client 0.26's strict parser reads it, once the escaped quote is taken out: its
+    /// exemplar parser looks for the closing brace without honouring `\"` and rejects any
+    /// exemplar label value with a quote (the specification allows it), so that escape is
+    /// checked here byte for byte only.
+    @Test func openMetricsGolden() throws {
+        let e1 = RecordedExemplar(labels: [Label("trace_id", "a\"b\\c\nd"), Label("span_id", "7")], value: 2, timestamp: 1_700_000_000.25)
+        let e2 = RecordedExemplar(labels: [], value: 0.5, timestamp: 12)
+        let families = [
+            MetricFamilySnapshot(name: "jobs", kind: .counter, help: "Jobs.", samples: [
+                Sample(name: "jobs_total", labels: [Label("q", "a")], value: 3, exemplar: e1),
+                Sample(name: "jobs_total", labels: [Label("q", "b")], value: 1),
+            ]),
+            MetricFamilySnapshot(name: "wait_seconds", kind: .histogram, help: "Wait.", samples: [
+                Sample(name: "wait_seconds_bucket", labels: [Label("le", "1.0")], value: 1, exemplar: e2),
+                Sample(name: "wait_seconds_bucket", labels: [Label("le", "+Inf")], value: 1),
+                Sample(name: "wait_seconds_count", value: 1),
+                Sample(name: "wait_seconds_sum", value: 0.5),
+            ]),
+        ]
+        let expected = #"""
+        # HELP jobs Jobs.
+        # TYPE jobs counter
+        jobs_total{q="a"} 3.0 # {span_id="7",trace_id="a\"b\\c\nd"} 2.0 1700000000.25
+        jobs_total{q="b"} 1.0
+        # HELP wait_seconds Wait.
+        # TYPE wait_seconds histogram
+        wait_seconds_bucket{le="1.0"} 1.0 # {} 0.5 12.0
+        wait_seconds_bucket{le="+Inf"} 1.0
+        wait_seconds_count 1.0
+        wait_seconds_sum 0.5
+        # EOF
+
+        """#
+        #expect(String(decoding: Exposition.render(families, format: .openMetrics), as: UTF8.self) == expected)
+        let text = String(decoding: Exposition.render(families, format: .prometheusText), as: UTF8.self)
+        #expect(!text.contains("#  {") && !text.contains("trace_id"))
+        let quoteless = expected.replacingOccurrences(of: #"a\"b"#, with: "ab")
+        #expect(quoteless != expected)
+        let strict = try runPython("om_check.py", [], input: quoteless)
+        #expect(strict.status == 0, "\(strict.stderr)")
+    }
+
+    /// A damaged exemplar file is skipped and reported, naming it; the `*.db` files and the
+    /// other exemplar files are merged as usual.
+    @Test func aDamagedExemplarFileIsReportedAndTheRestMerged() throws {
+        let dir = TempDirectory("pmp-exemplar-bad"); defer { dir.remove() }
+        try write(dir)
+        let good = collect(dir)
+        let files = dir.names().filter { $0.hasSuffix(".pmx") }.sorted()
+        // A series entry pointing into the middle of another entry, and a truncated file.
+        let first = dir.file(files[0])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: first)))
+        let record = try #require(Self.recordOffset(bytes))
+        var link: Int?
+        try bytes.withUnsafeBytes { b in
+            try LoadedMetricFile.forEachEntry(in: UnsafeRawBufferPointer(rebasing: b[0..<Int(b.loadUnaligned(as: UInt32.self))]), path: "x") { e in
+                if link == nil, e.value.bitPattern == UInt64(record) { link = e.offset + 4 + e.key.count + FileFormat.padding(keyLength: e.key.count) }
+            }
+        }
+        let at = try #require(link)
+        bytes[at] &+= 8
+        try Data(bytes).write(to: URL(fileURLWithPath: first))
+        let second = dir.file(files[1])
+        let truncated = [UInt8](try Data(contentsOf: URL(fileURLWithPath: second)))
+        try Data(truncated.prefix(Int(truncated.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }) - 100))
+            .write(to: URL(fileURLWithPath: second))
+        let result = collect(dir)
+        #expect(result.problems.count == 2, "\(result.problems)")
+        #expect(result.problems.map(\.path).sorted() == [first, second])
+        #expect(result.problems.map { "\($0)" }.allSatisfy { $0.contains(".pmx") })
+        // Values are unchanged; the exemplars of the three other workers remain.
+        func values(_ r: CollectResult) -> [Double] { r.families.filter { $0.name.hasPrefix("exemplar_") }.flatMap { $0.samples.map(\.value) } }
+        #expect(values(result) == values(good))
+        #expect(result.families.first { $0.name == "exemplar_requests" }?.samples.first?.exemplar != nil)
+    }
+
+    /// The longest labels OpenMetrics allows, in the widest characters (4 UTF-8 bytes each) and
+    /// with every character JSON would escape, are stored and read back whole.
+    @Test func theLongestLabelsRoundTripThroughTheFile() throws {
+        let dir = TempDirectory("pmp-exemplar-long"); defer { dir.remove() }
+        let storage = try MetricStorage.multiprocess(directory: dir.path, identity: .fixed("3"))
+        defer { storage.store?.close() }
+        let counter = try Counter("long_total", help: "h", labelNames: ["k"], registry: Registry(storage: storage))
+        let wide = [Label("t", String(repeating: "😀", count: 127))]
+        let many = (0..<42).map { i in Label(String(UnicodeScalar(UInt8(ascii: "a") + UInt8(i % 26))) + (i < 26 ? "" : "_"), "\u{1}") }
+            .prefix(42)
+        let control = [Label("c", "\"\\\n\u{0}\t" + String(repeating: "\u{7f}", count: 122))]
+        for (i, labels) in [wide, Array(many), control].enumerated() {
+            counter.labels("\(i)").increment(by: 1, exemplar: try Exemplar(labels: labels, timestamp: Double(i)))
+        }
+        let samples = try #require(collect(dir).family("long")).samples
+        #expect(samples.map { $0.exemplar?.labels.sorted { $0.name < $1.name } }
+                == [wide, Array(many).sorted { $0.name < $1.name }, control])
     }
 
     /// The offset of the first record's key in a file's bytes.
