@@ -34,13 +34,15 @@ public struct Exemplar: Hashable, Sendable {
     ///   long, or the timestamp is not finite.
     public init(labels: [Label], timestamp: Double? = nil) throws(ExemplarError) {
         var total = 0
-        var names = Set<String>()
-        for label in labels {
+        for (i, label) in labels.enumerated() {
             guard MetricNaming.isValidLabelName(label.name) else {
                 throw ExemplarError(labels: labels, reason: "invalid label name '\(label.name)'")
             }
-            guard names.insert(label.name).inserted else { throw ExemplarError(labels: labels, reason: "label '\(label.name)' given twice") }
-            total += label.name.unicodeScalars.count + label.value.unicodeScalars.count
+            // A handful of labels: a scan costs less than a set.
+            guard !labels[..<i].contains(where: { $0.name == label.name }) else {
+                throw ExemplarError(labels: labels, reason: "label '\(label.name)' given twice")
+            }
+            total += Self.characters(label.name) + Self.characters(label.value)
         }
         guard total <= Self.maximumLabelCharacters else {
             throw ExemplarError(labels: labels, reason: "label names and values have \(total) characters, more than \(Self.maximumLabelCharacters)")
@@ -49,6 +51,14 @@ public struct Exemplar: Hashable, Sendable {
         self.labels = labels
         self.timestamp = timestamp
         encodedLabels = ExemplarFile.encodeLabels(labels)
+    }
+
+    /// The Unicode scalars of `text` (what OpenMetrics counts as characters): its UTF-8 bytes
+    /// that do not continue a scalar.
+    private static func characters(_ text: String) -> Int {
+        var n = 0
+        for byte in text.utf8 where byte & 0xC0 != 0x80 { n += 1 }
+        return n
     }
 
     /// Creates an exemplar from label names and values, such as `["trace_id": "4bf92f35"]`.
