@@ -16,6 +16,9 @@ struct ExemplarMerge {
     private(set) var entries = 0
     /// By the sample's identity: its name and labels, as canonical JSON.
     private var latest: [[UInt8]: ExemplarFile.Exemplar] = [:]
+    /// The sample names that have an exemplar, so that the others are not looked up (a filter
+    /// only: a sample matches by the bytes of its identity).
+    private var sampleNames: Set<String> = []
 
     /// The paths of the exemplar files in `directory`, sorted by name.
     static func list(in directory: String) -> Result<[String], MetricFileError> {
@@ -49,6 +52,7 @@ struct ExemplarMerge {
                 mergedFiles += 1
                 entries += file.count
                 for e in file.entries {
+                    sampleNames.insert(e.key.sample)
                     let id = Self.identity(sample: e.key.sample, labels: e.key.labels)
                     if let known = latest[id], known.timestamp > e.exemplar.timestamp { continue }
                     latest[id] = e.exemplar
@@ -65,7 +69,8 @@ struct ExemplarMerge {
         guard !latest.isEmpty else { return }
         for f in families.indices where families[f].kind == .counter || families[f].kind == .histogram {
             let suffix = families[f].kind == .counter ? "_total" : "_bucket"
-            for s in families[f].samples.indices where families[f].samples[s].name.hasSuffix(suffix) {
+            for s in families[f].samples.indices
+            where families[f].samples[s].name.hasSuffix(suffix) && sampleNames.contains(families[f].samples[s].name) {
                 let sample = families[f].samples[s]
                 if let e = latest[Self.identity(sample: sample.name, labels: sample.labels)] {
                     families[f].samples[s].exemplar = RecordedExemplar(e)
