@@ -10,7 +10,7 @@ import PromMetrics
 
 let exemplarModes: [String: WorkerMode] = [
     "exemplar-write": WorkerMode(usage: "exemplar-write DIR ROUTE TRACE_ID VALUE TIMESTAMP|now", run: exemplarWriteMode),
-    "exemplar-loop": WorkerMode(usage: "exemplar-loop DIR ROUTE", run: exemplarLoopMode),
+    "exemplar-loop": WorkerMode(usage: "exemplar-loop DIR ROUTE [PAUSE_MICROSECONDS]", run: exemplarLoopMode),
 ]
 
 func exemplarMetrics(_ dir: String) throws -> (Counter, Histogram) {
@@ -37,20 +37,25 @@ func exemplarMetrics(_ dir: String) throws -> (Counter, Histogram) {
     return 0
 }
 
-/// `exemplar-loop`: a long-lived writer for the kill test. Prints `ready <pid>`, then writes
-/// exemplars with trace ids `t<i>` of growing lengths as fast as it can, until killed.
+/// `exemplar-loop`: a long-lived writer for the kill and torn-read tests. Prints
+/// `ready <pid>`, then increments the counter by `i` with the exemplar `t` followed by `i`
+/// times `x` (i = 0...63, round and round), so that an exemplar's value says how long its
+/// trace id is, and observes 0.5 with the same exemplar; as fast as it can, or pausing
+/// PAUSE_MICROSECONDS after each round of 64; until killed.
 @Sendable func exemplarLoopMode(_ a: [String]) throws -> Int32 {
-    let usage = "exemplar-loop DIR ROUTE"
+    let usage = "exemplar-loop DIR ROUTE [PAUSE_MICROSECONDS]"
+    let pause = a.count > 2 ? UInt32(try intArgument(a, 2, usage)) : 0
     let (counter, histogram) = try exemplarMetrics(try argument(a, 0, usage))
     let child = counter.labels(try argument(a, 1, usage))
     let bucket = histogram.labels(try argument(a, 1, usage))
     let exemplars = try (0..<64).map { i in try Exemplar(["trace_id": "t" + String(repeating: "x", count: i)]) }
-    child.increment(by: 1, exemplar: exemplars[0])
+    child.increment(by: 0, exemplar: exemplars[0])
     say("ready \(getpid())")
     var i = 0
     while true {
-        child.increment(by: 1, exemplar: exemplars[i & 63])
+        child.increment(by: Double(i & 63), exemplar: exemplars[i & 63])
         bucket.observe(0.5, exemplar: exemplars[i & 63])
         i &+= 1
+        if pause > 0 && i & 63 == 0 { usleep(pause) }
     }
 }

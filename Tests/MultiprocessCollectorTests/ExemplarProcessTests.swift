@@ -180,13 +180,60 @@ import TestSupport
         let families = result.families
         let counter = try #require(families.first { $0.name == "exemplar_requests" }?.samples.first)
         let e = try #require(counter.exemplar)
-        #expect(e.value == 1)
         let trace = try #require(e.labels.first { $0.name == "trace_id" }?.value)
-        #expect(trace.hasPrefix("t") && trace.dropFirst().allSatisfy { $0 == "x" } && trace.count <= 64)
+        #expect(trace == "t" + String(repeating: "x", count: Int(e.value)), "a torn exemplar: \(e)")
         let body = String(decoding: Exposition.render(families, format: .openMetrics), as: UTF8.self)
         let strict = try runPython("om_exemplars.py", [], input: body)
         #expect(strict.status == 0, "\(strict.stderr)")
         _ = try pythonCollect(dir.path)
+    }
+
+    /// While a worker rewrites an exemplar with trace ids of changing lengths, every exemplar a
+    /// scrape exposes is one the worker wrote whole (its value says its trace id's length), and
+    /// most scrapes expose one.
+    @Test(.timeLimit(.minutes(2)))
+    func scrapesDuringWritesNeverSeeATornExemplar() throws {
+        let dir = TempDirectory("pmp-exemplar-race"); defer { dir.remove() }
+        let child = try LineChild(executable("prom-multiproc-testworker"), ["exemplar-loop", dir.path, "/r", "100"])
+        defer { kill(child.pid, SIGKILL); _ = child.finish() }
+        let ready = try #require(child.readLine(), "no ready line")
+        #expect(ready.hasPrefix("ready "))
+        var seen = 0
+        for _ in 0..<200 {
+            let result = collect(dir)
+            #expect(result.problems.isEmpty, "\(result.problems)")
+            guard let e = result.families.first(where: { $0.name == "exemplar_requests" })?.samples.first?.exemplar else { continue }
+            seen += 1
+            let trace = e.labels.first { $0.name == "trace_id" }?.value
+            #expect(trace == "t" + String(repeating: "x", count: Int(e.value)), "a torn exemplar: \(e)")
+        }
+        #expect(seen >= 100, "only \(seen) of 200 scrapes exposed the exemplar")
+    }
+
+    /// Threads of one process rewrite one record while another reads it: every exemplar read is
+    /// one that was written whole.
+    @Test func threadsWritingOneRecordNeverTearARead() throws {
+        let counter = try Counter("race_total", help: "h", registry: Registry())
+        let exemplars = try (0..<32).map { try Exemplar(["trace_id": String(repeating: "y", count: $0)]) }
+        let stop = Locked(false)
+        let writers = (0..<2).map { w in
+            Thread {
+                var i = w
+                while !stop.withLock({ $0 }) {
+                    counter.increment(by: Double(i & 31), exemplar: exemplars[i & 31])
+                    i &+= 1
+                }
+            }
+        }
+        writers.forEach { $0.start() }
+        var reads = 0
+        for _ in 0..<20_000 {
+            guard let e = counter.exemplar else { continue }
+            reads += 1
+            #expect(e.labels == [Label("trace_id", String(repeating: "y", count: Int(e.value)))])
+        }
+        stop.withLock { $0 = true }
+        #expect(reads > 0)
     }
 
     /// A series' record moves to the new process's file when the process identity changes (as
