@@ -82,9 +82,10 @@ package enum FileKind: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Parses and builds `counter_123.db`, `gauge_livesum_123.db`, the suffixed names used when a
 /// pid is already claimed by another live process (`counter_123-1.db`), the archive files
-/// written by compaction (`counter_archive.db`), and the native-histogram files
-/// (`native_123.pmh`, ``NativeHistogramFile``), and the metadata files (`meta_123.pmm`,
-/// ``MetadataFile``). This is the only place that knows the naming scheme.
+/// written by compaction (`counter_archive.db`), and the sidecar files prometheus_client never
+/// reads: native histograms (`native_123.pmh`, ``NativeHistogramFile``), metadata
+/// (`meta_123.pmm`, ``MetadataFile``) and exemplars (`exemplars_123.pmx`, ``ExemplarFile``).
+/// This is the only place that knows the naming scheme.
 ///
 /// A native-histogram file is not a `*.db` file, so prometheus_client's collector, which parses
 /// every `*.db` file, never sees it; it parses here with ``kind`` `.histogram` (its buckets are
@@ -100,6 +101,8 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     /// Whether this is a metadata file, `meta_<owner>.pmm` (``MetadataFile``; ``kind`` is
     /// `.gauge(.all)` and means nothing there).
     package var isMetadata = false
+    /// Whether this is an exemplar file, `exemplars_<owner>.pmx` (``kind`` is `.counter`).
+    package var isExemplars = false
 
     /// The owner string used by compaction's archive files.
     package static let archiveOwner = "archive"
@@ -107,6 +110,8 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     package static let nativeHistogramSuffix = ".pmh"
     /// The suffix of metadata files.
     package static let metadataSuffix = ".pmm"
+    /// The suffix of exemplar files.
+    package static let exemplarsSuffix = ".pmx"
 
     /// Builds a name from its parts.
     package init(kind: FileKind, owner: String) {
@@ -130,6 +135,14 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         self.isMetadata = true
     }
 
+    /// The name of `owner`'s exemplar file, `exemplars_<owner>.pmx`.
+    package init(exemplarsOwner owner: String) {
+        self.kind = .counter
+        self.owner = owner
+        self.isNativeHistogram = false
+        self.isExemplars = true
+    }
+
     /// Whether this is a compaction archive rather than one process's file.
     package var isArchive: Bool { owner == Self.archiveOwner }
 
@@ -141,28 +154,33 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
 
     /// The file name, such as `gauge_livesum_123.db` or `native_123.pmh`.
     package var description: String {
-        isNativeHistogram ? stem + Self.nativeHistogramSuffix : isMetadata ? stem + Self.metadataSuffix : stem + ".db"
+        stem + (isNativeHistogram ? Self.nativeHistogramSuffix : isMetadata ? Self.metadataSuffix : isExemplars ? Self.exemplarsSuffix : ".db")
     }
 
     /// The file name without its suffix, such as `native_123`.
-    package var stem: String { isNativeHistogram ? "native_\(owner)" : isMetadata ? "meta_\(owner)" : "\(kind.prefix)_\(owner)" }
+    package var stem: String {
+        isNativeHistogram ? "native_\(owner)" : isMetadata ? "meta_\(owner)" : isExemplars ? "exemplars_\(owner)" : "\(kind.prefix)_\(owner)"
+    }
 
     /// Parses a file name (not a path); `nil` if it is not a metric file name.
     ///
     /// The owner may be any non-empty text without `_` or `/`, as prometheus_client allows a
     /// custom process identifier; the collector reports such names as they are.
     package init?(parsing name: String) {
-        if name.hasSuffix(Self.nativeHistogramSuffix) {
-            let parts = name.dropLast(Self.nativeHistogramSuffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0] == "native", !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
-            self.init(nativeHistogramOwner: String(parts[1]))
+        if let owner = Self.sidecarOwner(name, prefix: "native", suffix: Self.nativeHistogramSuffix) {
+            self.init(nativeHistogramOwner: owner)
             return
         }
-        if name.hasSuffix(Self.metadataSuffix) {
-            let parts = name.dropLast(Self.metadataSuffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0] == "meta", !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
-            self.init(metadataOwner: String(parts[1]))
+        if let owner = Self.sidecarOwner(name, prefix: "meta", suffix: Self.metadataSuffix) {
+            self.init(metadataOwner: owner)
             return
+        }
+        if let owner = Self.sidecarOwner(name, prefix: "exemplars", suffix: Self.exemplarsSuffix) {
+            self.init(exemplarsOwner: owner)
+            return
+        }
+        if name.hasSuffix(Self.nativeHistogramSuffix) || name.hasSuffix(Self.metadataSuffix) || name.hasSuffix(Self.exemplarsSuffix) {
+            return nil
         }
         guard name.hasSuffix(".db") else { return nil }
         let stem = name.dropLast(3)
@@ -180,6 +198,15 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         }
         guard !ownerPart.isEmpty, !ownerPart.contains("/") else { return nil }
         self.init(kind: kind, owner: String(ownerPart))
+    }
+
+    /// The owner of a sidecar file named `<prefix>_<owner><suffix>`, or nil when `name` is not
+    /// one (an empty owner, or one with `_` or `/`, is not).
+    private static func sidecarOwner(_ name: String, prefix: String, suffix: String) -> String? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let parts = name.dropLast(suffix.utf8.count).split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0] == prefix, !parts[1].isEmpty, !parts[1].contains("/") else { return nil }
+        return String(parts[1])
     }
 
     /// Why a `*.db` name is not a metric file name, for error messages.

@@ -50,6 +50,7 @@ package final class ProcessStore: @unchecked Sendable {
     private var handles: [SeriesHandle] = []
     private var byKey: [HandleKey: SeriesHandle] = [:]
     private var natives: [NativeSeriesStorage] = []
+    private var exemplars: [ExemplarSlot] = []
     /// Series created while the disk was full (or another system error): they count in memory only.
     private var failedAppends = 0
 
@@ -144,6 +145,8 @@ package final class ProcessStore: @unchecked Sendable {
             f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(nativeHistogramOwner: $0) }
         case .metadata:
             f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(metadataOwner: $0) }
+        case .exemplars:
+            f = try MetricFile.claim(directory: directory, pid: pid, reservation: reservation) { MetricFileName(exemplarsOwner: $0) }
         }
         files[which] = f
         return f
@@ -154,6 +157,10 @@ package final class ProcessStore: @unchecked Sendable {
     func register(_ native: NativeSeriesStorage) {
         lock.withLock { natives.append(native) }
     }
+
+    /// Registers an exemplar slot once it has a record, so that it forgets it after a fork.
+    /// The caller holds `lock`.
+    func registerLocked(_ slot: ExemplarSlot) { exemplars.append(slot) }
 
     /// Declares that the process identity may have changed, as a fork does; the next update
     /// re-checks it. Tests use it to play a second process without forking.
@@ -167,6 +174,7 @@ package final class ProcessStore: @unchecked Sendable {
             for h in handles { h.detach() }
             // Before the files are unmapped: native series must not use their addresses.
             for n in natives { n.storeClosed() }
+            for e in exemplars { e.storeClosed() }
             for f in files.values { f.close() }
             files = [:]
         }
@@ -197,6 +205,7 @@ package final class ProcessStore: @unchecked Sendable {
                 // Before the epoch is published: no thread may use a native series' addresses
                 // into the parent's file once this returns.
                 for n in natives { n.processChanged() }
+                for e in exemplars { e.processChanged() }
             }
             boundEpoch.pointee.store(epoch, ordering: .releasing)
         }
@@ -296,6 +305,8 @@ enum StoreFile: Hashable {
     case nativeHistogram
     /// `meta_<pid>.pmm` (``MetadataFile``).
     case metadata
+    /// `exemplars_<pid>.pmx` (``ExemplarFile``).
+    case exemplars
 }
 
 /// The process-wide fork epoch: bumped in the child by a `pthread_atfork` handler.

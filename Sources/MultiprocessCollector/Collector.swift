@@ -40,6 +40,9 @@ public struct CollectStatistics: Hashable, Sendable {
 ///   prometheus_client never reads) are merged into the histogram families'
 ///   `nativeHistograms`, at the lowest schema and the widest zero bucket among the processes
 ///   (see `Histogram` and `NativeHistogramOptions`); the protobuf exposition carries them.
+/// - **Exemplars**: the most recent exemplar of each counter and histogram bucket across every
+///   process, live or dead (`exemplars_<pid>.pmx`, which prometheus_client never reads); the
+///   OpenMetrics and protobuf expositions carry them.
 /// - **Dead owners**: a live-mode gauge file (`gauge_live*_<pid>.db`) whose owner is provably
 ///   dead (this package's file lock is free) is left out, without anyone calling mark-dead.
 ///   Files prometheus_client wrote carry no lock and are always merged.
@@ -177,6 +180,7 @@ public final class MultiProcessCollector: Sendable {
         var directoryLock = FileLock.sharedDirectory(directory)
         var nativePaths: [String] = []
         var metadataPaths: [String] = []
+        var exemplarPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
         var listed: [String] = []
         switch Self.listMetricFiles(in: directory) {
@@ -204,6 +208,10 @@ public final class MultiProcessCollector: Sendable {
                 case .failure(let e): listProblems.append(e)
                 }
             }
+            switch ExemplarMerge.list(in: directory) {
+            case .success(let n): exemplarPaths = n
+            case .failure(let e): listProblems.append(e)
+            }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -220,6 +228,8 @@ public final class MultiProcessCollector: Sendable {
         natives.add(paths: nativePaths)
         var metadata = DirectoryMetadata()
         metadata.add(paths: metadataPaths, creationTimes: createdSeries)
+        var exemplars = ExemplarMerge()
+        exemplars.add(paths: exemplarPaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -233,11 +243,13 @@ public final class MultiProcessCollector: Sendable {
         natives.attach(to: &output.families)
         if typesFromMetadata { metadata.applyTypes(to: &output.families) }
         if createdSeries { metadata.attachCreated(to: &output.families) }
-        output.problems = listProblems + output.problems + natives.problems + metadata.problems
+        exemplars.attach(to: &output.families)
+        output.problems = listProblems + output.problems + natives.problems + metadata.problems + exemplars.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles, deadOwnerFiles: output.deadOwnerFiles.count,
-            badFiles: output.problems.count, entries: output.entries + natives.entries + metadata.entries, durationSeconds: 0)
+            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles + exemplars.mergedFiles,
+            deadOwnerFiles: output.deadOwnerFiles.count, badFiles: output.problems.count,
+            entries: output.entries + natives.entries + metadata.entries + exemplars.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }

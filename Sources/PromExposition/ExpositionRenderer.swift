@@ -189,7 +189,7 @@ public enum Exposition {
                     continue
                 }
                 if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) { continue }
-                appendSample(samples[index], escaping: escaping, into: &buffer)
+                appendSample(samples[index], escaping: escaping, exemplar: true, into: &buffer)
             }
         }
         for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
@@ -223,9 +223,10 @@ public enum Exposition {
     // MARK: - Sample lines (the same in both formats)
 
     /// `name{label="value",...} value\n`, or `{"name",label="value",...} value\n` for a
-    /// non-legacy name under `allow-utf-8`.
+    /// non-legacy name under `allow-utf-8`; with `exemplar` (OpenMetrics only), the sample's
+    /// exemplar, if any, before the newline: ` # {trace_id="..."} value timestamp`.
     @inline(__always)
-    private static func appendSample(_ sample: Sample, escaping: NameEscaping, into buffer: inout ByteWriter) {
+    private static func appendSample(_ sample: Sample, escaping: NameEscaping, exemplar: Bool = false, into buffer: inout ByteWriter) {
         if escaping == .allowUTF8 && !ExpositionNames.isLegacy(sample.name, metric: true) {
             buffer.write(ExpositionBytes.openBrace)
             ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
@@ -244,6 +245,15 @@ public enum Exposition {
         }
         buffer.write(ExpositionBytes.space)
         buffer.writeValue(sample.value)
+        if exemplar, let e = sample.exemplar {
+            buffer.write(" # {" as StaticString)
+            appendLabels(e.labels, escaping: escaping, into: &buffer)
+            buffer.write("} " as StaticString)
+            buffer.writeValue(e.value)
+            buffer.write(ExpositionBytes.space)
+            // Shortest round-trip decimal (`1700000000.25`), as Python prints the time.
+            buffer.write(String(e.timestamp))
+        }
         buffer.write(ExpositionBytes.newline)
     }
 

@@ -16,11 +16,12 @@ import PromMetrics
 /// | `Metric` | 1 `label` repeated `LabelPair`, 2 `gauge`, 3 `counter`, 4 `summary`, 5 `untyped`, 7 `histogram` |
 /// | `LabelPair` | 1 `name` string, 2 `value` string |
 /// | `Gauge`, `Untyped` | 1 `value` double |
-/// | `Counter` | 1 `value` double, 3 `created_timestamp` `Timestamp` |
+/// | `Counter` | 1 `value` double, 2 `exemplar` `Exemplar`, 3 `created_timestamp` `Timestamp` |
 /// | `Summary` | 1 `sample_count` uint64, 2 `sample_sum` double, 3 `quantile` repeated `Quantile`, 4 `created_timestamp` |
 /// | `Quantile` | 1 `quantile` double, 2 `value` double |
 /// | `Histogram` | 1 `sample_count` uint64, 2 `sample_sum` double, 3 `bucket` repeated `Bucket`, 4 `sample_count_float` double, 5 `schema` sint32, 6 `zero_threshold` double, 7 `zero_count` uint64, 8 `zero_count_float` double, 9 `negative_span` repeated `BucketSpan`, 10 `negative_delta` repeated sint64, 11 `negative_count` repeated double, 12 `positive_span`, 13 `positive_delta`, 14 `positive_count`, 15 `created_timestamp` |
-/// | `Bucket` | 1 `cumulative_count` uint64, 2 `upper_bound` double, 4 `cumulative_count_float` double |
+/// | `Bucket` | 1 `cumulative_count` uint64, 2 `upper_bound` double, 3 `exemplar` `Exemplar`, 4 `cumulative_count_float` double |
+/// | `Exemplar` | 1 `label` repeated `LabelPair`, 2 `value` double, 3 `timestamp` `Timestamp` |
 /// | `BucketSpan` | 1 `offset` sint32, 2 `length` uint32 |
 /// | `google.protobuf.Timestamp` | 1 `seconds` int64, 2 `nanos` int32 |
 ///
@@ -67,6 +68,8 @@ enum ProtobufExposition {
         /// `Gauge.value`, `Untyped.value`, `Counter.value`.
         static let value: UInt64 = 1
         static let counterCreated: UInt64 = 3
+        static let counterExemplar: UInt64 = 2, bucketExemplar: UInt64 = 3
+        static let exemplarValue: UInt64 = 2, exemplarTimestamp: UInt64 = 3
         static let summaryCount: UInt64 = 1, summarySum: UInt64 = 2, summaryQuantile: UInt64 = 3
         static let summaryCreated: UInt64 = 4
         static let quantileQuantile: UInt64 = 1, quantileValue: UInt64 = 2
@@ -184,6 +187,7 @@ enum ProtobufExposition {
                 writeLabels(samples[i].labels, excluding: nil, escaping: escaping, into: &w)
                 let counter = w.beginMessageField(Field.metricCounter)
                 w.writeDoubleField(Field.value, samples[i].value)
+                if let e = samples[i].exemplar { writeExemplar(e, field: Field.counterExemplar, escaping: escaping, into: &w) }
                 if i + 1 < samples.count, role(samples[i + 1].name, family: familyName) == .created,
                    SeriesLabels.equal(samples[i + 1].labels, samples[i].labels, excluding: nil) {
                     w.writeTimestampField(Field.counterCreated, seconds: samples[i + 1].value)
@@ -332,6 +336,7 @@ enum ProtobufExposition {
                     let cumulative = samples[index].value
                     if isWhole(cumulative) { w.writeUInt64Field(Field.bucketCumulativeCount, UInt64(cumulative)) }
                     w.writeDoubleField(Field.bucketUpperBound, bound)
+                    if let e = samples[index].exemplar { writeExemplar(e, field: Field.bucketExemplar, escaping: escaping, into: &w) }
                     if !isWhole(cumulative) { w.writeDoubleField(Field.bucketCumulativeCountFloat, cumulative) }
                     w.endLengthPrefixed(bucket)
                 }
@@ -394,6 +399,15 @@ enum ProtobufExposition {
     }
 
     // MARK: - Names, labels, numbers
+
+    /// An `Exemplar` message as field `field`: labels, value, timestamp.
+    private static func writeExemplar(_ e: RecordedExemplar, field: UInt64, escaping: NameEscaping, into w: inout ByteWriter) {
+        let message = w.beginMessageField(field)
+        writeLabels(e.labels, excluding: nil, escaping: escaping, into: &w)
+        w.writeDoubleField(Field.exemplarValue, e.value)
+        w.writeTimestampField(Field.exemplarTimestamp, seconds: e.timestamp)
+        w.endLengthPrefixed(message)
+    }
 
     /// A metric or label name as a string field, escaped under `escaping`.
     @inline(__always)

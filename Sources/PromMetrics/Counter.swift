@@ -4,10 +4,16 @@ import MmapStore
 public final class CounterChild: Sendable {
     @usableFromInline let handle: SeriesHandle
     @usableFromInline let metricName: String
+    let exemplarSlot: ExemplarSlot
+    let storage: MetricStorage
+    let clock: MetricClock
 
-    init(handle: SeriesHandle, metricName: String) {
+    init(handle: SeriesHandle, metricName: String, exemplarSlot: ExemplarSlot, storage: MetricStorage, clock: MetricClock) {
         self.handle = handle
         self.metricName = metricName
+        self.exemplarSlot = exemplarSlot
+        self.storage = storage
+        self.clock = clock
     }
 
     /// Adds `amount` (1 by default).
@@ -17,6 +23,27 @@ public final class CounterChild: Sendable {
         if amount < 0 { refuseNegative(amount) }
         handle.add(amount)
     }
+
+    /// Adds `amount` and keeps `exemplar` as the series' latest exemplar, with `amount` as
+    /// its value (the previous one is replaced).
+    ///
+    /// Lock-free, like ``increment(by:)``, but it also writes the exemplar's labels (see
+    /// BENCHMARKS.md for the cost); an exemplar written by two threads at the same instant
+    /// keeps one of them.
+    /// - Parameters:
+    ///   - amount: the increment.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    /// - Precondition: `amount` is not negative; a counter only goes up.
+    public func increment(by amount: Double = 1, exemplar: Exemplar) {
+        if amount < 0 { refuseNegative(amount) }
+        handle.add(amount)
+        exemplarSlot.record(labels: exemplar.encodedLabels, value: amount, timestamp: exemplar.timestamp ?? clock.wallTime()) { [storage, metricName] in
+            storage.reportExemplarFailure($0, series: metricName)
+        }
+    }
+
+    /// The latest exemplar recorded by this process, if any.
+    public var exemplar: RecordedExemplar? { exemplarSlot.latest.map(RecordedExemplar.init) }
 
     // fatalError, not precondition: an optimised build drops a precondition's message.
     @usableFromInline @inline(never)
@@ -87,11 +114,14 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
         let clock = target.clock
         let make: @Sendable ([Label]) -> CounterChild = { labels in
             storage.recordCreated(family: family, labels: labels, clock: clock)
-            return CounterChild(handle: storage.handle(kind: .counter, key: SeriesKey(family: family, sample: family + "_total", labels: labels, help: help)),
-                                metricName: family)
+            let key = SeriesKey(family: family, sample: family + "_total", labels: labels, help: help)
+            return CounterChild(handle: storage.handle(kind: .counter, key: key), metricName: family,
+                                exemplarSlot: ExemplarSlot(store: storage.store, key: key), storage: storage, clock: clock)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(), metricName: family)
+        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(), metricName: family,
+                                                exemplarSlot: ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)),
+                                                storage: storage, clock: clock)
         hasLabels = !labelNames.isEmpty
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
@@ -105,6 +135,15 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
         if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.increment(by: amount)
     }
+
+    /// Adds `amount` to an unlabelled counter and keeps `exemplar` as its latest exemplar.
+    /// - Parameters:
+    ///   - amount: the increment.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    public func increment(by amount: Double = 1, exemplar: Exemplar) { only.increment(by: amount, exemplar: exemplar) }
+
+    /// The latest exemplar of an unlabelled counter recorded by this process, if any.
+    public var exemplar: RecordedExemplar? { only.exemplar }
 
     /// The value of an unlabelled counter.
     public var value: Double { only.value }
@@ -120,7 +159,7 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
 
     /// A snapshot of every child's value.
     public func collect() -> [MetricFamilySnapshot] {
-        let samples = children().map { Sample(name: name + "_total", labels: $0.labels, value: $0.child.value) }
+        let samples = children().map { Sample(name: name + "_total", labels: $0.labels, value: $0.child.value, exemplar: $0.child.exemplar) }
         return [MetricFamilySnapshot(name: name, kind: .counter, help: help, unit: unit.isEmpty ? nil : unit, samples: samples)]
     }
 }

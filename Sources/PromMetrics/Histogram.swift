@@ -13,13 +13,20 @@ public final class HistogramChild: Sendable, DurationRecording {
     @usableFromInline let unretainedBuckets: [Unmanaged<SeriesHandle>]
     @usableFromInline let sum: SeriesHandle
     @usableFromInline let clock: MetricClock
+    let exemplarSlots: [ExemplarSlot]
+    let storage: MetricStorage?
+    let metricName: String
     @usableFromInline let native: NativeBuckets?
     // The same, unretained (`native` keeps it alive): loading a class reference from a stored
     // property would otherwise cost a retain and a release per observation.
     @usableFromInline let unretainedNative: Unmanaged<NativeBuckets>?
 
     init(upperBounds: [Double], buckets: [SeriesHandle], sum: SeriesHandle, clock: MetricClock,
+         exemplarSlots: [ExemplarSlot], storage: MetricStorage?, metricName: String,
          native: (_ resetClassic: @escaping @Sendable (Double?) -> Void) -> NativeBuckets?) {
+        self.exemplarSlots = exemplarSlots
+        self.storage = storage
+        self.metricName = metricName
         self.upperBounds = upperBounds
         self.buckets = buckets
         self.unretainedBuckets = buckets.map { Unmanaged.passUnretained($0) }
@@ -49,6 +56,25 @@ public final class HistogramChild: Sendable, DurationRecording {
         sum.add(value)
         if let unretainedNative { unretainedNative._withUnsafeGuaranteedRef { $0.observe(value) } }
     }
+
+    /// Records one observation and keeps `exemplar` as the latest exemplar of the bucket it
+    /// falls in, with the observed value (the bucket's previous exemplar is replaced).
+    ///
+    /// Lock-free, like ``observe(_:)``, but it also writes the exemplar's labels (see
+    /// BENCHMARKS.md for the cost). NaN falls in no bucket and keeps no exemplar.
+    /// - Parameters:
+    ///   - value: the observation.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    public func observe(_ value: Double, exemplar: Exemplar) {
+        observe(value)
+        guard let i = upperBounds.firstIndex(where: { value <= $0 }) else { return }
+        exemplarSlots[i].record(labels: exemplar.encodedLabels, value: value, timestamp: exemplar.timestamp ?? clock.wallTime()) {
+            [storage, metricName] in storage?.reportExemplarFailure($0, series: metricName)
+        }
+    }
+
+    /// The latest exemplar of each classic bucket recorded by this process (nil where none).
+    package var bucketExemplars: [RecordedExemplar?] { exemplarSlots.map { $0.latest.map(RecordedExemplar.init) } }
 
     func recordDuration(_ seconds: Double) { observe(seconds) }
 
@@ -149,10 +175,11 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             storage.recordCreated(family: family, labels: labels, clock: clock)
             // Python creates `_sum` first, then the buckets in order: same file layout.
             let sum = storage.handle(kind: .histogram, key: key(family + "_sum", labels))
-            let handles = leValues.map { le in
-                storage.handle(kind: .histogram, key: key(family + "_bucket", labels + [Label("le", le)]))
-            }
-            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: clock) { resetClassic in
+            let bucketKeys = leValues.map { le in key(family + "_bucket", labels + [Label("le", le)]) }
+            let handles = bucketKeys.map { storage.handle(kind: .histogram, key: $0) }
+            let slots = bucketKeys.map { ExemplarSlot(store: storage.store, key: $0) }
+            return HistogramChild(upperBounds: finalBounds, buckets: handles, sum: sum, clock: clock, exemplarSlots: slots,
+                                  storage: storage, metricName: family) { resetClassic in
                 guard let native else { return nil }
                 return NativeBuckets(
                     options: native, storage: storage.nativeStorage(key: key(family, labels)), clock: clock,
@@ -160,7 +187,9 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             }
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle() }, sum: SeriesHandle(), clock: clock) { _ in nil }
+        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle() }, sum: SeriesHandle(),
+                                                  clock: clock, exemplarSlots: finalBounds.map { _ in ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)) },
+                                                  storage: nil, metricName: family) { _ in nil }
         hasLabels = !labelNames.isEmpty
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
@@ -174,6 +203,12 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
         if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.observe(value)
     }
+
+    /// Records one observation on an unlabelled histogram, with an exemplar for its bucket.
+    /// - Parameters:
+    ///   - value: the observation.
+    ///   - exemplar: the exemplar; its timestamp defaults to now.
+    public func observe(_ value: Double, exemplar: Exemplar) { only.observe(value, exemplar: exemplar) }
 
     /// Observes the duration of `body` on an unlabelled histogram.
     public func time<T>(_ body: () throws -> T) rethrows -> T { try only.time(body) }
@@ -195,8 +230,9 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             // NativeHistogramOptions.minResetDuration), classic part included.
             let native = child.nativeSnapshot(labels: labels)
             let counts = child.cumulativeCounts
-            for (le, count) in zip(les, counts) {
-                samples.append(Sample(name: name + "_bucket", labels: labels + [Label("le", le)], value: count))
+            let exemplars = child.bucketExemplars
+            for (i, (le, count)) in zip(les, counts).enumerated() {
+                samples.append(Sample(name: name + "_bucket", labels: labels + [Label("le", le)], value: count, exemplar: exemplars[i]))
             }
             samples.append(Sample(name: name + "_count", labels: labels, value: counts.last ?? 0))
             samples.append(Sample(name: name + "_sum", labels: labels, value: child.sumValue))

@@ -27,12 +27,16 @@ public struct Sample: Hashable, Sendable {
     public var labels: [Label]
     /// The value.
     public var value: Double
+    /// The latest exemplar of a counter's `_total` or a histogram's `_bucket`, if any
+    /// (rendered in OpenMetrics and protobuf only).
+    public var exemplar: RecordedExemplar?
 
     /// Creates a sample.
-    public init(name: String, labels: [Label] = [], value: Double) {
+    public init(name: String, labels: [Label] = [], value: Double, exemplar: RecordedExemplar? = nil) {
         self.name = name
         self.labels = labels
         self.value = value
+        self.exemplar = exemplar
     }
 }
 

@@ -145,6 +145,16 @@ public final class MetricStorage: Sendable {
             error: error))
     }
 
+    /// Reports that an exemplar of `series` could not be given a record in the exemplar file
+    /// (disk full, permissions) and was dropped.
+    func reportExemplarFailure(_ error: SystemError, series: String) {
+        failures.add(1, ordering: .relaxed)
+        reporter.report(Problem(
+            code: "exemplar_not_stored",
+            message: "cannot store an exemplar of \(series) in \(store?.directory ?? "memory"): \(error); exemplar dropped",
+            error: error))
+    }
+
     /// A handle for one series: a slot in this process's file of `kind`, or private memory.
     ///
     /// When the file cannot take the series (disk full, permissions), the series counts in

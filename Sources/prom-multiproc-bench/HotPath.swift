@@ -28,11 +28,18 @@ enum HotOperation: String, CaseIterable {
     case gaugeIncUnlabelled = "gauge_inc_unlabelled"
     case histogramObserveUnlabelled = "histogram_observe_unlabelled_0.3"
     case summaryObserveUnlabelled = "summary_observe_unlabelled"
+    /// An increment with a prepared exemplar (32-character trace id, time of the update).
+    case counterIncExemplar = "counter_inc_exemplar"
+    /// The same with the exemplar made for each increment, as per request.
+    case counterIncNewExemplar = "counter_inc_new_exemplar"
+    /// An observation of 0.3 with a prepared exemplar.
+    case histogramObserveExemplar = "histogram_observe_exemplar_0.3"
 
     /// Iterations per thread for one timed run at scale 1: about 50–200 ms each.
     var iterations: Int {
         switch self {
-        case .counterLabels2Inc: return 2_000_000
+        case .counterLabels2Inc, .counterIncNewExemplar: return 2_000_000
+        case .counterIncExemplar, .histogramObserveExemplar: return 5_000_000
         default: return 10_000_000
         }
     }
@@ -58,12 +65,16 @@ struct HotFixture: Sendable {
     let plainSummary: Summary
     let labelA: String
     let labelB: String
+    let traceID: String
+    let exemplar: Exemplar
 
     init(directory: String) throws {
         let registry = Registry(storage: try .multiprocess(directory: directory))
         // Opaque to the optimizer: the label values come from the environment.
         labelA = Sys.environment("BENCH_LABEL_A") ?? "a"
         labelB = Sys.environment("BENCH_LABEL_B") ?? "b"
+        traceID = Sys.environment("BENCH_TRACE_ID") ?? "4bf92f3577b34da6a3ce929d0e0e4736"
+        exemplar = try Exemplar(["trace_id": traceID])
         counter = try Counter("bench_requests_total", help: "Requests.", labelNames: ["method", "code"], registry: registry)
         // About 100 children exist, as in a real service with a few routes and codes.
         for i in 0..<99 { _ = counter.labels("m\(i)", "c\(i)") }
@@ -106,6 +117,9 @@ struct HotFixture: Sendable {
         case .gaugeIncUnlabelled: loopIncrement(plainGauge, n)
         case .histogramObserveUnlabelled: loopObserve(plainHistogram, 0.3, n)
         case .summaryObserveUnlabelled: loopObserve(plainSummary, 0.3, n)
+        case .counterIncExemplar: loopIncrementExemplar(cachedCounter, exemplar, n)
+        case .counterIncNewExemplar: loopIncrementNewExemplar(cachedCounter, traceID, n)
+        case .histogramObserveExemplar: loopObserveExemplar(histogram, 0.3, exemplar, n)
         }
     }
 }
@@ -113,6 +127,24 @@ struct HotFixture: Sendable {
 @inline(never)
 func loopIncrement(_ child: CounterChild, _ n: Int) {
     for _ in 0..<n { child.increment() }
+}
+
+@inline(never)
+func loopIncrementExemplar(_ child: CounterChild, _ exemplar: Exemplar, _ n: Int) {
+    for _ in 0..<n { child.increment(by: 1, exemplar: exemplar) }
+}
+
+@inline(never)
+func loopIncrementNewExemplar(_ child: CounterChild, _ traceID: String, _ n: Int) {
+    for _ in 0..<n {
+        guard let exemplar = try? Exemplar(["trace_id": traceID]) else { continue }
+        child.increment(by: 1, exemplar: exemplar)
+    }
+}
+
+@inline(never)
+func loopObserveExemplar(_ child: HistogramChild, _ value: Double, _ exemplar: Exemplar, _ n: Int) {
+    for _ in 0..<n { child.observe(value, exemplar: exemplar) }
 }
 
 @inline(never)

@@ -12,7 +12,7 @@ enum InspectCommand {
         Shows each file's header (writer, format version, bytes used, size), liveness, and its
         entries (offset, value, timestamp, key), and validates it: the name, every length and
         offset, every key. A native-histogram file (native_<pid>.pmh) shows its series and
-        their bucket counts.
+        their bucket counts; an exemplar file (exemplars_<pid>.pmx) its samples' latest exemplars.
         """, spec: spec,
         exitCodes: "  0 every file is valid\n  1 at least one file is bad (each problem is printed on standard error)\n  2 usage error")
 
@@ -28,6 +28,10 @@ enum InspectCommand {
             }
             if MetricFileName(parsing: base)?.isNativeHistogram == true {
                 bad = !inspectNative(path, quiet: quiet) || bad
+                continue
+            }
+            if MetricFileName(parsing: base)?.isExemplars == true {
+                bad = !inspectExemplars(path, quiet: quiet) || bad
                 continue
             }
             do {
@@ -47,6 +51,26 @@ enum InspectCommand {
             }
         }
         return bad ? .failure : .ok
+    }
+
+    /// Shows an exemplar file: each sample with its latest exemplar.
+    /// - Returns: whether the file is valid.
+    static func inspectExemplars(_ path: String, quiet: Bool) -> Bool {
+        var reader = MetricFileReader()
+        do {
+            let file = try ExemplarFile.read(path: path, reader: &reader)
+            guard !quiet else { return true }
+            let liveness = (try? Liveness.probe(path: path)).map(\.description) ?? "unknown"
+            printOut("\(path): exemplars, \(file.entries.count) samples with one, \(file.count) entries, owner \(liveness)\n")
+            for e in file.entries {
+                let labels = e.exemplar.labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ",")
+                printOut("  \(e.key) # {\(labels)} \(GoFloat.format(e.exemplar.value)) \(e.exemplar.timestamp)\n")
+            }
+            return true
+        } catch {
+            printError("inspect: \(error)")
+            return false
+        }
     }
 
     /// Shows a native-histogram file: each series with its configuration and bucket counts.

@@ -77,6 +77,23 @@ enum CorpusWriter {
             try DirectoryFiles.remove(path)
             written += 1
         }
+        do {
+            // An exemplar file: a counter's and a bucket's record, one written twice (both copies).
+            let store = try ProcessStore(directory: work, identity: .fixed("10"), reservation: 1 << 24)
+            let all = keys()
+            let counter = ExemplarSlot(store: store, key: all[1])
+            let bucket = ExemplarSlot(store: store, key: all[2])
+            counter.record(labels: ExemplarFile.encodeLabels([Label("trace_id", "4bf92f35")]), value: 1, timestamp: 1_700_000_000.5)
+            counter.record(labels: ExemplarFile.encodeLabels([Label("trace_id", "Zürich 😀"), Label("span", "")]), value: 2, timestamp: 3)
+            bucket.record(labels: ExemplarFile.encodeLabels([Label("t", "\u{0}\"")]), value: 0.004, timestamp: 2)
+            store.close()
+            let path = work + "/exemplars_10.pmx"
+            let bytes = try DirectoryFiles.read(path)
+            let used = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self).littleEndian })
+            try DirectoryFiles.writeAtomically(Array(bytes.prefix(used)), to: corpus + "/swift-exemplars.pmx")
+            try DirectoryFiles.remove(path)
+            written += 1
+        }
         // Past 64 KiB of used bytes: the reader's buffer growth path.
         try save(.gauge(.livesum), "6", "swift-gauge-large.db") { f in
             for i in 0..<1400 {

@@ -4,14 +4,16 @@ import MmapStore
 /// The checks run on one fuzz input. Every violated property ends the process with a
 /// `fatalError` naming it, which libFuzzer (or the mutation driver) reports as a crash.
 ///
-/// One input is used four ways:
+/// One input is used five ways:
 /// 1. as the used bytes of a metric file: `LoadedMetricFile.forEachEntry(in:)` walks it, and
 ///    the entries it yields are compared with an independent, obviously-correct walk;
 /// 2. as the whole contents of a file on disk: `MetricFileReader.load(path:)`, then the walk
 ///    and the key decoder on every entry (what the collector does on each scrape);
 /// 3. as the same file read as a native-histogram file: `NativeHistogramFile.read`, whose
 ///    series must hold only valid schemas, thresholds and indices;
-/// 4. as one key: `SeriesKey(decoding:)`.
+/// 4. as the same file read as an exemplar file: `ExemplarFile.read`, whose exemplars must have
+///    valid label names;
+/// 5. as one key: `SeriesKey(decoding:)`.
 /// Every key that decodes must survive the round trip: `encoded()` decodes to an equal key,
 /// and encoding that key gives the same bytes again.
 final class Harness {
@@ -32,6 +34,7 @@ final class Harness {
         walkAsUsedBytes(data)
         loadFromDisk(data)
         readAsNativeFile()
+        readAsExemplarFile()
         decodeAsKey(data)
     }
 
@@ -115,7 +118,26 @@ final class Harness {
         }
     }
 
-    // MARK: 4. the key decoder on arbitrary bytes
+    // MARK: 4. the same file as an exemplar file
+
+    func readAsExemplarFile() {
+        do {
+            let file = try ExemplarFile.read(path: path, reader: &reader)
+            for e in file.entries {
+                for label in e.exemplar.labels {
+                    let b = Array(label.name.utf8)
+                    guard let first = b.first, !(0x30...0x39).contains(first),
+                          b.allSatisfy({ (0x61...0x7A).contains($0) || (0x41...0x5A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F })
+                    else { fatalError("exemplar: label name \(label.name) accepted") }
+                }
+            }
+        } catch {
+            guard error.path == path else { fatalError("exemplar: error names \(error.path), not \(path)") }
+            _ = error.description
+        }
+    }
+
+    // MARK: 5. the key decoder on arbitrary bytes
 
     func decodeAsKey(_ data: UnsafeRawBufferPointer) {
         roundTrip(data)

@@ -19,7 +19,7 @@ struct UsageError: Error, CustomStringConvertible {
     let description: String
 }
 
-let tables: [[String: WorkerMode]] = [storeModes, metricsModes, maintenanceModes, nativeModes, quantileModes]
+let tables: [[String: WorkerMode]] = [storeModes, metricsModes, maintenanceModes, nativeModes, quantileModes, exemplarModes]
 let modes = tables.reduce(into: [String: WorkerMode]()) { all, table in all.merge(table) { first, _ in first } }
 
 let arguments = CommandLine.arguments

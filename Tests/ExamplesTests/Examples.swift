@@ -45,6 +45,26 @@ enum Examples {
         // end example
     }
 
+    /// README: exemplars (default registry: compiled, never run by the tests).
+    static func readmeExemplars() throws {
+        // example: readme-exemplars
+        let checkout = try Counter("checkout_requests_total", help: "Checkouts.", labelNames: ["route"])
+        let traced = try Exemplar(["trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"])  // throws past 128 characters
+        checkout.labels("/cart").increment(by: 1, exemplar: traced)
+        let latency = try Histogram("checkout_duration_seconds", help: "Checkout latency.")
+        latency.observe(0.42, exemplar: traced)  // the exemplar of the bucket 0.42 falls in
+        // end example
+    }
+
+    /// The doc comment of `Exemplar`, on a registry of its own. Returns the counter.
+    static func exemplarDoc() throws -> Counter {
+        // example: exemplar-doc
+        let served = try Counter("exemplar_requests_total", help: "Requests.", registry: Registry())
+        served.increment(by: 1, exemplar: try Exemplar(labels: [Label("trace_id", "4bf92f3577b34da6")]))
+        // end example
+        return served
+    }
+
     /// README: merging a directory into exposition bytes, run on `directory` instead of the
     /// README's path. Returns what it printed.
     static func readmeMerging(directory: String) -> String {

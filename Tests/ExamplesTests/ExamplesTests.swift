@@ -101,6 +101,13 @@ struct ExamplesTests {
         }
     }
 
+    @Test func theExemplarExampleKeepsItsExemplar() throws {
+        let served = try Examples.exemplarDoc()
+        #expect(served.value == 1)
+        #expect(served.exemplar?.labels == [Label("trace_id", "4bf92f3577b34da6")])
+        #expect(served.exemplar?.value == 1)
+    }
+
     @Test func theRegistryAndMergingExamplesRunAndAgree() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
