@@ -165,11 +165,12 @@ public final class MultiProcessCollector: Sendable {
     /// (``DirectoryMetadata``); without it they stay the gauges prometheus_client exports.
     /// With `createdSeries` (for OpenMetrics and protobuf), each counter, histogram and
     /// summary series the metadata files know gets `<name>_created`: the earliest time a
-    /// process created it.
+    /// process created it. Without `exemplars` (for text 0.0.4, which has none), the exemplar
+    /// files are not read.
     package func collect(including inProcess: [MetricFamilySnapshot],
                          alongside: (_ listedPaths: [String]) -> [MetricFamilySnapshot],
                          names: SampleNameFilter? = nil, typesFromMetadata: Bool = false,
-                         createdSeries: Bool = false) -> CollectResult {
+                         createdSeries: Bool = false, exemplars: Bool = true) -> CollectResult {
         let started = Sys.monotonicNanoseconds()
         var listProblems: [MetricFileError] = []
         var paths: [String] = []
@@ -183,8 +184,9 @@ public final class MultiProcessCollector: Sendable {
         var exemplarPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
         var listed: [String] = []
-        switch Self.listMetricFiles(in: directory) {
-        case .success(let p):
+        switch DirectoryListing.read(directory) {
+        case .success(let listing):
+            let p = listing.metricFiles
             // After a compactor crash: sources it hid are read under their names, sources
             // already folded into an archive in place are left out.
             let interrupted = Compactor.interrupted(directory: directory)
@@ -198,20 +200,9 @@ public final class MultiProcessCollector: Sendable {
                 named.sort { $0.name != $1.name ? $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) : $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
                 paths = named.map(\.path)
             }
-            switch NativeMerge.list(in: directory) {
-            case .success(let n): nativePaths = n
-            case .failure(let e): listProblems.append(e)
-            }
-            if typesFromMetadata || createdSeries {
-                switch DirectoryMetadata.list(in: directory) {
-                case .success(let m): metadataPaths = m
-                case .failure(let e): listProblems.append(e)
-                }
-            }
-            switch ExemplarMerge.list(in: directory) {
-            case .success(let n): exemplarPaths = n
-            case .failure(let e): listProblems.append(e)
-            }
+            nativePaths = listing.nativeHistogramFiles
+            if typesFromMetadata || createdSeries { metadataPaths = listing.metadataFiles }
+            if exemplars { exemplarPaths = listing.exemplarFiles }
         case .failure(let e): listProblems.append(e)
         }
         let taken = catalog.withLock { $0.take() }
@@ -228,8 +219,8 @@ public final class MultiProcessCollector: Sendable {
         natives.add(paths: nativePaths)
         var metadata = DirectoryMetadata()
         metadata.add(paths: metadataPaths, creationTimes: createdSeries)
-        var exemplars = ExemplarMerge()
-        exemplars.add(paths: exemplarPaths)
+        var exemplarMerge = ExemplarMerge()
+        exemplarMerge.add(paths: exemplarPaths)
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
@@ -243,13 +234,13 @@ public final class MultiProcessCollector: Sendable {
         natives.attach(to: &output.families)
         if typesFromMetadata { metadata.applyTypes(to: &output.families) }
         if createdSeries { metadata.attachCreated(to: &output.families) }
-        exemplars.attach(to: &output.families)
-        output.problems = listProblems + output.problems + natives.problems + metadata.problems + exemplars.problems
+        exemplarMerge.attach(to: &output.families)
+        output.problems = listProblems + output.problems + natives.problems + metadata.problems + exemplarMerge.problems
         report(output.problems)
         var statistics = CollectStatistics(
-            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles + exemplars.mergedFiles,
+            mergedFiles: output.mergedFiles + natives.mergedFiles + metadata.mergedFiles + exemplarMerge.mergedFiles,
             deadOwnerFiles: output.deadOwnerFiles.count, badFiles: output.problems.count,
-            entries: output.entries + natives.entries + metadata.entries + exemplars.entries, durationSeconds: 0)
+            entries: output.entries + natives.entries + metadata.entries + exemplarMerge.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
@@ -281,16 +272,7 @@ public final class MultiProcessCollector: Sendable {
     /// The paths of the `*.db` names in `directory`, sorted by name. Other names (such as the
     /// store's `.tmp-*` files) are ignored.
     package static func listMetricFiles(in directory: String) -> Result<[String], MetricFileError> {
-        let names: [String]
-        do {
-            names = try Sys.listDirectory(directory)
-        } catch {
-            return .failure(MetricFileError(path: directory, kind: .system(error)))
-        }
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return .success(names.filter { $0.hasSuffix(".db") }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            .map { dir + "/" + $0 })
+        DirectoryListing.read(directory).map(\.metricFiles)
     }
 
     /// Merges the given files, like prometheus_client's `MultiProcessCollector.merge`.

@@ -184,7 +184,8 @@ public final class MetricsHandler: Sendable {
         let names = QueryString.values(of: "name[]", in: query)
         let filter = names.isEmpty ? nil : SampleNameFilter(names)
         let created = createdSeries && negotiated.format != .prometheusText
-        var body = Exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics, created: created), format: negotiated.format, escaping: negotiated.escaping)
+        var body = Exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics, created: created,
+                                                 exemplars: negotiated.format != .prometheusText), format: negotiated.format, escaping: negotiated.escaping)
         var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
         if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {
             body = Gzip.compress(body)
@@ -201,7 +202,7 @@ public final class MetricsHandler: Sendable {
     /// and the process metrics, each where it clashes with nothing before it (an application's
     /// own `process_*` family wins over ours); sorted by name; only the samples `names` lists,
     /// when given.
-    private func families(names: SampleNameFilter?, openMetrics: Bool, created: Bool) -> [MetricFamilySnapshot] {
+    private func families(names: SampleNameFilter?, openMetrics: Bool, created: Bool, exemplars: Bool) -> [MetricFamilySnapshot] {
         var inProcess = ownMetrics.collect()
         if let registry { inProcess += registryWritesIntoTheDirectory ? registry.collectNotInFiles() : registry.collect() }
         guard let collector else {
@@ -211,7 +212,7 @@ public final class MetricsHandler: Sendable {
         }
         return collector.collect(including: inProcess, alongside: { listedPaths in
             processMetrics?.familiesOfLiveWorkers(listedPaths: listedPaths) ?? []
-        }, names: names, typesFromMetadata: openMetrics, createdSeries: created).families
+        }, names: names, typesFromMetadata: openMetrics, createdSeries: created, exemplars: exemplars).families
     }
 
     /// Whether two spellings of a directory name the same path (ignoring trailing slashes).

@@ -116,7 +116,8 @@ enum CollectCommand {
                                          names: names.isEmpty ? nil : SampleNameFilter(names),
                                          typesFromMetadata: format == .openMetrics,
                                          createdSeries: format != .prometheusText && !args.flags.contains("no-created")
-                                             && !CreatedSeries.disabledByEnvironment()).families
+                                             && !CreatedSeries.disabledByEnvironment(),
+                                         exemplars: format != .prometheusText).families
         let body = Exposition.render(families, format: format)
         if let output = args.values["output"] {
             try DirectoryFiles.writeAtomically(body, to: output)

@@ -28,20 +28,6 @@ struct DirectoryMetadata: ~Copyable {
     private(set) var mergedFiles = 0
     private(set) var entries = 0
 
-    /// The paths of the metadata files in `directory`, sorted by name.
-    static func list(in directory: String) -> Result<[String], MetricFileError> {
-        let names: [String]
-        do {
-            names = try Sys.listDirectory(directory)
-        } catch {
-            return .failure(MetricFileError(path: directory, kind: .system(error)))
-        }
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return .success(names.filter { $0.hasSuffix(MetricFileName.metadataSuffix) }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            .map { dir + "/" + $0 })
-    }
-
     /// Reads the metadata files at `paths`; a bad one becomes a problem, the others count.
     /// Without `creationTimes`, creation entries are checked but not kept.
     mutating func add(paths: [String], creationTimes: Bool = true) {

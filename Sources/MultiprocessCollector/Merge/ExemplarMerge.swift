@@ -20,20 +20,6 @@ struct ExemplarMerge {
     /// only: a sample matches by the bytes of its identity).
     private var sampleNames: Set<String> = []
 
-    /// The paths of the exemplar files in `directory`, sorted by name.
-    static func list(in directory: String) -> Result<[String], MetricFileError> {
-        let names: [String]
-        do {
-            names = try DirectoryFiles.names(in: directory)
-        } catch {
-            return .failure(MetricFileError(path: directory, kind: .system(error)))
-        }
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return .success(names.filter { $0.hasSuffix(MetricFileName.exemplarsSuffix) }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            .map { dir + "/" + $0 })
-    }
-
     private static func identity(sample: String, labels: [Label]) -> [UInt8] {
         SeriesKey(family: "", sample: sample, labels: labels, help: "").encoded()
     }

@@ -35,20 +35,6 @@ struct NativeMerge {
     /// The wall-clock time whose window the summary quantiles cover.
     var now = Sys.wallClock()
 
-    /// The paths of the native-histogram files in `directory`, sorted by name.
-    static func list(in directory: String) -> Result<[String], MetricFileError> {
-        let names: [String]
-        do {
-            names = try DirectoryFiles.names(in: directory)
-        } catch {
-            return .failure(MetricFileError(path: directory, kind: .system(error)))
-        }
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return .success(names.filter { $0.hasSuffix(MetricFileName.nativeHistogramSuffix) }
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            .map { dir + "/" + $0 })
-    }
-
     /// Reads and merges the files at `paths`, in the order given.
     mutating func add(paths: [String]) {
         var reader = MetricFileReader()
