@@ -232,33 +232,16 @@ enum ProtobufExposition {
         var metrics = 0
         var quantiles: [(index: Int, quantile: Double)] = []
         family.samples.withUnsafeBufferPointer { samples in
-            let familyName = family.name.utf8.span
-            var start = 0
-            while start < samples.count {
-                var end = start + 1
-                let groupLabels = samples[start].labels
-                while end < samples.count && SeriesLabels.equal(samples[end].labels, groupLabels, excluding: "quantile") {
-                    end += 1
-                }
-                defer { start = end }
-                var count = -1, sum = -1, created = -1
+            forEachSeries(samples, family: family.name, excluding: "quantile", strays: &strays, starting: {
                 quantiles.removeAll(keepingCapacity: true)
-                for i in start ..< end {
-                    switch role(samples[i].name, family: familyName) {
-                    case .count where count < 0: count = i
-                    case .sum where sum < 0: sum = i
-                    case .created where created < 0: created = i
-                    case .exact:
-                        if let label = samples[i].labels.last(where: { SeriesLabels.isNamed($0, "quantile") }),
-                           let quantile = parseFloat(label.value) {
-                            quantiles.append((i, quantile))
-                        } else {
-                            strays.append(i)
-                        }
-                    default: strays.append(i)
-                    }
-                }
-                guard count >= 0 || sum >= 0 || !quantiles.isEmpty else { continue }
+            }, other: { i, role in
+                guard role == .exact, let label = samples[i].labels.last(where: { SeriesLabels.isNamed($0, "quantile") }),
+                      let quantile = parseFloat(label.value) else { return false }
+                quantiles.append((i, quantile))
+                return true
+            }) { series in
+                let (start, count, sum, created) = (series.start, series.count, series.sum, series.created)
+                guard count >= 0 || sum >= 0 || !quantiles.isEmpty else { return }
                 let metric = w.beginMessageField(Field.familyMetric)
                 writeLabels(samples[start].labels, excluding: "quantile", escaping: escaping, into: &w)
                 let summary = w.beginMessageField(Field.metricSummary)
@@ -292,33 +275,16 @@ enum ProtobufExposition {
         var buckets: [(index: Int, upperBound: Double)] = []
         var bounds = BoundCache()
         family.samples.withUnsafeBufferPointer { samples in
-            let familyName = family.name.utf8.span
-            var start = 0
-            while start < samples.count {
-                var end = start + 1
-                let groupLabels = samples[start].labels
-                while end < samples.count && SeriesLabels.equal(samples[end].labels, groupLabels, excluding: "le") {
-                    end += 1
-                }
-                defer { start = end }
-                var count = -1, sum = -1, created = -1
+            forEachSeries(samples, family: family.name, excluding: "le", strays: &strays, starting: {
                 buckets.removeAll(keepingCapacity: true)
-                for i in start ..< end {
-                    switch role(samples[i].name, family: familyName) {
-                    case .count where count < 0: count = i
-                    case .sum where sum < 0: sum = i
-                    case .created where created < 0: created = i
-                    case .bucket:
-                        if let label = samples[i].labels.last(where: { SeriesLabels.isNamed($0, "le") }),
-                           let bound = bounds.value(label.value, position: buckets.count) {
-                            buckets.append((i, bound))
-                        } else {
-                            strays.append(i)
-                        }
-                    default: strays.append(i)
-                    }
-                }
-                guard count >= 0 || sum >= 0 || !buckets.isEmpty else { continue }
+            }, other: { i, role in
+                guard role == .bucket, let label = samples[i].labels.last(where: { SeriesLabels.isNamed($0, "le") }),
+                      let bound = bounds.value(label.value, position: buckets.count) else { return false }
+                buckets.append((i, bound))
+                return true
+            }) { series in
+                let (start, count, sum, created) = (series.start, series.count, series.sum, series.created)
+                guard count >= 0 || sum >= 0 || !buckets.isEmpty else { return }
                 let native = natives.take(samples[start].labels)
                 let metric = w.beginMessageField(Field.familyMetric)
                 writeLabels(samples[start].labels, excluding: "le", escaping: escaping, into: &w)
@@ -364,6 +330,44 @@ enum ProtobufExposition {
             metrics += 1
         }
         return metrics
+    }
+
+    /// Where a summary's or histogram's series has its `_count`, `_sum` and `_created` samples
+    /// (-1: none), and its first sample.
+    private struct SeriesParts {
+        var start: Int
+        var count = -1, sum = -1, created = -1
+    }
+
+    /// Walks the runs of samples with the same labels apart from `label` (`quantile`, `le`):
+    /// for each run, `starting`, then `other` for each sample that is not its first `_count`,
+    /// `_sum` or `_created` (false: a stray, added to `strays`), then `body`.
+    @inline(__always)
+    private static func forEachSeries(_ samples: UnsafeBufferPointer<Sample>, family: String, excluding label: StaticString,
+                                      strays: inout [Int], starting: () -> Void, other: (Int, SampleRole) -> Bool,
+                                      body: (SeriesParts) -> Void) {
+        let familyName = family.utf8.span
+        var start = 0
+        while start < samples.count {
+            var end = start + 1
+            let groupLabels = samples[start].labels
+            while end < samples.count && SeriesLabels.equal(samples[end].labels, groupLabels, excluding: label) {
+                end += 1
+            }
+            var parts = SeriesParts(start: start)
+            starting()
+            for i in start ..< end {
+                let r = role(samples[i].name, family: familyName)
+                switch r {
+                case .count where parts.count < 0: parts.count = i
+                case .sum where parts.sum < 0: parts.sum = i
+                case .created where parts.created < 0: parts.created = i
+                default: if !other(i, r) { strays.append(i) }
+                }
+            }
+            body(parts)
+            start = end
+        }
     }
 
     /// Samples that fit no field of their family's messages, as families of their own: one per
