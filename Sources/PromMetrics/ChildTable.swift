@@ -200,7 +200,14 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     ///
     /// In multiprocess mode the entry stays in the file and keeps being exported (as in
     /// prometheus_client); only single-process collection forgets it.
-    public func remove(_ values: String...) {
+    public func remove(_ values: String...) { remove(values) }
+
+    /// Removes the child with these label values, given as an array (for label values
+    /// computed at run time, such as a swift-metrics backend's `destroy`).
+    ///
+    /// In multiprocess mode the entry stays in the file and keeps being exported (as in
+    /// prometheus_client); only single-process collection forgets it.
+    public func remove(_ values: [String]) {
         if storage.isMultiprocess {
             storage.reporter.report(Problem(
                 code: "no_effect_in_multiprocess_mode",

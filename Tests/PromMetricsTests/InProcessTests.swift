@@ -67,6 +67,9 @@ import PromMetrics
         c.labels("x").increment(); c.labels("y").increment()
         c.remove("x")
         #expect(r.collect()[0].samples.map(\.labels) == [[Label("a", "y")]])
+        c.labels("z").increment()
+        c.remove(["y"])
+        #expect(r.collect()[0].samples.map(\.labels) == [[Label("a", "z")]])
         c.clear()
         #expect(r.collect()[0].samples.isEmpty)
     }
