@@ -201,18 +201,57 @@ package struct FilesInUse: Sendable {
             guard Self.isDenial(error) else { return .gone }
             descriptorsOnly += 1
         }
-        let fds: [String]
-        do { fds = try Sys.listDirectory(base + "/fd") } catch {
+        do {
+            try Self.forEachDescriptor(of: base, device: device) { fd, inode in
+                if let probe, inode == probe.inode { probeOpen = true }
+                if !ignoring.contains(fd) { inodes.insert(inode) }
+                return true
+            }
+        } catch {
             return Self.isDenial(error) ? .denied : .gone
         }
-        for fd in fds {
+        return .inspected(probeMapped: probeMapped, probeOpen: probeOpen)
+    }
+
+    /// Calls `body` with the number and inode of every descriptor of the process at `base`
+    /// (`<procRoot>/<pid>`) that is open on a file of `device`, until `body` returns false.
+    /// Throws when the `fd` directory cannot be listed (the process is gone, or denied).
+    private static func forEachDescriptor(of base: String, device: UInt64,
+                                          _ body: (Int32, UInt64) -> Bool) throws(SystemError) {
+        for fd in try Sys.listDirectory(base + "/fd") {
             // Closed meanwhile (ENOENT), or not a file of a file system (still stat-able).
             guard let st = try? Sys.stat(base + "/fd/" + fd), st.device == device else { continue }
-            if let probe, st.inode == probe.inode { probeOpen = true }
-            if let n = Int32(fd), ignoring.contains(n) { continue }
-            inodes.insert(st.inode)
+            if !body(Int32(fd) ?? -1, st.inode) { return }
         }
-        return .inspected(probeMapped: probeMapped, probeOpen: probeOpen)
+    }
+
+    /// Whether process `pid` maps or holds open the file with this status: one process's
+    /// `fd` entries and, when the file is not among them, its `maps` (not a scan of `/proc`).
+    ///
+    /// This tells a prometheus_client worker (whose files carry no lock) from a process that
+    /// merely got the pid of a file's name after the writer exited. False when the process
+    /// is gone, exits while it is read, or may not be inspected.
+    /// - Parameters:
+    ///   - pid: the process, as `procRoot` numbers it.
+    ///   - file: the file's status (`lstat` of a metric file).
+    ///   - procRoot: where procfs is mounted.
+    ///   - buffer: scratch space for `maps`, reused across calls.
+    package static func process(_ pid: Int32, uses file: FileStatus, procRoot: String = "/proc",
+                                buffer: inout [UInt8]) -> Bool {
+        let base = procRoot + "/" + String(pid)
+        var found = false
+        // prometheus_client keeps each file open as long as it maps it: the few descriptors
+        // are cheaper to look at than the mappings of a Python process.
+        try? forEachDescriptor(of: base, device: file.device) { _, inode in
+            found = inode == file.inode
+            return !found
+        }
+        if found { return true }
+        guard let count = try? Sys.readWhole(base + "/maps", into: &buffer) else { return false }
+        parseMaps(buffer[0..<count], device: file.device) { inode in
+            if inode == file.inode { found = true }
+        }
+        return found
     }
 
     private static func isDenial(_ error: SystemError) -> Bool {

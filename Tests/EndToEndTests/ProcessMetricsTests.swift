@@ -100,6 +100,68 @@ private let processFamilies = [
         }
     }
 
+    /// prometheus_client's workers (files without a lock) are found by the files they hold:
+    /// three live ones appear with what /proc says; a live process whose pid names a dead
+    /// worker's file does not; a worker that exits is gone from the next scrape.
+    @Test func serveExportsLivePrometheusClientWorkersButNotAPidThatDoesNotUseTheFile() throws {
+        let dir = TempDirectory("pmp-pyprocm"); defer { dir.remove() }
+        func startWorker() throws -> (LineChild, Int32) {
+            let child = try LineChild.python("counter_worker.py", [dir.path])
+            let ready = child.readLine() ?? "no output"
+            guard ready.hasPrefix("ready "), let pid = Int32(ready.dropFirst("ready ".count)) else {
+                child.finish()
+                throw ClientError(description: "the prometheus_client worker did not get ready: \(ready)")
+            }
+            #expect(FileManager.default.fileExists(atPath: dir.file("counter_\(pid).db")))
+            return (child, pid)
+        }
+        let workers = try (0..<3).map { _ in try startWorker() }
+        defer { for (child, _) in workers { child.finish() } }
+        // A worker that exited, whose file is renamed after a live process that never opened it.
+        let (gone, gonePID) = try startWorker()
+        #expect(gone.finish() == 0)
+        let unrelated = try launch("/bin/sleep", ["600"])
+        defer { kill(unrelated.processIdentifier, SIGKILL); unrelated.waitUntilExit() }
+        try FileManager.default.moveItem(atPath: dir.file("counter_\(gonePID).db"),
+                                         toPath: dir.file("counter_\(unrelated.processIdentifier).db"))
+
+        let server = try RunningServer.start(["serve", "--dir", dir.path, "--port", "0"])
+        defer { _ = server.stop() }
+        let before = try workers.map { try ProcView(pid: $0.1) }
+        let response = try server.get()
+        let after = try workers.map { try ProcView(pid: $0.1) }
+        #expect(response.status == 200)
+        let text = response.text
+        #expect(text.contains("jobs_total 4.0"), "the four files are merged: \(text)")
+        for (i, (_, pid)) in workers.enumerated() {
+            func scraped(_ name: String) throws -> Double { try #require(value(text, name, pid: pid), "\(name) of \(pid)") }
+            func between(_ name: String, _ key: KeyPath<ProcView, Double>, slack: Double = 0) throws {
+                let v = try scraped(name)
+                let low = min(before[i][keyPath: key], after[i][keyPath: key]) - slack
+                let high = max(before[i][keyPath: key], after[i][keyPath: key]) + slack
+                #expect(v >= low && v <= high, "\(name){pid=\"\(pid)\"} = \(v), /proc said \(low)...\(high)")
+            }
+            try between("process_cpu_seconds_total", \.cpuSeconds, slack: 1e-9)
+            try between("process_resident_memory_bytes", \.residentBytes, slack: 1_048_576)
+            try between("process_virtual_memory_bytes", \.virtualBytes, slack: 1_048_576)
+            try between("process_open_fds", \.openFDs)
+            #expect(try scraped("process_max_fds") == before[i].maxFDs)
+            #expect(abs(try scraped("process_start_time_seconds") - before[i].startTime) < 1e-6)
+        }
+        for name in processFamilies {
+            #expect(value(text, name, pid: unrelated.processIdentifier) == nil, "\(name): the pid of the name does not use the file")
+            #expect(text.split(separator: "\n").filter { $0.hasPrefix(name + "{") }.count == 4, "\(name): 3 workers and serve")
+        }
+
+        // A worker that exits is gone from the next scrape; the others stay.
+        #expect(workers[1].0.finish() == 0)
+        let next = try server.get().text
+        for name in processFamilies {
+            #expect(value(next, name, pid: workers[1].1) == nil, "\(name) of the exited worker")
+            #expect(value(next, name, pid: workers[0].1) != nil && value(next, name, pid: workers[2].1) != nil)
+        }
+    }
+
     @Test func noProcessMetricsLeavesThemOut() throws {
         let dir = TempDirectory("pmp-procm"); defer { dir.remove() }
         let worker = try LiveWorker(directory: dir.path)

@@ -186,6 +186,52 @@ struct ProcessMetricsTests {
         #expect(probed == [12])
     }
 
+    /// prometheus_client's files carry no lock: their owner is live when the process of the
+    /// name's pid maps or holds that file (by its descriptors, or by its mappings alone), not
+    /// when a process merely has that pid, and no longer once it exits.
+    @Test func prometheusClientWorkersAreLiveWhileTheyMapOrHoldTheirFile() throws {
+        let dir = TempDirectory("pmp-pylive"); defer { dir.remove() }
+        func ready(_ child: LineChild) throws -> Int32 {
+            let line = child.readLine() ?? "no output"
+            guard line.hasPrefix("ready "), let pid = Int32(line.dropFirst("ready ".count)) else {
+                child.finish()
+                throw ClientError(description: "the Python child did not get ready: \(line)")
+            }
+            return pid
+        }
+        let worker = try LineChild.python("counter_worker.py", [dir.path])
+        defer { worker.finish() }
+        let workerPID = try ready(worker)
+        // Files only mapped, or only open, by a process: renamed after its pid once it has them.
+        var held: [LineChild] = []
+        defer { for child in held { child.finish() } }
+        var holderPIDs: [Int32] = []
+        for mode in ["map-only", "open-only"] {
+            let path = dir.file("\(mode).tmp")
+            try Data(CollectorTests.pythonFile([CollectorTests.goodKey])).write(to: URL(fileURLWithPath: path))
+            let child = try LineChild.python("counter_worker.py", [dir.path, mode, path])
+            held.append(child)
+            let pid = try ready(child)
+            holderPIDs.append(pid)
+            try FileManager.default.moveItem(atPath: path, toPath: dir.file("counter_\(pid).db"))
+        }
+        // A worker that exited, its file renamed after a live process that never opened it.
+        let exited = try LineChild.python("counter_worker.py", [dir.path])
+        let exitedPID = try ready(exited)
+        #expect(exited.finish() == 0)
+        let sleeper = try launch("/bin/sleep", ["600"])
+        defer { kill(sleeper.processIdentifier, SIGKILL); sleeper.waitUntilExit() }
+        try FileManager.default.moveItem(atPath: dir.file("counter_\(exitedPID).db"),
+                                         toPath: dir.file("counter_\(sleeper.processIdentifier).db"))
+
+        let listed = try #require(try? MultiProcessCollector.listMetricFiles(in: dir.path).get())
+        #expect(listed.count == 4)
+        #expect(LiveProcesses.pids(inListing: listed) == ([workerPID] + holderPIDs).sorted(),
+                "the sleeper \(sleeper.processIdentifier) has the pid of a file it does not use")
+        #expect(worker.finish() == 0)
+        #expect(LiveProcesses.pids(inListing: listed) == holderPIDs.sorted(), "the exited worker is gone")
+    }
+
     /// The families of the live workers and of this process: one series per process, labelled
     /// with its pid, sorted by label.
     @Test func liveWorkersFamiliesHaveOneSeriesPerProcess() throws {

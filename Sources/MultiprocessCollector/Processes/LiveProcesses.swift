@@ -1,8 +1,8 @@
 import MmapStore
 
 /// Which processes of a multiprocess directory are alive now: the one place that decides it,
-/// so that process metrics have one seam to widen (a later step adds prometheus_client's
-/// workers, whose files carry no lock, through a `/proc`-based check).
+/// so that process metrics have one seam: our writers by their locks, prometheus_client's
+/// workers (whose files carry no lock) by the files they map or hold.
 package enum LiveProcesses {
     /// The pids, in this process's pid namespace, of the writers that hold a metric file of
     /// `listedPaths` locked now; sorted, each once.
@@ -22,7 +22,11 @@ package enum LiveProcesses {
     /// pid: two writers claimed that pid, so at most one of them is the process of that pid
     /// here, and nothing says which.
     ///
-    /// Files prometheus_client wrote carry no lock: their writers are not included.
+    /// Files prometheus_client wrote carry no lock. An owner no lock showed live whose name is
+    /// a plain pid (`counter_123.db`) is live when process 123 of this `/proc` maps or holds
+    /// that file, by device and inode (``FilesInUse/process(_:uses:procRoot:buffer:)``: its
+    /// `fd` entries, then its `maps`): a running process that only got a dead writer's pid is
+    /// not included. This costs one `lstat` and one or two reads of `/proc/<pid>` per such owner.
     /// - Parameters:
     ///   - listedPaths: the paths of a directory listing (a collection's), in any order.
     ///   - procRoot: where `/proc` is mounted.
@@ -53,6 +57,20 @@ package enum LiveProcesses {
                     if liveness == .alive { live.insert(owner.pid) }
                     break
                 }
+            }
+        }
+        // Owners no lock showed live: prometheus_client's workers (their files carry no lock),
+        // or writers that exited. A plain pid counts when the process of that pid maps or
+        // holds that very file (one process's `fd` and `maps`, not a scan of `/proc`), so a
+        // process that merely got a dead writer's pid is not taken for it.
+        var buffer: [UInt8] = []
+        for (name, owner) in byOwner where name == String(owner.pid) && !live.contains(owner.pid) {
+            for path in owner.paths {
+                guard let status = try? DirectoryFiles.status(path) else { continue }  // vanished: try the next
+                if FilesInUse.process(owner.pid, uses: status, procRoot: procRoot, buffer: &buffer) {
+                    live.insert(owner.pid)
+                }
+                break
             }
         }
         return live.sorted()
