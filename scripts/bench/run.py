@@ -269,12 +269,11 @@ def measure_collect(args, path, rounds, peers=None):
         order = [("swift", [args.bin, "collect", "--dir", path]),
                  ("python", [args.python, os.path.join(HERE, "collect.py"), path])]
         if peers is not None:
-            order += [(impl, [args.python, os.path.join(HERE, "merge_peer.py"), impl, path])
-                      for impl in ("speedups", "python-merge")]
+            # merge_peer.py's implementation names: speedups, python (prometheus_client's merge).
+            order += [(impl, [args.python, os.path.join(HERE, "merge_peer.py"), which, path])
+                      for impl, which in (("speedups", "speedups"), ("python-merge", "python"))]
         order = order[r % len(order):] + order[:r % len(order)]
         for impl, cmd in order:
-            if impl == "python-merge":
-                cmd[-2] = "python"
             lines = run_json_lines(cmd)
             if impl == "swift":
                 ours.extend(lines)
