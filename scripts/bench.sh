@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Benchmarks, side by side with prometheus_client 0.26.0 (multiprocess mode), in one run.
+# Benchmarks, side by side with prometheus_client 0.26.0 (multiprocess mode) and the other
+# peers, in one run.
 #
-#   scripts/bench.sh [--quick] [--rounds N] [--only hot,alloc,collect,render,growth,http] [--update-doc]
+#   scripts/bench.sh [--quick] [--rounds N] [--only hot,alloc,instr,collect,render,growth,http,serve-load]
+#                    [--update-doc]
 #
 # Builds prom-multiproc-bench (and the CLI, for `serve`) in release mode, then runs
 # scripts/bench/run.py, which interleaves our rounds with Python's and prints one table:
@@ -10,7 +12,13 @@
 # into BENCHMARKS.md with the machine description.
 #
 # Python: $PROM_MULTIPROC_PYTHON, else .venv-interop/bin/python (made by scripts/setup.sh);
-# it must import prometheus_client 0.26.0. Tools: valgrind (alloc section), wrk (http).
+# it must import prometheus_client 0.26.0. bench.sh installs scripts/bench/requirements.txt
+# (prometheus-client-python-speedups 0.1.0, the Rust merge) into it when missing.
+# Tools: valgrind (alloc, instr), wrk (http, serve-load).
+#
+# Peers built here too: Benchmarks/SwiftPrometheusBench (swift-prometheus 2.4.1 in-process, the
+# hot rows' other peer; a separate package, release build) and, for serve-load's writers,
+# prom-multiproc-testworker. A peer that does not build is a warning and an empty column.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +41,20 @@ if [[ "$version" != "0.26.0" ]]; then
     exit 1
 fi
 
+for arg in "$@"; do
+    if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then
+        exec "$python" "$root/scripts/bench/run.py" --help  # no build for the usage text
+    fi
+done
+
+if ! "$python" -c 'import prometheus_client_python_speedups' 2>/dev/null; then
+    echo "[bench] pip install -r scripts/bench/requirements.txt (into $python's environment)" >&2
+    "$python" -m pip install --disable-pip-version-check --no-input -q -r "$root/scripts/bench/requirements.txt" >&2 || {
+        echo "bench: cannot install scripts/bench/requirements.txt into $python's environment" >&2
+        exit 1
+    }
+fi
+
 echo "[bench] swift build -c release --product prom-multiproc-bench" >&2
 swift build -c release --product prom-multiproc-bench >&2
 cli_args=()
@@ -41,6 +63,19 @@ if swift build -c release --product prom-multiproc-cli >&2; then
     cli_args=(--cli "$(swift build -c release --show-bin-path)/prom-multiproc-cli")
 else
     echo "bench: warning: the CLI did not build; the http section will report it" >&2
+fi
+echo "[bench] swift build -c release --product prom-multiproc-testworker" >&2
+if swift build -c release --product prom-multiproc-testworker >&2; then
+    cli_args+=(--testworker "$(swift build -c release --show-bin-path)/prom-multiproc-testworker")
+else
+    echo "bench: warning: prom-multiproc-testworker did not build; the serve-load section will report it" >&2
+fi
+peer_pkg="$root/Benchmarks/SwiftPrometheusBench"
+echo "[bench] swift build -c release --package-path Benchmarks/SwiftPrometheusBench" >&2
+if swift build -c release --package-path "$peer_pkg" >&2; then
+    cli_args+=(--swift-prometheus "$(swift build -c release --package-path "$peer_pkg" --show-bin-path)/swift-prometheus-hot")
+else
+    echo "bench: warning: Benchmarks/SwiftPrometheusBench did not build; no swift-prometheus figures" >&2
 fi
 bin="$(swift build -c release --show-bin-path)/prom-multiproc-bench"
 

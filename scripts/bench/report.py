@@ -31,10 +31,36 @@ class Target:
 
 
 class Row:
-    def __init__(self, section, operation, ours, python, unit, target=None, key="", note=""):
+    """One line of the table. `peers` holds the other implementations' figures for the same work
+    ({label: value}, e.g. swift-prometheus' or the Rust speedups'); `python_is_peer` is False
+    where the Python column is not a peer but another figure of ours (the render rows)."""
+
+    def __init__(self, section, operation, ours, python, unit, target=None, key="", note="", peers=None,
+                 python_is_peer=True):
         self.section, self.operation, self.ours, self.python, self.unit = section, operation, ours, python, unit
         self.target, self.key, self.note = target, key, note
+        self.peers = dict(peers or {})
+        self.python_is_peer = python_is_peer
         self.allocs = None
+
+    def best_peer(self):
+        """(label, value) of the best figure among the peers (prometheus_client included), or None."""
+        figures = dict((k, v) for k, v in self.peers.items() if v is not None)
+        if self.python_is_peer and self.python is not None:
+            figures["prometheus_client"] = self.python
+        if not figures:
+            return None
+        pick = max if self.unit in HIGHER_IS_BETTER else min
+        return pick(figures.items(), key=lambda kv: kv[1])
+
+    def ahead(self):
+        """Whether ours beats the best peer, with the ratio (best peer ÷ ours; above 1: ours better)."""
+        best = self.best_peer()
+        if best is None or self.ours is None:
+            return "—"
+        label, value = best
+        r = self.ours / value if self.unit in HIGHER_IS_BETTER else value / self.ours
+        return f"{'yes' if r > 1 else '**no**'} ({fmt_ratio(r)} vs {label})"
 
     @property
     def ratio(self):
@@ -71,13 +97,19 @@ def fmt_ratio(r):
 
 def render_table(rows):
     has_allocs = any(r.allocs is not None for r in rows)
+    has_peers = any(r.peers for r in rows)
     header = ["operation", "ours (median)", "Python (median)", "ratio", "target (ours)"]
+    if has_peers:
+        header += ["other peers (median)", "ahead of the best peer?"]
     if has_allocs:
         header.append("allocs/op (ours)")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * 3 + ["---"] * (len(header) - 4)) + "|"]
     for r in rows:
         cells = [r.operation + (f" ({r.note})" if r.note else ""), fmt(r.ours, r.unit), fmt(r.python, r.unit),
                  fmt_ratio(r.ratio), r.target.check(r) if r.target else ""]
+        if has_peers:
+            cells.append("; ".join(f"{k}: {fmt(v, r.unit)}" for k, v in r.peers.items()))
+            cells.append(r.ahead())
         if has_allocs:
             cells.append("" if r.allocs is None else f"{r.allocs:g}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -85,6 +117,14 @@ def render_table(rows):
     lines.append("ratio = Python ÷ ours for times and memory, ours ÷ Python for requests/s: above 1 means ours is "
                  "better. Two-thread rows: wall time ÷ total operations of both threads; the time each thread "
                  "spends per operation is twice that.")
+    if has_peers:
+        lines.append("")
+        lines.append("Other peers: swift-prometheus 2.4.1 in-process (`Benchmarks/SwiftPrometheusBench`; `int` and "
+                     "`double` are its two counter increments, `ValueHistogram.record` against our classic observe), "
+                     "prometheus-client-python-speedups 0.1.0 (its Rust `merge(files)`, merge only, no rendering) "
+                     "and prometheus_client's own `MultiProcessCollector.merge` alone. Ahead of the best peer: the "
+                     "best figure among all peers, prometheus_client included, ÷ ours (ours ÷ it for requests/s); "
+                     "above 1 means ours is better.")
     return "\n".join(lines)
 
 

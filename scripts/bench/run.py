@@ -11,6 +11,13 @@ Sections (all by default; pick some with --only hot,alloc,...):
   render   our protobuf renderer against our text renderer on the merged 64 × 10,000
            directory (prometheus_client has no protobuf exposition)
   http     wrk against our `serve` and prometheus_client's start_http_server
+  serve-load  wrk -c32 for 10 s against our `serve` of the Python-written 64 × 10,000 directory
+           while 4 writer processes keep incrementing: requests/s, p50, p99, the slowest
+           scrape against 3 × the median, and the serving process's peak RSS
+
+Peers in the same run and table: prometheus_client 0.26.0 (the Python column), swift-prometheus
+2.4.1 in-process on the hot rows (--swift-prometheus, Benchmarks/SwiftPrometheusBench), and
+prometheus-client-python-speedups 0.1.0's Rust merge on the collect rows.
 
 Every figure is a median over rounds, each measured in a fresh process. Results go to
 stdout (one table), bench-out/results.json and bench-out/table.md, and, with --update-doc,
@@ -37,7 +44,7 @@ sys.path.insert(0, HERE)
 import plot  # noqa: E402
 import report  # noqa: E402
 
-SECTIONS = ["hot", "alloc", "instr", "collect", "render", "growth", "http"]
+SECTIONS = ["hot", "alloc", "instr", "collect", "render", "growth", "http", "serve-load"]
 
 HOT_OPS = [
     # (name, description, target for ours in ns on one thread)
@@ -86,18 +93,20 @@ def hot_section(args, results):
     rounds = args.rounds
     scale = 0.25 if args.quick else 1.0
     ours, theirs = {}, {}
+    peer = {}  # swift-prometheus 2.4.1, in-process: (op, threads) -> lines
     for r in range(rounds):
         swift_cmd = [args.bin, "hot", "--reps", "1", "--scale", str(scale)]
         py_cmd = [args.python, os.path.join(HERE, "hot.py"), "--reps", "1", "--scale", str(scale)]
-        # Alternate which side goes first, so neither always runs on a warmer machine.
         order = [("swift", swift_cmd), ("python", py_cmd)]
-        if r % 2:
-            order.reverse()
+        if args.swift_prometheus:
+            order.append(("swift-prometheus", [args.swift_prometheus, "--reps", "1", "--scale", str(scale)]))
+        # Rotate which side goes first, so none always runs on a warmer machine.
+        order = order[r % len(order):] + order[:r % len(order)]
         for impl, cmd in order:
             log(f"hot round {r + 1}/{rounds}: {impl}")
             for line in run_json_lines(cmd):
                 key = (line["op"], line["threads"])
-                (ours if impl == "swift" else theirs).setdefault(key, []).append(line)
+                {"swift": ours, "python": theirs}.get(impl, peer).setdefault(key, []).append(line)
     rows = []
     raw = []
     for op, description, target in HOT_OPS:
@@ -108,16 +117,24 @@ def hot_section(args, results):
             if not o or (not p and op not in SWIFT_ONLY_OPS):
                 continue
             om, pm = statistics.median(o), (statistics.median(p) if p else None)
+            # swift-prometheus' figures for the same operation: one, or `int` and `double`.
+            peers = {}
+            for (peer_op, peer_threads), lines in sorted(peer.items()):
+                if peer_threads == threads and peer_op.split("/")[0] == op:
+                    variant = peer_op.split("/")[1] if "/" in peer_op else ""
+                    peers[f"swift-prometheus{' ' + variant if variant else ''}"] = statistics.median(
+                        x["ns_per_op_wall"] for x in lines)
             raw.append({"op": op, "threads": threads, "ours_ns": o, "python_ns": p,
-                        "ours_median_ns": om, "python_median_ns": pm})
+                        "ours_median_ns": om, "python_median_ns": pm, "swift_prometheus_median_ns": peers})
             if threads == 1:
                 name = f"{description}, 1 thread"
                 tgt = report.Target(target, "ns") if target is not None else None
             else:
                 name = f"{description}, 2 threads on one series (wall ÷ total ops)"
                 tgt = None
-            rows.append(report.Row("hot", name, om, pm, "ns", target=tgt, key=f"{op}/{threads}"))
+            rows.append(report.Row("hot", name, om, pm, "ns", target=tgt, key=f"{op}/{threads}", peers=peers))
     results["hot"] = raw
+    results["hot_swift_prometheus"] = {f"{k[0]}/{k[1]}": v for k, v in peer.items()}
     return rows
 
 
@@ -240,18 +257,34 @@ def ensure_compacted(args, path):
 # --- collect ------------------------------------------------------------------------------
 
 COLLECT_SIZES = [(8, 1_000), (32, 1_000), (64, 10_000)]
+# The merges timed alone beside our collect + render (scripts/bench/merge_peer.py), by label.
+MERGE_PEERS = {"speedups": "Rust speedups merge only", "python-merge": "prometheus_client merge only"}
 
 
-def measure_collect(args, path, rounds):
-    """Our collect+render and Python's, each in a fresh process per round, interleaved."""
+def measure_collect(args, path, rounds, peers=None):
+    """Our collect+render and Python's, each in a fresh process per round, interleaved; with
+    `peers` (a dict to fill), also the Rust speedups' merge and prometheus_client's merge alone."""
     ours, theirs = [], []
     for r in range(rounds):
         order = [("swift", [args.bin, "collect", "--dir", path]),
                  ("python", [args.python, os.path.join(HERE, "collect.py"), path])]
-        if r % 2:
-            order.reverse()
+        if peers is not None:
+            # merge_peer.py's implementation names: speedups, python (prometheus_client's merge).
+            order += [(impl, [args.python, os.path.join(HERE, "merge_peer.py"), which, path])
+                      for impl, which in (("speedups", "speedups"), ("python-merge", "python"))]
+        order = order[r % len(order):] + order[:r % len(order)]
         for impl, cmd in order:
-            (ours if impl == "swift" else theirs).extend(run_json_lines(cmd))
+            lines = run_json_lines(cmd)
+            if impl == "swift":
+                ours.extend(lines)
+            elif impl == "python":
+                theirs.extend(lines)
+            else:
+                peers.setdefault(impl, []).extend(lines)
+    if peers:
+        counts = {impl: {(x["families"], x["samples"]) for x in lines} for impl, lines in peers.items()}
+        if len(set().union(*counts.values())) != 1:
+            raise SystemExit(f"bench: the merges of {path} disagree on (families, samples): {counts}")
     return ours, theirs
 
 
@@ -263,12 +296,16 @@ def collect_section(args, results):
             path = ensure_dir(args, writer, processes, series)
             rounds = min(args.rounds, 3) if processes * series > 100_000 else args.rounds
             log(f"collect {writer}-written {processes}x{series}: {rounds} rounds")
-            ours, theirs = measure_collect(args, path, rounds)
+            merges = {}
+            ours, theirs = measure_collect(args, path, rounds, peers=merges)
             name = f"{processes} × {series:,} ({writer}-written)"
+            merge_ms = {MERGE_PEERS[k]: statistics.median(x["ms"] for x in v) for k, v in merges.items()}
+            merge_rss = {MERGE_PEERS[k]: statistics.median(x["hwm_kib"] for x in v) / 1024 for k, v in merges.items()}
             om, pm = statistics.median(x["ms"] for x in ours), statistics.median(x["ms"] for x in theirs)
             orss = statistics.median(x["hwm_kib"] for x in ours) / 1024
             prss = statistics.median(x["hwm_kib"] for x in theirs) / 1024
-            raw.append({"writer": writer, "processes": processes, "series": series, "ours": ours, "python": theirs})
+            raw.append({"writer": writer, "processes": processes, "series": series, "ours": ours, "python": theirs,
+                        "merge_peers": merges})
             time_target = rss_target = None
             if (processes, series) == (8, 1_000):
                 time_target = report.Target(10, "ms")
@@ -276,19 +313,19 @@ def collect_section(args, results):
                 time_target = report.Target(50, "×", ratio=True)
                 rss_target = report.Target(4, "×", ratio=True)
             rows.append(report.Row("collect", f"collect + render text, {name}: time", om, pm, "ms",
-                                   target=time_target))
+                                   target=time_target, peers=merge_ms))
             obase = statistics.median(x["baseline_hwm_kib"] for x in ours) / 1024
             pbase = statistics.median(x["baseline_hwm_kib"] for x in theirs) / 1024
             rows.append(report.Row("collect", f"collect + render text, {name}: peak RSS", orss, prss, "MiB",
-                                   target=rss_target,
+                                   target=rss_target, peers=merge_rss,
                                    note=f"before collecting: ours {obase:.1f}, Python {pbase:.1f} MiB"))
             if (writer, processes, series) == ("python", 64, 10_000):
-                rows += merge_threads_rows(args, path, rounds, name, pm)
+                rows += merge_threads_rows(args, path, rounds, name, pm, merge_ms)
     results["collect"] = raw
     return rows
 
 
-def merge_threads_rows(args, path, rounds, name, python_ms):
+def merge_threads_rows(args, path, rounds, name, python_ms, merge_ms):
     """Our collect of one directory with the merge on 1 and on 2 threads, fresh and warm (the
     second collection of one process, as a `serve` scrape after the first), interleaved."""
     runs = {}
@@ -301,7 +338,8 @@ def merge_threads_rows(args, path, rounds, name, python_ms):
     for warm, what in (("0", "fresh process"), ("1", "warm scrape")):
         for threads in (1, 2):
             rows.append(report.Row("collect", f"collect + render text, {name}, {what}, {threads} merge thread(s)",
-                                   statistics.median(runs[(threads, warm)]), python_ms if warm == "0" else None, "ms"))
+                                   statistics.median(runs[(threads, warm)]), python_ms if warm == "0" else None, "ms",
+                                   peers=merge_ms if warm == "0" else None))
     return rows
 
 
@@ -341,14 +379,16 @@ def render_section(args, results):
     py_gzip_mib = python_gzip[0]["bytes"] / 2**20
     gzip_note = "Python: prometheus_client's gzip.compress (level 9) of our text body"
     return [
-        report.Row("render", f"{name} in protobuf: time", proto_ms, text_ms, "ms", note=note),
-        report.Row("render", f"{name} in protobuf: body size", proto_mib, text_mib, "MiB", note=note),
+        report.Row("render", f"{name} in protobuf: time", proto_ms, text_ms, "ms", note=note,
+                   python_is_peer=False),
+        report.Row("render", f"{name} in protobuf: body size", proto_mib, text_mib, "MiB", note=note,
+                   python_is_peer=False),
         report.Row("render", f"gzip the text body ({text_mib:.1f} MiB): time", text_gzip_ms, py_gzip_ms, "ms", note=gzip_note),
         report.Row("render", "gzip the text body: compressed size", text_gzip_mib, py_gzip_mib, "MiB", note=gzip_note),
         report.Row("render", f"gzip the protobuf body ({proto_mib:.1f} MiB): time", proto_gzip_ms, text_gzip_ms, "ms",
-                   note="the Python column is our gzip of the text body"),
+                   note="the Python column is our gzip of the text body", python_is_peer=False),
         report.Row("render", "gzip the protobuf body: compressed size", proto_gzip_mib, text_gzip_mib, "MiB",
-                   note="the Python column is our gzip of the text body"),
+                   note="the Python column is our gzip of the text body", python_is_peer=False),
     ]
 
 
@@ -491,6 +531,129 @@ def http_section(args, results):
     return rows
 
 
+# --- serve under load ---------------------------------------------------------------------
+
+SERVE_LOAD_WRITERS = 4
+# Each writer loops: BATCH times { counter increment, histogram observe }, then sleeps PAUSE µs.
+SERVE_LOAD_BATCH, SERVE_LOAD_PAUSE_US = 1000, 1000
+
+
+def parse_wrk_max(text):
+    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", text, re.M)
+    v = re.match(r"([\d.]+)(us|ms|s)", m.group(1))
+    return float(v.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[v.group(2)]
+
+
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise SystemExit(f"bench: no VmHWM in /proc/{pid}/status")
+
+
+def scrape_value(port, name):
+    """The sum of the samples named exactly `name` in one scrape of /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r:
+        body = r.read().decode()
+    total, found = 0.0, False
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    return total if found else None
+
+
+def serve_load_round(args, wrk, path, seconds):
+    port = free_port()
+    server = subprocess.Popen([args.cli, "serve", "--dir", path, "--bind", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    writers = []
+    try:
+        wait_http(port, server, timeout=120)
+        env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
+        for _ in range(SERVE_LOAD_WRITERS):
+            w = subprocess.Popen([args.testworker, "torture-writer", path, "pid", str(SERVE_LOAD_BATCH),
+                                  str(SERVE_LOAD_PAUSE_US)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 env=env, text=True)
+            writers.append(w)
+            line = w.stdout.readline()
+            if not line.startswith("ready"):
+                raise SystemExit(f"bench: a writer did not start (said {line!r}, status {w.poll()})")
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        time.sleep(0.5)
+        before = scrape_value(port, "torture_ops_total") or 0.0
+        out = subprocess.run([wrk, "-t2", "-c32", f"-d{seconds}s", "--timeout", "30s", "--latency",
+                              f"http://127.0.0.1:{port}/metrics"], check=True, stdout=subprocess.PIPE,
+                             text=True).stdout
+        after = scrape_value(port, "torture_ops_total")
+        for w in writers:
+            if w.poll() is not None:
+                raise SystemExit(f"bench: a writer exited with status {w.returncode} during the run")
+        if server.poll() is not None:
+            raise SystemExit(f"bench: serve exited with status {server.returncode} during the run")
+        res = parse_wrk(out)
+        if res["errors"]:
+            raise SystemExit(f"bench: wrk reported errors against serve: {res['errors']}\n{out}")
+        res["max_ms"] = parse_wrk_max(out)
+        res["hwm_kib"] = vm_hwm_kib(server.pid)
+        res["writer_increments"] = (after or 0.0) - before
+        if not res["writer_increments"] > 0:
+            raise SystemExit(f"bench: the writers' counter did not grow during the run ({before} -> {after})")
+        res["wrk"] = out
+        return res
+    finally:
+        for w in writers:
+            w.kill()
+            w.wait()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def serve_load_section(args, results):
+    wrk = os.environ.get("PROM_MULTIPROC_WRK") or shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("bench: wrk not found (set PROM_MULTIPROC_WRK or run scripts/setup.sh; "
+                         "skip the section with --only)")
+    if not serve_available(args.cli):
+        raise SystemExit("bench: serve-load needs `prom-multiproc-cli serve` (--cli), which did not build")
+    if not args.testworker:
+        raise SystemExit("bench: serve-load needs prom-multiproc-testworker (--testworker), which did not build")
+    source = ensure_dir(args, "python", 64, 10_000)
+    seconds = 5 if args.quick else 10
+    rounds = 1 if args.quick else min(args.rounds, 3)
+    runs = []
+    for r in range(rounds):
+        # A copy per round: the writers add their own files, the cached directory stays as written.
+        path = os.path.join(args.out, "serve-load-dir")
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.copytree(source, path, ignore=shutil.ignore_patterns("*.complete"))
+        log(f"serve-load round {r + 1}/{rounds}: wrk -c32 {seconds}s against serve, {SERVE_LOAD_WRITERS} writers")
+        try:
+            runs.append(serve_load_round(args, wrk, path, seconds))
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+    results["serve_load"] = runs
+    med = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50_ms", "p99_ms", "max_ms", "hwm_kib")}
+    worst = max(x["max_ms"] / x["p50_ms"] for x in runs)
+    name = (f"wrk -t2 -c32 {seconds}s on /metrics, 64 × 10,000 (python-written), {SERVE_LOAD_WRITERS} writers "
+            "incrementing")
+    return [
+        report.Row("serve-load", f"{name}: requests/s", med["rps"], None, "req/s"),
+        report.Row("serve-load", f"{name}: p50 latency", med["p50_ms"], None, "ms"),
+        report.Row("serve-load", f"{name}: p99 latency", med["p99_ms"], None, "ms"),
+        report.Row("serve-load", f"{name}: slowest request", med["max_ms"], None, "ms",
+                   target=report.Target(3 * med["p50_ms"], "ms"),
+                   note=f"worst round: {worst:.2f}× its median (target ≤ 3×)"),
+        report.Row("serve-load", f"{name}: serving process's peak RSS (VmHWM)", med["hwm_kib"] / 1024, None, "MiB"),
+    ]
+
+
 # --- machine and output -------------------------------------------------------------------
 
 def describe_machine(python):
@@ -533,7 +696,10 @@ def describe_machine(python):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the release prom-multiproc-bench binary")
-    ap.add_argument("--cli", help="the release prom-multiproc-cli binary (for the http section)")
+    ap.add_argument("--cli", help="the release prom-multiproc-cli binary (for the http and serve-load sections)")
+    ap.add_argument("--testworker", help="the release prom-multiproc-testworker binary (serve-load's writers)")
+    ap.add_argument("--swift-prometheus", help="Benchmarks/SwiftPrometheusBench's swift-prometheus-hot binary "
+                                               "(the swift-prometheus 2.4.1 figures of the hot section)")
     ap.add_argument("--python", required=True, help="python with prometheus_client 0.26.0")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer iterations and rounds, small directories only")
@@ -564,6 +730,8 @@ def main():
         rows += render_section(args, results)
     if "http" in sections:
         rows += http_section(args, results)
+    if "serve-load" in sections:
+        rows += serve_load_section(args, results)
     growth = growth_section(args, results) if "growth" in sections else None
 
     table = report.render_table(rows)
