@@ -15,7 +15,7 @@ import Testing
         counter.increment(by: 4)
         FloatingPointCounter(label: "http.requests", dimensions: [("method", "GET")], factory: factory).increment(by: 0.5)
 
-        #expect(dir.names() == ["counter_123.db"])
+        #expect(dir.dbNames() == ["counter_123.db"])
         let merged = collect(dir)
         #expect(merged.kinds == ["http_requests": .counter])
         #expect(merged.samples == [#"http_requests_total{method="GET"}"#: 5.5])
@@ -55,7 +55,7 @@ import Testing
         meter.decrement()
         CoreMetrics.Gauge(label: "temperature", dimensions: [("room", "a")], factory: factory).record(21.5)
 
-        #expect(dir.names() == ["gauge_livesum_123.db"])
+        #expect(dir.dbNames() == ["gauge_livesum_123.db"])
         let merged = collect(dir)
         #expect(merged.kinds == ["connections_open": .gauge, "temperature": .gauge])
         #expect(merged.samples == ["connections_open{}": 6, #"temperature{room="a"}"#: 21.5])
@@ -75,7 +75,7 @@ import Testing
         version.increment(by: 2.0)  // mostrecent allows only set: the backend reads and sets
         CoreMetrics.Gauge(label: "other", factory: factory).record(1)
 
-        #expect(dir.names() == ["gauge_liveall_123.db", "gauge_max_123.db", "gauge_mostrecent_123.db"])
+        #expect(dir.dbNames() == ["gauge_liveall_123.db", "gauge_max_123.db", "gauge_mostrecent_123.db"])
         #expect(collect(dir).samples == ["queue_depth{}": 7, "config_version{}": 5, #"other{pid="123"}"#: 1])
     }
 
@@ -87,7 +87,7 @@ import Testing
         recorder.record(7)
         recorder.record(20.0)
 
-        #expect(dir.names() == ["histogram_123.db"])
+        #expect(dir.dbNames() == ["histogram_123.db"])
         let merged = collect(dir)
         #expect(merged.kinds == ["payload_bytes": .histogram])
         #expect(merged.samples[#"payload_bytes_bucket{le="5.0"}"#] == 0)

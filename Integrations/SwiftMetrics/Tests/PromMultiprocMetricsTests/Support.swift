@@ -18,6 +18,10 @@ struct TempDirectory: Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
     }
 
+    /// The `*.db` names: the files prometheus_client reads (the core also writes sidecar files,
+    /// such as `meta_<pid>.pmm` with creation times, that it never reads).
+    func dbNames() -> [String] { names().filter { $0.hasSuffix(".db") } }
+
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
