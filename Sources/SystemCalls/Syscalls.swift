@@ -251,6 +251,9 @@ package enum Sys {
         return bytes.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
+    /// Where `d_name` starts in a `dirent` (19 on Linux x86_64 and arm64).
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+
     /// The names in a directory, without `.` and `..`.
     package static func listDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let dir = opendir(path) else { throw fail("opendir", path, Errno(Glibc.errno)) }
@@ -263,9 +266,9 @@ package enum Sys {
                 if e != 0 { throw fail("readdir", path, Errno(e)) }
                 break
             }
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+            // Read the name in place: a `dirent` is only as long as its name (`d_reclen`), so
+            // copying the whole 256-byte `d_name` out of it reads past the kernel's record.
+            let name = String(cString: UnsafeRawPointer(entry).advanced(by: direntNameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names
@@ -302,11 +305,10 @@ package enum Sys {
                 if e != 0 { throw fail("readdir", path, Errno(e)) }
                 return count
             }
-            let isDot = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: UInt8.self, capacity: 3) { n in
-                    n[0] == UInt8(ascii: ".") && (n[1] == 0 || (n[1] == UInt8(ascii: ".") && n[2] == 0))
-                }
-            }
+            // In place, as in `listDirectory`: the name is NUL-terminated, so n[1] and n[2] are
+            // read only when the bytes before them are dots.
+            let n = UnsafeRawPointer(entry).advanced(by: direntNameOffset).assumingMemoryBound(to: UInt8.self)
+            let isDot = n[0] == UInt8(ascii: ".") && (n[1] == 0 || (n[1] == UInt8(ascii: ".") && n[2] == 0))
             if !isDot { count += 1 }
         }
     }

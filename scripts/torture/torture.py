@@ -187,6 +187,10 @@ class Torture:
                 continue
             if not target.startswith(self.dir + "/") or (st.st_dev, st.st_ino) in seen:
                 continue
+            # Sidecar files (creation times, exemplars, native buckets) hold no counter values
+            # and their keys are not prometheus_client's JSON.
+            if os.path.basename(target).removesuffix(" (deleted)").endswith((".pmm", ".pmx", ".pmh")):
+                continue
             seen.add((st.st_dev, st.st_ino))
             for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(path):
                 name = json.loads(key)[1]
