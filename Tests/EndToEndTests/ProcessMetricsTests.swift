@@ -42,6 +42,25 @@ private func value(_ body: String, _ name: String, pid: Int32) -> Double? {
     return body.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
 }
 
+/// The six `process_*` series of `pid` in `text` lie between what `/proc` said just before
+/// (`before`) and just after (`after`) the scrape. CPU time only grows; memory of an idle
+/// worker barely moves: allow a page or so.
+private func expectProcessMetrics(_ text: String, pid: Int32, before: ProcView, after: ProcView) throws {
+    func scraped(_ name: String) throws -> Double { try #require(value(text, name, pid: pid), "\(name) of \(pid)") }
+    func between(_ name: String, _ key: KeyPath<ProcView, Double>, slack: Double = 0) throws {
+        let v = try scraped(name)
+        let low = min(before[keyPath: key], after[keyPath: key]) - slack
+        let high = max(before[keyPath: key], after[keyPath: key]) + slack
+        #expect(v >= low && v <= high, "\(name){pid=\"\(pid)\"} = \(v), /proc said \(low)...\(high)")
+    }
+    try between("process_cpu_seconds_total", \.cpuSeconds, slack: 1e-9)
+    try between("process_resident_memory_bytes", \.residentBytes, slack: 1_048_576)
+    try between("process_virtual_memory_bytes", \.virtualBytes, slack: 1_048_576)
+    try between("process_open_fds", \.openFDs)
+    #expect(try scraped("process_max_fds") == before.maxFDs)
+    #expect(abs(try scraped("process_start_time_seconds") - before.startTime) < 1e-6)
+}
+
 private let processFamilies = [
     "process_cpu_seconds_total", "process_max_fds", "process_open_fds", "process_resident_memory_bytes",
     "process_start_time_seconds", "process_virtual_memory_bytes",
@@ -60,21 +79,7 @@ private let processFamilies = [
         #expect(response.status == 200)
         let text = response.text
         for (i, worker) in workers.enumerated() {
-            let pid = worker.pid
-            func scraped(_ name: String) throws -> Double { try #require(value(text, name, pid: pid), "\(name) of \(pid)") }
-            func between(_ name: String, _ key: KeyPath<ProcView, Double>, slack: Double = 0) throws {
-                let v = try scraped(name)
-                let low = min(before[i][keyPath: key], after[i][keyPath: key]) - slack
-                let high = max(before[i][keyPath: key], after[i][keyPath: key]) + slack
-                #expect(v >= low && v <= high, "\(name){pid=\"\(pid)\"} = \(v), /proc said \(low)...\(high)")
-            }
-            // CPU time only grows; memory of an idle worker barely moves: allow a page or so.
-            try between("process_cpu_seconds_total", \.cpuSeconds, slack: 1e-9)
-            try between("process_resident_memory_bytes", \.residentBytes, slack: 1_048_576)
-            try between("process_virtual_memory_bytes", \.virtualBytes, slack: 1_048_576)
-            try between("process_open_fds", \.openFDs)
-            #expect(try scraped("process_max_fds") == before[i].maxFDs)
-            #expect(abs(try scraped("process_start_time_seconds") - before[i].startTime) < 1e-6)
+            try expectProcessMetrics(text, pid: worker.pid, before: before[i], after: after[i])
         }
         // serve's own series, under its pid; nobody else's.
         let servePID = server.process.processIdentifier
@@ -134,19 +139,7 @@ private let processFamilies = [
         let text = response.text
         #expect(text.contains("jobs_total 4.0"), "the four files are merged: \(text)")
         for (i, (_, pid)) in workers.enumerated() {
-            func scraped(_ name: String) throws -> Double { try #require(value(text, name, pid: pid), "\(name) of \(pid)") }
-            func between(_ name: String, _ key: KeyPath<ProcView, Double>, slack: Double = 0) throws {
-                let v = try scraped(name)
-                let low = min(before[i][keyPath: key], after[i][keyPath: key]) - slack
-                let high = max(before[i][keyPath: key], after[i][keyPath: key]) + slack
-                #expect(v >= low && v <= high, "\(name){pid=\"\(pid)\"} = \(v), /proc said \(low)...\(high)")
-            }
-            try between("process_cpu_seconds_total", \.cpuSeconds, slack: 1e-9)
-            try between("process_resident_memory_bytes", \.residentBytes, slack: 1_048_576)
-            try between("process_virtual_memory_bytes", \.virtualBytes, slack: 1_048_576)
-            try between("process_open_fds", \.openFDs)
-            #expect(try scraped("process_max_fds") == before[i].maxFDs)
-            #expect(abs(try scraped("process_start_time_seconds") - before[i].startTime) < 1e-6)
+            try expectProcessMetrics(text, pid: pid, before: before[i], after: after[i])
         }
         for name in processFamilies {
             #expect(value(text, name, pid: unrelated.processIdentifier) == nil, "\(name): the pid of the name does not use the file")
