@@ -88,17 +88,21 @@ package struct MetricFileReader: ~Copyable {
     /// truncated, as ``load(path:)`` reports it.
     /// - Parameters:
     ///   - path: the file's path.
+    ///   - opened: called once the header is checked, before `body`, with the identity of the
+    ///     file opened (nil where its birth time is unknown) and `used`.
     ///   - body: called with `(bytes, offset of bytes[0] in the file, used)`; returns the bytes
     ///     consumed.
     /// - Returns: who wrote the file.
     /// - Throws: ``MetricFileError`` naming the file and the problem, or what `body` throws.
     package mutating func streamEntries(
-        path: String, _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
+        path: String, opened: ((_ identity: FileIdentity?, _ used: Int) -> Void)? = nil,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
     ) throws(MetricFileError) -> FileFormat.Writer {
         let fd = try open(path)
         defer { Sys.close(fd) }
         let header = try readHeader(fd, path: path)
         let used = header.used
+        if let opened { opened(FileIdentity(fd, header.status), used) }
         if used == 0 { return header.writer }
         // buffer[0..<filled] holds the file's bytes from offset `base`.
         var base = 0
@@ -168,7 +172,7 @@ package struct MetricFileReader: ~Copyable {
     /// header. `used` is 0 for an all-zero header; otherwise at least the header's size and
     /// at most `fileSize`.
     private func readHeader(_ fd: Int32, path: String) throws(MetricFileError)
-        -> (got: Int, used: Int, writer: FileFormat.Writer, fileSize: Int) {
+        -> (got: Int, used: Int, writer: FileFormat.Writer, fileSize: Int, status: Sys.FileStatus) {
         let status: Sys.FileStatus
         do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
         guard status.isRegular else { throw MetricFileError(path: path, kind: .notRegularFile) }
@@ -192,7 +196,7 @@ package struct MetricFileReader: ~Copyable {
         if case .swift(let v) = writer, v != FileFormat.version {
             throw MetricFileError(path: path, kind: .unknownVersion(v))
         }
-        if used == 0 { return (got, 0, writer, status.size) }
+        if used == 0 { return (got, 0, writer, status.size, status) }
         guard used >= FileFormat.headerSize else { throw MetricFileError(path: path, kind: .invalidUsed(used)) }
         var fileSize = status.size
         if used > fileSize {
@@ -202,7 +206,7 @@ package struct MetricFileReader: ~Copyable {
             do { fileSize = try Sys.fstat(fd, path: path).size } catch { throw MetricFileError(path: path, kind: .system(error)) }
             if used > fileSize { throw MetricFileError(path: path, kind: .truncated(size: fileSize, needed: used)) }
         }
-        return (got, used, writer, fileSize)
+        return (got, used, writer, fileSize, status)
     }
 
     /// Reads `count` bytes of the file from `offset` into the buffer at `at` (default: `offset`).
@@ -232,6 +236,28 @@ package struct MetricFileReader: ~Copyable {
         }
         if let failure { throw failure }
         return (file.writer, entries)
+    }
+}
+
+/// One file for good, not just the name or inode it has now: device, inode and birth time.
+///
+/// A merge that remembers what a file held (``MetricFileReader/streamEntries(path:opened:_:)``)
+/// needs to know the file it reads is the one it read before. Names are reused (a worker
+/// restarting under the same pid), and so are inode numbers (ext4 gives a deleted file's to
+/// the next one created), but a birth time is not: two files with all three equal are one.
+package struct FileIdentity: Hashable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+    let birthSeconds: Int64
+    let birthNanoseconds: UInt32
+
+    /// The identity of the open file `fd`, or nil where the file system records no birth time.
+    init?(_ fd: Int32, _ status: Sys.FileStatus) {
+        guard let birth = Sys.birthTime(fd) else { return nil }
+        device = status.device
+        inode = status.inode
+        birthSeconds = birth.seconds
+        birthNanoseconds = birth.nanoseconds
     }
 }
 

@@ -28,6 +28,8 @@ public struct CollectStatistics: Hashable, Sendable {
     public var entries: Int
     /// Wall time of the collection, in seconds.
     public var durationSeconds: Double
+    /// Entries of files read by an earlier collection whose keys were trusted, not checked again.
+    package var knownEntries = 0
 }
 
 /// Merges the metric files of a multiprocess directory, as prometheus_client's
@@ -242,6 +244,7 @@ public final class MultiProcessCollector: Sendable {
             deadOwnerFiles: output.deadOwnerFiles.count, badFiles: output.problems.count,
             entries: output.entries + natives.entries + metadata.entries + exemplarMerge.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
+        statistics.knownEntries = output.knownEntries
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess

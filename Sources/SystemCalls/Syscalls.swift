@@ -222,6 +222,32 @@ package enum Sys {
         return unsafeBitCast(symbol, to: Renameat2.self)
     }()
 
+    /// When the open file `fd` was created (`statx`'s `stx_btime`), or nil where the kernel or
+    /// the file system does not record it. With the device and inode it names one file for
+    /// good: an inode number freed by a deleted file is soon given to a new one, a birth time
+    /// never is.
+    package static func birthTime(_ fd: Int32) -> (seconds: Int64, nanoseconds: UInt32)? {
+        guard let statx = statxFunction else { return nil }
+        // `struct statx` is 256 bytes: `stx_mask` at 0, `stx_btime` (`tv_sec` Int64,
+        // `tv_nsec` UInt32) at 80; the kernel's ABI, stable since Linux 4.11.
+        return withUnsafeTemporaryAllocation(byteCount: 256, alignment: 8) { buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            let statxBirthTime: UInt32 = 0x800, emptyPath: Int32 = 0x1000
+            guard statx(fd, "", emptyPath, statxBirthTime, buffer.baseAddress!) == 0,
+                  buffer.load(fromByteOffset: 0, as: UInt32.self) & statxBirthTime != 0 else { return nil }
+            return (buffer.load(fromByteOffset: 80, as: Int64.self), buffer.load(fromByteOffset: 88, as: UInt32.self))
+        }
+    }
+
+    private typealias Statx = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UInt32, UnsafeMutableRawPointer) -> Int32
+
+    /// glibc (2.28 and later) has `statx`, but Swift's Glibc module does not declare it (it is
+    /// behind `_GNU_SOURCE`): look it up once.
+    private static let statxFunction: Statx? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0) /* RTLD_DEFAULT */, "statx") else { return nil }
+        return unsafeBitCast(symbol, to: Statx.self)
+    }()
+
     package static func unlink(_ path: String) throws(SystemError) {
         switch retrying({ Glibc.unlink(path) }) {
         case .success: return

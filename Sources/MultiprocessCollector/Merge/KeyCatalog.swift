@@ -75,6 +75,12 @@ struct KeyCatalog: ~Copyable, Sendable {
     var ownerNames = KeyInterner()
     var owners: [String] = []
 
+    // Files.
+    /// Per path: the file read there last and the key ids of its entries, in file order, so
+    /// that the next read of the same file (``FileIdentity``) trusts them instead of
+    /// interning every key again (see ``MergeEngine``'s doc comment).
+    var knownFiles: [String: KnownFile] = [:]
+
     var seriesCount: Int { seriesFamily.count }
     var familyCount: Int { familyName.count }
 
@@ -488,4 +494,12 @@ struct PlainKey {
         self.help = help
         self.helpQuote = helpQuote
     }
+}
+
+/// What a merge keeps of a file it read whole and found good: which file it was, how far it
+/// was used, and the key id of each entry in file order.
+struct KnownFile {
+    var identity: FileIdentity
+    var used: Int
+    var keys: [Int32]
 }

@@ -52,6 +52,9 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         return UnsafeRawBufferPointer(start: arena + offsets[i], count: Int(lengths[i]))
     }
 
+    /// The length of key `id`'s bytes.
+    func length(of id: Int32) -> Int { Int(lengths[Int(id)]) }
+
     /// The id of `key`, and whether it was new.
     ///
     /// - Parameter hint: the id the caller expects (or -1). Processes create their series in

@@ -18,6 +18,8 @@ package struct MergeOutput: Sendable {
     package var entries: Int
     /// Series that received a value.
     package var seriesMerged: Int
+    /// Entries whose keys were known from the last read of the same file, so not checked again.
+    package var knownEntries = 0
 }
 
 /// A finished merge, and the catalog it leaves for the next one.
@@ -105,6 +107,7 @@ struct MergeEngine: ~Copyable {
     private(set) var mergedFiles = 0
     var deadOwnerFiles: [String] = []
     private(set) var entries = 0
+    private(set) var knownEntries = 0
 
     init(catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) {
         self.catalog = catalog
@@ -116,6 +119,7 @@ struct MergeEngine: ~Copyable {
     /// Merges the files at `paths` in the order given (callers sort them by name).
     mutating func add(paths: [String], skipDeadOwners: Bool) {
         var reader = MetricFileReader()
+        defer { forgetFiles(except: paths) }
         for path in paths {
             let base = MetricFileName.baseName(of: path)
             // A source an interrupted compaction hid (`.fold-...`) is read as the file it was.
@@ -157,23 +161,92 @@ struct MergeEngine: ~Copyable {
         let isHistogramFile = kind == .histogram
         var n = 0
         var previous: Int32 = -1
-        let writer = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
-            try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
-                             count: &n, previous: &previous)
+        // The file opened, and how many of its first entries are known from the last read.
+        var identity: FileIdentity?
+        var used = 0
+        var trusted = 0
+        var known = catalog.knownFiles.removeValue(forKey: path)
+        let writer = try reader.streamEntries(path: path, opened: { opened, usedNow in
+            identity = opened
+            used = usedNow
+            // Files only grow while they live: the same file, used at least as far, still
+            // holds the entries read last time where they were.
+            guard let opened, let known, known.identity == opened, usedNow >= known.used else { return }
+            trusted = known.keys.count
+        }) { (bytes, base, used) throws(MetricFileError) -> Int in
+            if trusted > 0 && n == 0, let known { copyKnownKeys(known.keys) }
+            return try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
+                                    count: &n, previous: &previous, trusted: &trusted)
+        }
+        knownEntries += Swift.min(trusted, n)
+        if let identity {
+            var keys: [Int32]
+            if trusted > 0, trusted == known?.keys.count, let kept = known.take()?.keys {
+                // The known entries all still there: append the new ones.
+                keys = kept
+                if n > trusted { keys.append(contentsOf: UnsafeBufferPointer(start: scratch.keys + trusted, count: n - trusted)) }
+            } else {
+                keys = Array(UnsafeBufferPointer(start: scratch.keys, count: n))
+            }
+            catalog.knownFiles[path] = KnownFile(identity: identity, used: used, keys: keys)
         }
         return (n, writer)
     }
 
+    /// Puts a known file's key ids into the scratch buffer, where `checkEntries` trusts them.
+    private mutating func copyKnownKeys(_ keys: [Int32]) {
+        if keys.count > scratch.capacity { scratch.grow(to: keys.count, keeping: 0) }
+        keys.withUnsafeBufferPointer { scratch.keys.update(from: $0.baseAddress!, count: keys.count) }
+    }
+
+    /// Drops what the catalog knows of files that were not listed this time.
+    private mutating func forgetFiles(except paths: [String]) {
+        guard catalog.knownFiles.count > 0 else { return }
+        let listed = Set(paths)
+        for path in catalog.knownFiles.keys where !listed.contains(path) { catalog.knownFiles[path] = nil }
+    }
+
     /// Checks and resolves the whole entries in `bytes` (the file from offset `base` on);
     /// returns the bytes consumed. A method of its own, so the interner is inlined into it.
+    ///
+    /// The first `trusted` entries are those of the last read of the same file, whose key ids
+    /// are already in the scratch buffer: their bounds are checked, their keys only by length
+    /// (a length that differs ends the trust: the rest is interned and checked as new).
     private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
-                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32) throws(MetricFileError) -> Int {
+                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32,
+                                       trusted: inout Int) throws(MetricFileError) -> Int {
         // `bytes` holds the file from offset `base` to `available`.
         let available = base + bytes.count
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
-        if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
+        if most > scratch.capacity { scratch.grow(to: most, keeping: Swift.max(n, trusted)) }
         var pos = base
+        if n < trusted {
+            // Locals, so the loop keeps them in registers.
+            var i = n
+            let keys = scratch.keys, values = scratch.values, stamps = scratch.stamps
+            while i < trusted {
+                // A trusted entry lies inside the `used` of the last read, which is at most
+                // `used`; it may not have been read whole yet.
+                guard pos + 4 <= available else { break }
+                let at = pos - base
+                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                // The known key's length is at least 0, so the padding's `& 7` is `% 8`.
+                guard length == catalog.keys.length(of: keys[i]) else { trusted = i; break }
+                let valueAt = at + 4 + length + (8 - (length + 4) & 7)
+                let next = base + valueAt + 16
+                guard next <= used else { trusted = i; break }
+                guard next <= available else { break }
+                values[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+                stamps[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
+                i += 1
+                pos = next
+            }
+            if i > n { previous = keys[i - 1] }
+            n = i
+            // Still trusted: the next entry is not read whole yet.
+            if n < trusted { return pos - base }
+        }
         while pos < used {
             guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
             guard pos + 4 <= available else { break }
@@ -420,7 +493,7 @@ struct MergeEngine: ~Copyable {
         }
         families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
-                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 })
+                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 }, knownEntries: knownEntries)
         return MergeRun(output: output, catalog: catalog)
     }
 
