@@ -11,7 +11,7 @@ import PromMetrics
 
 let quantileModes: [String: WorkerMode] = [
     "summary-observe": WorkerMode(
-        usage: "summary-observe DIR uniform|lognormal|signed|constant:V N SEED RELATIVE_ERROR MAX_AGE AGE_BUCKETS [ROUTE]",
+        usage: "summary-observe DIR uniform|lognormal|grid-lognormal|signed|constant:V N SEED RELATIVE_ERROR MAX_AGE AGE_BUCKETS [ROUTE]",
         run: summaryObserveMode),
     "summary-fork": WorkerMode(usage: "summary-fork DIR", run: summaryForkMode),
 ]
@@ -20,11 +20,13 @@ let quantileModes: [String: WorkerMode] = [
 let quantileE2EObjectives: [Double] = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1]
 
 /// `summary-observe`: observes N values drawn from SEED (uniform in [0, 10); lognormal,
-/// exp(N(0, 1)); signed, 10 N(0, 1) with one in sixteen exactly 0; or the constant V) on route
+/// exp(N(0, 1)); grid-lognormal, exp(N(0, 1)) rounded to a multiple of 2^-16, so that every
+/// sum of up to 2^20 of them is exact in any order; signed, 10 N(0, 1) with one in sixteen
+/// exactly 0; or the constant V) on route
 /// ROUTE (default `/a`), then prints one JSON line `{"pid":P,"values":[...]}` with every value
 /// observed (each printed so that it reads back exactly), and exits 0.
 @Sendable func summaryObserveMode(_ a: [String]) throws -> Int32 {
-    let usage = "summary-observe DIR uniform|lognormal|signed|constant:V N SEED RELATIVE_ERROR MAX_AGE AGE_BUCKETS [ROUTE]"
+    let usage = "summary-observe DIR uniform|lognormal|grid-lognormal|signed|constant:V N SEED RELATIVE_ERROR MAX_AGE AGE_BUCKETS [ROUTE]"
     let dir = try argument(a, 0, usage)
     let distribution = try argument(a, 1, usage)
     let n = try intArgument(a, 2, usage)
@@ -52,6 +54,9 @@ let quantileE2EObjectives: [Double] = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.99
         switch distribution {
         case "uniform": value = Double.random(in: 0..<10, using: &rng)
         case "lognormal": value = exp(normal())
+        // |N(0, 1)| <= 8.6 here (Box-Muller with u >= 2^-53), so a value is below 2^13 and
+        // needs at most 29 bits on the 2^-16 grid: sums of up to 2^20 values fit 53 bits.
+        case "grid-lognormal": value = (exp(normal()) * 65536).rounded() / 65536
         case "signed": value = Int.random(in: 0..<16, using: &rng) == 0 ? 0 : 10 * normal()
         default:
             guard distribution.hasPrefix("constant:"), let v = Double(distribution.dropFirst("constant:".count)) else {
