@@ -89,6 +89,12 @@ struct MergeEngine: ~Copyable {
     }
     private var contributions: [Contribution] = []
 
+    /// Per file kind: the key ids of the last file of that kind remembered in the catalog.
+    /// Workers of one application usually create their series in the same order, so their
+    /// files' key sequences are equal: kept once, they cost the catalog one array, not one
+    /// per file.
+    private var lastKeySequence: [FileKind: [Int32]] = [:]
+
     // Folding only: the kind folded; how many entries of the file read last are not folded
     // yet; per key id, the combined value and timestamp, whether a value counted, and whether
     // the key is in `foldOrder` (key ids in the order first read).
@@ -180,17 +186,29 @@ struct MergeEngine: ~Copyable {
         }
         knownEntries += Swift.min(trusted, n)
         if let identity {
-            var keys: [Int32]
-            if trusted > 0, trusted == known?.keys.count, let kept = known.take()?.keys {
-                // The known entries all still there: append the new ones.
+            let keys: [Int32]
+            if trusted > 0, trusted == n, let kept = known.take()?.keys, kept.count == n {
+                // The same entries as last time.
                 keys = kept
-                if n > trusted { keys.append(contentsOf: UnsafeBufferPointer(start: scratch.keys + trusted, count: n - trusted)) }
             } else {
-                keys = Array(UnsafeBufferPointer(start: scratch.keys, count: n))
+                keys = keySequence(kind: kind, count: n)
             }
             catalog.knownFiles[path] = KnownFile(identity: identity, used: used, keys: keys)
         }
         return (n, writer)
+    }
+
+    /// The first `n` key ids of the scratch buffer as an array, shared with the last file of
+    /// the same kind when they are equal.
+    private mutating func keySequence(kind: FileKind, count n: Int) -> [Int32] {
+        let ids = UnsafeBufferPointer(start: scratch.keys, count: n)
+        if let last = lastKeySequence[kind], last.count == n, n > 0,
+           last.withUnsafeBytes({ KeyInterner.equal($0.baseAddress!, UnsafeRawPointer(scratch.keys), n * 4) }) {
+            return last
+        }
+        let made = Array(ids)
+        lastKeySequence[kind] = made
+        return made
     }
 
     /// Puts a known file's key ids into the scratch buffer, where `checkEntries` trusts them.
