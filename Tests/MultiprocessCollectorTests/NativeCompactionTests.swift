@@ -157,6 +157,13 @@ import TestSupport
         let killed = try run(executable("prom-multiproc-testworker"), ["compact-crash-after", dir.path, step.rawValue] + (native ? ["native"] : []))
         #expect(killed.signaled && killed.status == 128 + SIGKILL,
                 "the compactor was not killed at \(step) (native: \(native)): \(killed.status) \(killed.stdout) \(killed.stderr)")
+        // The `*.db` journal, which older binaries read, never names a native file (they would
+        // reject it whole); the native fold has a journal of its own.
+        if let journal = try? DirectoryFiles.read(dir.file(".prom-multiproc-compaction-journal")) {
+            let text = String(decoding: journal, as: UTF8.self)
+            #expect(text.hasPrefix("prom-multiproc compaction journal v2\n") && !text.contains("native"), "\(text)")
+        }
+        #expect(native || !dir.names().contains(Compactor.nativeJournalName), "the native fold started before the *.db fold ended")
         let interrupted = scrape(dir)
         #expect(interrupted.problems.isEmpty, "\(interrupted.problems)")
         #expect(interrupted.text == before.text, "after a kill at \(step) (native: \(native))")
