@@ -14,7 +14,7 @@ struct SummaryWindowMerge {
     var help = ""
     /// The objectives of the first age bucket seen, in its order.
     private var firstObjectives: [Double]?
-    /// Every objective seen, when processes disagree about them.
+    /// Every objective seen, once processes disagree about them.
     private var union: Set<Double> = []
     private var disagree = false
     /// Nil while no age bucket in the window has been seen: the quantiles are NaN.
@@ -39,9 +39,14 @@ struct SummaryWindowMerge {
 
     /// Records one age bucket's objectives.
     mutating func see(_ objectives: [Double]) {
-        union.formUnion(objectives)
         guard let first = firstObjectives else { firstObjectives = objectives; return }
-        if first != objectives { disagree = true }
+        // Every process of a summary normally gives the same list: compare, nothing else.
+        if first == objectives { return }
+        if !disagree {
+            disagree = true
+            union = Set(first)
+        }
+        union.formUnion(objectives)
     }
 
     /// The estimate of each objective, NaN for an empty window.
