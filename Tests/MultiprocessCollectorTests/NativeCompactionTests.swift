@@ -228,6 +228,39 @@ import TestSupport
         #expect(count() == 100)
     }
 
+    /// A native file a process opens while it is being compacted (played through the native
+    /// fold's seam, by this test process) is seen by the re-check and put back; a new file that
+    /// took its name meanwhile is never clobbered: the put-back one becomes
+    /// `native_<owner>~1.pmh`, and a scrape counts both. Once closed, both are folded.
+    @Test func aNativeFileOpenedWhileItIsBeingCompactedIsPutBesideANewFileOfItsName() throws {
+        let dir = TempDirectory("pmp-native-putback"); defer { dir.remove() }
+        _ = try worker(dir, "native-observe", ["2", "0x1p-128", "0", "100", "41", "positive"])
+        let name = try #require(nativeFiles(dir).first)
+        let owner = String(name.dropFirst("native_".count).dropLast(".pmh".count))
+        let path = dir.file(name)
+        let copy = try DirectoryFiles.read(path)
+        let count = { (self.families(dir).first { $0.name == Self.histogram }?.nativeHistograms.first?.count) ?? 0 }
+        let held = Locked<Int32>(-1)
+        var options = CompactionOptions()
+        options.afterNativeStep = { step in
+            if step == .journalStaged { held.withLock { $0 = (try? Sys.open(path, [.readWrite])) ?? -2 } }
+            // A new process of that pid creates a fresh file under the now free name.
+            if step == .sourcesHidden { try? DirectoryFiles.writeAtomically(copy, to: path) }
+        }
+        // Other suites spawn children meanwhile, which may hold this process's descriptors
+        // (the compactor's own locks) for a moment: then the file is rightly kept; try again.
+        var r = try Compactor.compact(directory: dir.path, options: options)
+        for _ in 1..<5 where held.withLock({ $0 }) == -1 { r = try Compactor.compact(directory: dir.path, options: options) }
+        #expect(held.withLock { $0 } >= 0)
+        #expect(r.kept.contains { $0.name == "native_\(owner)~1.pmh" && $0.reason.contains("put back") }, "\(r.kept)")
+        #expect(nativeFiles(dir) == [name, "native_\(owner)~1.pmh"] && leftovers(dir).isEmpty, "\(dir.names())")
+        #expect(count() == 200)
+        held.withLock { Sys.close($0) }
+        _ = try compact(dir)
+        #expect(nativeFiles(dir) == ["native_archive.pmh"] && leftovers(dir).isEmpty, "\(dir.names())")
+        #expect(count() == 200)
+    }
+
     /// Hidden names round-trip for both kinds of files compaction folds; other names and the
     /// native archive's temporary name do not parse as hidden sources.
     @Test func stagedNamesRoundTripForMetricAndNativeFiles() throws {
