@@ -261,6 +261,19 @@ import TestSupport
         #expect(count() == 200)
     }
 
+    /// `wipe` removes what a native fold killed half-way leaves: the hidden sources, the
+    /// temporary archive and the native journal.
+    @Test func wipeRemovesWhatAnInterruptedNativeFoldLeaves() throws {
+        let dir = TempDirectory("pmp-native-wipe"); defer { dir.remove() }
+        _ = try worker(dir, "native-observe", ["2", "0x1p-128", "0", "50", "51", "positive"])
+        let killed = try run(executable("prom-multiproc-testworker"), ["compact-crash-after", dir.path, "archives-written", "native"])
+        #expect(killed.signaled, "\(killed.stdout) \(killed.stderr)")
+        #expect(dir.names().contains(Compactor.nativeJournalName) && dir.names().contains { $0.hasPrefix(".fold-archive-") }, "\(dir.names())")
+        let wiped = try run(executable("prom-multiproc-cli"), ["wipe", "--dir", dir.path])
+        #expect(wiped.status == 0, "\(wiped.stderr)")
+        #expect(dir.names().filter { $0 != FileLock.directoryLockName }.isEmpty, "\(dir.names())")
+    }
+
     /// Hidden names round-trip for both kinds of files compaction folds; other names and the
     /// native archive's temporary name do not parse as hidden sources.
     @Test func stagedNamesRoundTripForMetricAndNativeFiles() throws {
