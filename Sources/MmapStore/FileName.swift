@@ -249,20 +249,31 @@ extension MetricFileName {
     package static let stagedPrefix = ".fold-"
 
     /// The name compaction gives this file while it folds or removes it,
-    /// `.fold-<nonce>-<name without .db>` (`.fold-1f2e3d4c-counter_123`): out of the `*.db`
-    /// namespace, so no collector lists it and no writer opens it. `nonce` is lower-case hex.
+    /// `.fold-<nonce>-<name without its suffix>` (`.fold-1f2e3d4c-counter_123`,
+    /// `.fold-1f2e3d4c-native_123` for `native_123.pmh`): out of the `*.db` and `*.pmh`
+    /// namespaces, so no collector lists it and no writer opens it. `nonce` is lower-case hex.
+    /// Only `*.db` and native-histogram names are ever staged: ``init(parsingStaged:)`` parses
+    /// those back.
     package func stagedName(nonce: String) -> String {
-        Self.stagedPrefix + nonce + "-" + String(description.dropLast(3))
+        Self.stagedPrefix + nonce + "-" + stem
     }
 
     /// Parses a name made by ``stagedName(nonce:)`` back into the file's own name; nil for
-    /// anything else.
+    /// anything else. The stem tells the suffix: `native_<owner>` is a native-histogram file
+    /// (no `*.db` name starts with `native_`), anything else a `*.db` file.
     package init?(parsingStaged name: String) {
         guard name.hasPrefix(Self.stagedPrefix) else { return nil }
         let rest = name.dropFirst(Self.stagedPrefix.count)
         guard let dash = rest.firstIndex(of: "-") else { return nil }
         let nonce = rest[..<dash]
         guard !nonce.isEmpty, nonce.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else { return nil }
-        self.init(parsing: String(rest[rest.index(after: dash)...]) + ".db")
+        let stem = String(rest[rest.index(after: dash)...])
+        if let name = MetricFileName(parsing: stem + ".db") {
+            self = name
+        } else if let name = MetricFileName(parsing: stem + Self.nativeHistogramSuffix) {
+            self = name
+        } else {
+            return nil
+        }
     }
 }

@@ -181,7 +181,7 @@ public final class MultiProcessCollector: Sendable {
         // together with the files folded into it. After a compactor crash, its journal tells
         // which of the sources it renamed out of the `*.db` namespace still count.
         var directoryLock = FileLock.sharedDirectory(directory)
-        var nativePaths: [String] = []
+        var nativeFiles: [(path: String, name: String)] = []
         var metadataPaths: [String] = []
         var exemplarPaths: [String] = []
         // The `*.db` files listed (for `alongside`); `paths` adds hidden sources to merge.
@@ -202,7 +202,14 @@ public final class MultiProcessCollector: Sendable {
                 named.sort { $0.name != $1.name ? $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) : $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
                 paths = named.map(\.path)
             }
-            nativePaths = listing.nativeHistogramFiles
+            nativeFiles = listing.nativeHistogramFiles.map { ($0, MetricFileName.baseName(of: $0)) }
+            // The native-histogram files an interrupted compaction hid and has not folded into
+            // an archive in place count under their names, once (its own journal).
+            let hiddenNatives = Compactor.interruptedNative(directory: directory)
+            if !hiddenNatives.isEmpty {
+                nativeFiles += hiddenNatives
+                nativeFiles.sort { $0.name != $1.name ? $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) : $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+            }
             if typesFromMetadata || createdSeries { metadataPaths = listing.metadataFiles }
             if exemplars { exemplarPaths = listing.exemplarFiles }
         case .failure(let e): listProblems.append(e)
@@ -218,7 +225,7 @@ public final class MultiProcessCollector: Sendable {
         // Native-histogram buckets, read under the same lock (wipe removes them under the
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
-        natives.add(paths: nativePaths)
+        natives.add(files: nativeFiles)
         var metadata = DirectoryMetadata()
         metadata.add(paths: metadataPaths, creationTimes: createdSeries)
         var exemplarMerge = ExemplarMerge()

@@ -45,8 +45,8 @@ enum CompactCommand {
     static let help = helpText(
         command: "compact", synopsis: "[--dir DIR] [options]",
         about: """
-        Folds the files of dead processes into archive files (counter_archive.db, ...) and
-        removes them, keeping the merged output identical; removes live-mode gauge files of dead
+        Folds the files of dead processes into archive files (counter_archive.db, ...,
+        native_archive.pmh for native histograms and summary quantiles) and removes them, keeping the merged output identical; removes live-mode gauge files of dead
         processes. A file is dead when no process holds its lock and no process maps it or has
         it open (one scan of /proc), whoever wrote it: prometheus_client's files need no
         mark-dead, and a file a reused pid's process uses is kept even after mark-dead. Where
@@ -54,7 +54,7 @@ enum CompactCommand {
         (a directory shared by containers, each with its own pid namespace, whose writers /proc
         cannot show), prometheus_client's files are folded only after mark-dead (or with
         --check-python-pids), and never while a process with their pid runs. Files are renamed
-        out of the *.db names and checked again before they are folded, so a process that opens
+        out of the *.db and *.pmh names and checked again before they are folded, so a process that opens
         one meanwhile gets a fresh file or has its file put back. One compactor runs at a time
         (a second waits). Killed at any point, the next run completes or rolls back the
         interrupted one.

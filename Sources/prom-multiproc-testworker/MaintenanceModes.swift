@@ -6,22 +6,25 @@ import MultiprocessCollector
 import SystemCalls
 
 let maintenanceModes: [String: WorkerMode] = [
-    "compact-crash-after": WorkerMode(usage: "compact-crash-after DIR STEP", run: compactCrashAfterMode),
+    "compact-crash-after": WorkerMode(usage: "compact-crash-after DIR STEP [native]", run: compactCrashAfterMode),
     "scan-in-use": WorkerMode(usage: "scan-in-use DIR [ROUNDS]", run: scanInUseMode),
 ]
 
 /// Compacts DIR as `prom-multiproc-cli compact --dir DIR` does, and ends with SIGKILL right
 /// after STEP (one of ``CompactionStep``: journal-staged, first-source-hidden, sources-hidden,
 /// rechecked, archives-written, journal-written, first-archive-renamed, archives-renamed,
-/// first-source-removed, sources-removed), as a compactor killed there would. When the
-/// compaction never reaches STEP (nothing to fold), prints what it did and exits 0.
+/// first-source-removed, sources-removed), as a compactor killed there would; with `native`,
+/// after STEP of the native-histogram files' fold (which follows the `*.db` files' one). When
+/// the compaction never reaches STEP (nothing to fold), prints what it did and exits 0.
 @Sendable func compactCrashAfterMode(_ a: [String]) throws -> Int32 {
     let steps = CompactionStep.allCases.map(\.rawValue).joined(separator: "|")
-    let usage = "compact-crash-after DIR \(steps)"
+    let usage = "compact-crash-after DIR \(steps) [native]"
     let dir = try argument(a, 0, usage)
     guard let step = CompactionStep(rawValue: try argument(a, 1, usage)) else { throw UsageError(description: usage) }
+    guard a.count <= 2 || (a.count == 3 && a[2] == "native") else { throw UsageError(description: usage) }
     var options = CompactionOptions()
-    options.afterStep = { reached in if reached == step { Sys.killSelf() } }
+    let kill: @Sendable (CompactionStep) -> Void = { reached in if reached == step { Sys.killSelf() } }
+    if a.count == 3 { options.afterNativeStep = kill } else { options.afterStep = kill }
     let r = try Compactor.compact(directory: dir, options: options)
     say("step \(step.rawValue) not reached: folded \(r.folded.count) file(s) into \(r.archives.count) archive(s), removed \(r.removed.count)")
     return 0

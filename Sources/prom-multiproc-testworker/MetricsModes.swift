@@ -158,7 +158,7 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
 ///
 /// It writes as the identity ID (`ProcessIdentity.fixed`, playing a reused pid) or its real
 /// pid (`pid`), creates `torture_ops_total` (a counter), `torture_latency` (a histogram with
-/// buckets 0.3 and 0.6) and `torture_workers` (a livesum gauge, incremented once), prints
+/// buckets 0.3 and 0.6, and native buckets) and `torture_workers` (a livesum gauge, incremented once), prints
 /// `ready <identity>`, and waits for a line on standard input: meanwhile the torture reads
 /// the values its files start from (an adopted file continues a dead process's values). Then
 /// it loops until killed: BATCH times { add 1 to the counter, observe
@@ -172,7 +172,9 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
     let identity: ProcessIdentity = id == "pid" ? .processID : .fixed(id)
     let registry = Registry(storage: try .multiprocess(directory: dir, identity: identity))
     let ops = try Counter("torture_ops_total", help: "Operations done by torture writers.", registry: registry)
-    let latency = try Histogram("torture_latency", help: "Values observed by torture writers.", buckets: [0.3, 0.6], registry: registry)
+    // Native buckets too (scripts/torture: native_<pid>.pmh, folded by compaction).
+    let latency = try Histogram("torture_latency", help: "Values observed by torture writers.", buckets: [0.3, 0.6],
+                                native: NativeHistogramOptions(bucketFactor: 1.1), registry: registry)
     let workers = try Gauge("torture_workers", help: "Torture writers alive.", mode: .livesum, registry: registry)
     workers.increment()
     say("ready \(id == "pid" ? String(getpid()) : id)")

@@ -211,11 +211,15 @@ struct FileSurfaceTests {
         _ = try deadCounterFile(dir, owner: "51", value: 1)
         #expect(mkfifo(dir.file(".prom-multiproc-dead-pids"), 0o600) == 0)
         #expect(mkfifo(dir.file(".prom-multiproc-compaction-journal"), 0o600) == 0)
+        #expect(mkfifo(dir.file(".prom-multiproc-native-compaction-journal"), 0o600) == 0)
         #expect(mkfifo(dir.file("counter_52.db"), 0o600) == 0)
+        #expect(mkfifo(dir.file("native_52.pmh"), 0o600) == 0)
         let r = try run("/bin/sh", ["-c", "exec \"$0\" \"$@\"", executable("prom-multiproc-cli"), "compact", "--dir", dir.path], timeout: 60)
         #expect(!r.signaled, "compact hung on a FIFO and was killed")
         let fifo = try DirectoryFiles.status(dir.file("counter_52.db"))
         #expect(!fifo.isRegular && !fifo.isDirectory && !fifo.isSymlink, "the FIFO is left alone")
+        let nativeFifo = try DirectoryFiles.status(dir.file("native_52.pmh"))
+        #expect(!nativeFifo.isRegular && !nativeFifo.isDirectory && !nativeFifo.isSymlink, "the native FIFO is left alone")
         #expect(!FileManager.default.fileExists(atPath: dir.file("counter_51.db")), "the dead file was still compacted")
     }
 
@@ -314,6 +318,19 @@ struct FileSurfaceTests {
 
             """
         try Data(journal.utf8).write(to: URL(fileURLWithPath: dir.file(".prom-multiproc-compaction-journal")))
+        // The same through the native-histogram journal, which must name native files only.
+        let native = """
+            prom-multiproc native-histogram compaction journal v1
+            phase commit
+            archive notes.txt native_archive.pmh
+            archive .fold-archive-1 weird_1.db
+            fold notes.txt native_1.pmh
+            fold .fold-1-counter_9 counter_9.db
+            fold .fold-1-x x.db
+            end
+
+            """
+        try Data(native.utf8).write(to: URL(fileURLWithPath: dir.file(".prom-multiproc-native-compaction-journal")))
         let r = try surfaceCLI(["compact", "--dir", dir.path])
         #expect(!r.signaled)
         try plants.expectIntact(dir)

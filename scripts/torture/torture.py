@@ -23,8 +23,9 @@ What runs, in one temporary directory:
   replacements write as their real pid. One restart in ten kills the replacement again 0-50 ms
   after it started writing;
 - a compactor thread: `prom-multiproc-cli compact --verbose` every 0.1-1 s; one in four is
-  instead `prom-multiproc-testworker compact-crash-after DIR STEP`, the same compaction killed
-  at a random step (every step of CompactionStep).
+  instead `prom-multiproc-testworker compact-crash-after DIR STEP [native]`, the same compaction
+  killed at a random step (every step of CompactionStep) of the *.db files' fold or, with
+  `native`, of the native-histogram files' fold.
 
 Why the expected totals are exact although workers die by SIGKILL at random points:
 1. A worker prints `ready` once its files are open, and waits. Its files are then read through
@@ -37,6 +38,12 @@ Why the expected totals are exact although workers die by SIGKILL at random poin
    wrote even if a compactor wrongly deleted the file under it: such a loss shows at the end.
 4. Once every worker is dead and compacted, the merged output must equal the sum of what all
    workers issued (binary fractions: the histogram's sum is exact too).
+5. The Swift workers' `torture_latency` also keeps native buckets (`native_<pid>.pmh`, folded
+   into `native_archive.pmh` by compaction): read the same way (the bucket entries' counts),
+   the native count each issued is within one of its classic count (a SIGSTOP may fall between
+   the two updates of one observation), and the merged native count (protobuf, from `serve`
+   during the run and from `serve` and `collect` at the end) must never go down, never exceed
+   and finally equal the sum of what they issued.
 
 Exit status: 0 when every check passed, 1 otherwise (each violation is printed).
 """
@@ -47,6 +54,7 @@ import os
 import random
 import re
 import select
+import struct
 import shutil
 import signal
 import statistics
@@ -64,10 +72,96 @@ WORKERS = "torture_workers"
 STEPS = ["journal-staged", "first-source-hidden", "sources-hidden", "rechecked", "archives-written",
          "journal-written", "first-archive-renamed", "archives-renamed", "first-source-removed", "sources-removed"]
 KEYS = ("ops", "count", "sum")
+# The native count is kept beside KEYS: prometheus_client and the text formats never see it.
+NATIVE = "native"
+PROTOBUF_ACCEPT = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
 
 
 def zero():
-    return {k: 0.0 for k in KEYS}
+    out = {k: 0.0 for k in KEYS}
+    out[NATIVE] = 0.0
+    return out
+
+
+def pmh_count(path):
+    """The sum of the bucket entries' counts of a native-histogram file (NativeHistogramFile:
+    the container of the *.db files; series entries have JSON keys, bucket entries 11-byte keys
+    and a UInt64 count as their value). A torture writer's file holds one series."""
+    with open(path, "rb") as f:
+        data = f.read()
+    used = struct.unpack_from("<I", data, 0)[0]
+    pos, total = 8, 0
+    while pos + 4 <= used:
+        n = struct.unpack_from("<I", data, pos)[0]
+        key = data[pos + 4:pos + 4 + n]
+        pos += 4 + n + (8 - (n + 4) % 8)
+        if key[:1] != b"[":
+            total += struct.unpack_from("<Q", data, pos)[0]
+        pos += 16
+    return float(total)
+
+
+def _varint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return x, i
+
+
+def _fields(b):
+    """(field number, wire type, value) of one protobuf message."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = _varint(b, i)
+        elif wire == 1:
+            v, i = b[i:i + 8], i + 8
+        elif wire == 2:
+            n, i = _varint(b, i)
+            v, i = b[i:i + n], i + n
+        elif wire == 5:
+            v, i = b[i:i + 4], i + 4
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+        yield field, wire, v
+
+
+def native_count(body, family):
+    """The native count of `family`'s histogram series in a delimited MetricFamily stream (the
+    zero bucket plus every bucket, from deltas or float counts), or None without one."""
+    i, found = 0, None
+    while i < len(body):
+        n, i = _varint(body, i)
+        message, i = body[i:i + n], i + n
+        fields = list(_fields(message))
+        if not any(f == 1 and v.decode() == family for f, _, v in fields):
+            continue
+        for f, _, metric in fields:
+            if f != 4:
+                continue
+            for mf, _, histogram in _fields(metric):
+                if mf != 7:
+                    continue
+                total, running, native = 0.0, {10: 0, 13: 0}, False
+                for hf, _, v in _fields(histogram):
+                    if hf == 5:
+                        native = True
+                    elif hf == 7:
+                        total += v
+                    elif hf in (8, 11, 14):
+                        total += struct.unpack("<d", v)[0]
+                    elif hf in (10, 13):
+                        running[hf] += (v >> 1) ^ -(v & 1)
+                        total += running[hf]
+                if native:
+                    found = (found or 0.0) + total
+    return found
 
 
 class Worker:
@@ -94,7 +188,7 @@ class Torture:
         self.slots = []
         self.n = {k: 0 for k in ("started", "py", "swift", "kills", "early_kills", "reuses", "late_hooks", "mark_dead",
                                 "mark_dead_in_use", "collisions", "compactions", "compactors_killed", "folded",
-                                "put_back", "kept_in_use", "scrapes", "scrape_failures")}
+                                "put_back", "kept_in_use", "scrapes", "protobuf_scrapes", "scrape_failures")}
         self.max_scraped = zero()
         self.last_scraped = zero()
         self.scrape_ms = []
@@ -187,11 +281,15 @@ class Torture:
                 continue
             if not target.startswith(self.dir + "/") or (st.st_dev, st.st_ino) in seen:
                 continue
-            # Sidecar files (creation times, exemplars, native buckets) hold no counter values
-            # and their keys are not prometheus_client's JSON.
-            if os.path.basename(target).removesuffix(" (deleted)").endswith((".pmm", ".pmx", ".pmh")):
+            # Sidecar files (creation times, exemplars) hold no counter values and their keys
+            # are not prometheus_client's JSON; native buckets are counted apart.
+            base = os.path.basename(target).removesuffix(" (deleted)")
+            if base.endswith((".pmm", ".pmx")):
                 continue
             seen.add((st.st_dev, st.st_ino))
+            if base.endswith(".pmh"):
+                out[NATIVE] += pmh_count(path)
+                continue
             for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(path):
                 name = json.loads(key)[1]
                 if name == OPS:
@@ -217,11 +315,13 @@ class Torture:
         w.proc.returncode = -signal.SIGKILL
         if final is None:
             return
-        issued = {k: final[k] - w.initial[k] for k in KEYS}
+        issued = {k: final[k] - w.initial[k] for k in KEYS + (NATIVE,)}
         if issued["ops"] < 0 or not (issued["ops"] - 1 <= issued["count"] <= issued["ops"]):
             self.violation(f"{w.lang} worker {pid} ({w.identity}): issued {issued} (from {w.initial} to {final})")
+        if (w.lang == "swift" and abs(issued[NATIVE] - issued["count"]) > 1) or (w.lang == "py" and issued[NATIVE] != 0):
+            self.violation(f"{w.lang} worker {pid} ({w.identity}): native count {issued[NATIVE]} against {issued['count']} observed")
         with self.lock:
-            for k in KEYS:
+            for k in KEYS + (NATIVE,):
                 self.expected[k] += issued[k]
             self.n["kills"] += 1
         try:
@@ -240,12 +340,13 @@ class Torture:
 
     # ---- concurrent work --------------------------------------------------------------------
 
-    def scrape(self):
+    def scrape(self, protobuf=False):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
         try:
-            conn.request("GET", "/metrics")
+            conn.request("GET", "/metrics", headers={"Accept": PROTOBUF_ACCEPT} if protobuf else {})
             resp = conn.getresponse()
-            return resp.status, resp.read().decode()
+            body = resp.read()
+            return resp.status, body if protobuf else body.decode()
         finally:
             conn.close()
 
@@ -261,14 +362,21 @@ class Torture:
         rng = random.Random(self.args.seed + 1)
         while not self.stop_event.is_set():
             t0 = time.monotonic()
+            # One scrape in four asks for protobuf, the only format with the native count.
+            protobuf = rng.random() < 0.25
             try:
-                status, body = self.scrape()
+                status, body = self.scrape(protobuf)
             except Exception as e:  # noqa: BLE001 - any failure is a violation
                 self.count("scrape_failures")
                 self.violation(f"scrape failed: {e!r}")
                 time.sleep(0.1)
                 continue
-            got = self.totals(body)
+            got = {k: None for k in KEYS + (NATIVE,)}
+            if protobuf:
+                got[NATIVE] = native_count(body, LAT)
+                self.count("protobuf_scrapes")
+            else:
+                got.update(self.totals(body))
             with self.lock:
                 self.n["scrapes"] += 1
                 self.scrape_ms.append((time.monotonic() - t0) * 1000)
@@ -276,10 +384,10 @@ class Torture:
             if status != 200:
                 self.count("scrape_failures")
                 self.violation(f"scrape: status {status}")
-            for k in KEYS:
+            for k in KEYS + (NATIVE,):
                 v = got[k]
                 if v is None:
-                    continue  # before the first worker wrote
+                    continue  # before the first worker wrote, or not in this format
                 if v < previous[k]:
                     self.violation(f"scrape: {k} went down from {previous[k]} to {v}")
                 with self.lock:
@@ -290,11 +398,14 @@ class Torture:
     def compactor(self):
         rng = random.Random(self.args.seed + 2)
         while not self.stop_event.wait(rng.uniform(0.1, 1.0)):
-            self.compact(crash_after=rng.choice(STEPS) if rng.random() < 0.25 else None)
+            crash = rng.random() < 0.25
+            self.compact(crash_after=rng.choice(STEPS) if crash else None, native=crash and rng.random() < 0.5)
 
-    def compact(self, crash_after=None):
+    def compact(self, crash_after=None, native=False):
         if crash_after:
+            # Killed at a step of the *.db files' fold, or (native) of the native files' fold.
             command = [os.path.join(self.bin, "prom-multiproc-testworker"), "compact-crash-after", self.dir, crash_after]
+            command += ["native"] if native else []
         else:
             command = [os.path.join(self.bin, "prom-multiproc-cli"), "compact", "--dir", self.dir, "--verbose"]
         r = subprocess.run(command, capture_output=True, text=True)
@@ -374,9 +485,22 @@ class Torture:
         names = sorted(n for n in os.listdir(self.dir) if n.endswith(".db"))
         if names != ["counter_archive.db", "histogram_archive.db"]:
             self.violation(f"after the last compaction the directory holds {names}")
-        leftovers = sorted(n for n in os.listdir(self.dir) if n.startswith(".fold-") or n.startswith(".tmp-archive-"))
-        if leftovers or os.path.exists(os.path.join(self.dir, ".prom-multiproc-compaction-journal")):
+        natives = sorted(n for n in os.listdir(self.dir) if n.endswith(".pmh"))
+        if natives != (["native_archive.pmh"] if self.n["swift"] else []):
+            self.violation(f"after the last compaction the directory holds native files {natives}")
+        leftovers = sorted(n for n in os.listdir(self.dir) if n.startswith(".fold-") or n.startswith(".tmp-archive-")
+                           or n in (".prom-multiproc-compaction-journal", ".prom-multiproc-native-compaction-journal"))
+        if leftovers:
             self.violation(f"leftovers after the last compaction: {leftovers}")
+        _, proto = self.scrape(protobuf=True)
+        cli_proto = subprocess.run([os.path.join(self.bin, "prom-multiproc-cli"), "collect", "--no-self-metrics", "--format", "protobuf",
+                                    "--dir", self.dir], capture_output=True)
+        for source, message in (("serve", proto), ("collect", cli_proto.stdout)):
+            got = native_count(message, LAT) or 0.0
+            if got != exp[NATIVE]:
+                self.violation(f"{source}: merged native count is {got}, the Swift workers issued {exp[NATIVE]}")
+        if self.max_scraped[NATIVE] > exp[NATIVE]:
+            self.violation(f"a scrape saw native count {self.max_scraped[NATIVE]}, more than the {exp[NATIVE]} issued (a double count)")
         status, body = self.scrape()
         cli = subprocess.run([os.path.join(self.bin, "prom-multiproc-cli"), "collect", "--no-self-metrics", "--dir", self.dir],
                              capture_output=True, text=True)
@@ -437,8 +561,8 @@ class Torture:
             f"mark-dead       {n['mark_dead']} calls, {n['mark_dead_in_use']} found the pid's files in use (not recorded)",
             f"compactions     {n['compactions']} (and {n['compactors_killed']} killed at a random step), {n['folded']} files folded, "
             f"{n['kept_in_use']} kept as in use, {n['put_back']} put back after hiding",
-            f"scrapes         {n['scrapes']}, failed {n['scrape_failures']}; ms p50 {statistics.median(ms):.1f} max {ms[-1]:.1f}",
-            f"final totals    {OPS} {e['ops']:.0f}, {LAT}_count {e['count']:.0f}, {LAT}_sum {e['sum']}",
+            f"scrapes         {n['scrapes']} ({n['protobuf_scrapes']} protobuf), failed {n['scrape_failures']}; ms p50 {statistics.median(ms):.1f} max {ms[-1]:.1f}",
+            f"final totals    {OPS} {e['ops']:.0f}, {LAT}_count {e['count']:.0f}, {LAT}_sum {e['sum']}, native count {e[NATIVE]:.0f}",
             f"violations      {len(self.violations)}",
         ]
         print("[torture] summary\n" + "\n".join("  " + l for l in lines), flush=True)

@@ -27,6 +27,9 @@ public struct CompactionOptions: Sendable {
     /// that kill the compactor at every step (through the test worker's `compact-crash-after`
     /// mode); no shipped program sets it.
     package var afterStep: (@Sendable (CompactionStep) -> Void)?
+    /// The same seam for the steps of the native-histogram files' fold, which runs after the
+    /// `*.db` files' one under its own journal.
+    package var afterNativeStep: (@Sendable (CompactionStep) -> Void)?
 
     /// Default options.
     public init() {}
@@ -37,7 +40,7 @@ public struct CompactionOptions: Sendable {
 package enum CompactionStep: String, CaseIterable, Sendable {
     /// The staging journal names the files to fold and their hidden names; none renamed yet.
     case journalStaged = "journal-staged"
-    /// The first source has been renamed out of the `*.db` namespace.
+    /// The first source has been renamed out of the `*.db` (or `*.pmh`) namespace.
     case firstSourceHidden = "first-source-hidden"
     /// Every source is hidden.
     case sourcesHidden = "sources-hidden"
@@ -75,8 +78,9 @@ public struct CompactionReport: Sendable {
 }
 
 /// Folds the files of dead processes into archive files (`counter_archive.db`,
-/// `gauge_sum_archive.db`, ...) so that the number of files stays bounded under worker churn,
-/// while the merged output stays the same.
+/// `gauge_sum_archive.db`, ..., and `native_archive.pmh` for native histograms and summary
+/// quantile windows) so that the number of files stays bounded under worker churn, while the
+/// merged output stays the same.
 ///
 /// The files of each kind are read and folded by the collector's merge engine (`MergeEngine`),
 /// so a compaction combines values exactly as a scrape does (counters, summaries and histograms
@@ -141,15 +145,49 @@ public struct CompactionReport: Sendable {
 /// collector, which knows no journal, misses the hidden sources of an interrupted compaction
 /// until the next one completes or rolls it back.
 ///
+/// ## Native-histogram files
+///
+/// A dead process's `native_<pid>.pmh` (``NativeHistogramFile``: native-histogram series and
+/// summary age buckets) is judged dead exactly as its `*.db` files are (its writer locks and
+/// maps it through the same store), and folded into `native_archive.pmh` by the merge a scrape
+/// uses (`NativeMerge`): each native series at the lowest schema and the widest zero bucket,
+/// counts added; a series nobody counted into keeps the lowest schema and widest zero
+/// threshold among its processes' settings; each summary window's age buckets added per
+/// period (their expiry), the periods expired at compaction left out, and a window left with
+/// none keeps one empty entry carrying its objectives, so its quantile lines (NaN) stay. The
+/// native merge does not depend on the order of the files, so the archive, which sorts
+/// elsewhere than the files it replaces, changes nothing. (One limit: a summary age bucket
+/// stores no zero threshold, so one whose zero bucket widened past 2^-128 while merging, which
+/// takes observations below about 1e-38, is read back at 2^-128.)
+///
+/// This fold runs after the `*.db` one, with the same steps (stage, hide as
+/// `.fold-<nonce>-native_<pid>`, re-check, write `.fold-archive-<n>`, commit, complete) and its
+/// own journal, `.prom-multiproc-native-compaction-journal`; collectors read its hidden sources
+/// under their names until its archive is in place (``interruptedNative(directory:)``), and
+/// ``CompactionOptions/afterNativeStep`` is its test seam. A separate journal, rather than
+/// `.pmh` lines in the `*.db` journal, because earlier versions of this package reject a
+/// journal with a line they do not know, or of a version they do not know, as if there were
+/// none: an older compactor would then start a new compaction over the journal and leave the
+/// `*.db` sources it named hidden for ever. With two journals an older binary sees the `*.db`
+/// journal it knows, and ignores the native one: it neither recovers nor reads the hidden
+/// native sources (an older collector undercounts the native part of an interrupted fold until
+/// a compactor of this version completes or rolls it back), and it deletes nothing of it, since
+/// the temporary archive is not named `.tmp-*` (which older compactors delete on recovery).
+///
 /// Unreadable files are reported and kept (put back), never removed. The dead list loses every
 /// pid that has no file left to fold.
 public enum Compactor {
     /// The journal's name inside the directory.
     package static let journalName = ".prom-multiproc-compaction-journal"
     static let tempArchivePrefix = ".tmp-archive-"
+    /// The native-histogram compaction's journal.
+    package static let nativeJournalName = ".prom-multiproc-native-compaction-journal"
+    /// The temporary name of a native-histogram archive: not `.tmp-`, which compactors of
+    /// earlier versions delete on recovery whatever journal names it.
+    static let nativeTempArchivePrefix = ".fold-archive-"
 
     /// A file chosen for folding or removal, with its lock.
-    private struct Candidate {
+    struct Candidate {
         var name: String
         var parsed: MetricFileName
         var hidden: String
@@ -169,36 +207,47 @@ public enum Compactor {
         let deadPython = DeadProcessList.read(directory: directory)
         let nonce = String(Sys.randomUInt64() & 0xFFFF_FFFF, radix: 16)
 
-        // The files whose lock is free, by kind, in name order; the archives already there.
+        // The files whose lock is free, by kind, in name order (the native-histogram files
+        // last); the archives already there.
         var byKind: [FileKind: [(name: String, parsed: MetricFileName)]] = [:]
-        for name in try DirectoryFiles.names(in: directory) where name.hasSuffix(".db") {
+        var natives: [(name: String, parsed: MetricFileName)] = []
+        for name in try DirectoryFiles.names(in: directory) where name.hasSuffix(".db") || name.hasSuffix(MetricFileName.nativeHistogramSuffix) {
             guard let parsed = MetricFileName(parsing: name) else { continue }
-            byKind[parsed.kind, default: []].append((name, parsed))
+            if parsed.isNativeHistogram { natives.append((name, parsed)) } else if name.hasSuffix(".db") { byKind[parsed.kind, default: []].append((name, parsed)) }
         }
+        natives.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         var archivesThere: [FileKind: String] = [:]
+        var nativeArchiveThere: String?
         var unlocked: [(name: String, parsed: MetricFileName, status: FileStatus, lock: FileLock)] = []
+        func judge(_ name: String, _ parsed: MetricFileName) {
+            let path = directory + "/" + name
+            guard let status = try? DirectoryFiles.status(path), status.isRegular else {
+                report.kept.append((name, "not a regular file")); return
+            }
+            guard status.links == 1 else { report.kept.append((name, "a hard link (\(status.links) names)")); return }
+            // The journal is a list of space-separated names: a name it cannot hold whole
+            // (a custom identity with a space or a control character) is never folded.
+            guard name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
+                report.kept.append((name, "a name the compaction journal cannot hold")); return
+            }
+            let lockOutcome: FileLock?
+            do { lockOutcome = try FileLock.exclusiveIfFree(path: path) } catch {
+                report.kept.append((name, error.description)); return
+            }
+            guard let fileLock = lockOutcome else { report.kept.append((name, "alive: a process holds its lock")); return }
+            unlocked.append((name, parsed, status, fileLock))
+        }
         for kind in FileKind.allKinds {
             guard var files = byKind[kind] else { continue }
             files.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
             for (name, parsed) in files {
                 if parsed.isArchive { archivesThere[kind] = name; continue }
-                let path = directory + "/" + name
-                guard let status = try? DirectoryFiles.status(path), status.isRegular else {
-                    report.kept.append((name, "not a regular file")); continue
-                }
-                guard status.links == 1 else { report.kept.append((name, "a hard link (\(status.links) names)")); continue }
-                // The journal is a list of space-separated names: a name it cannot hold whole
-                // (a custom identity with a space or a control character) is never folded.
-                guard name.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else {
-                    report.kept.append((name, "a name the compaction journal cannot hold")); continue
-                }
-                let lockOutcome: FileLock?
-                do { lockOutcome = try FileLock.exclusiveIfFree(path: path) } catch {
-                    report.kept.append((name, error.description)); continue
-                }
-                guard let fileLock = lockOutcome else { report.kept.append((name, "alive: a process holds its lock")); continue }
-                unlocked.append((name, parsed, status, fileLock))
+                judge(name, parsed)
             }
+        }
+        for (name, parsed) in natives {
+            if parsed.isArchive { nativeArchiveThere = name; continue }
+            judge(name, parsed)
         }
         defer { withExtendedLifetime(unlocked) {} }
 
@@ -215,7 +264,8 @@ public enum Compactor {
                 report.kept.append((name, why)); continue
             }
             // Live-mode gauge files of dead processes go, as with mark-dead; all-mode ones keep
-            // their per-pid series; the others are folded into the kind's archive.
+            // their per-pid series; the others (native-histogram files too) are folded into
+            // the kind's archive.
             let folds: Bool
             switch parsed.kind {
             case .gauge(let mode):
@@ -229,47 +279,41 @@ public enum Compactor {
                                         folds: folds, lock: fileLock, writer: writer))
         }
         defer { withExtendedLifetime(candidates) {} }
-        guard !candidates.isEmpty else {
-            try pruneDeadList(directory: directory, options: options)
-            report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            return report
+        let pass = Pass(directory: directory, options: options, scan: scan, held: held, deadPython: deadPython)
+        // Two compactions, one after the other, each with its own journal: the `*.db` files,
+        // then the native-histogram files (see "Native-histogram files" above for why).
+        let metricCandidates = candidates.filter { !$0.parsed.isNativeHistogram }
+        if !metricCandidates.isEmpty {
+            try foldMetricFiles(metricCandidates, archivesThere: archivesThere, pass, &report)
         }
+        let nativeCandidates = candidates.filter { $0.parsed.isNativeHistogram }
+        if !nativeCandidates.isEmpty {
+            try foldNativeFiles(nativeCandidates, archiveThere: nativeArchiveThere, pass, &report)
+        }
+        try pruneDeadList(directory: directory, options: options)
+        report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        return report
+    }
 
+    /// What both folds of one compaction share: the directory, the options, the liveness
+    /// scan done before hiding, this process's own lock descriptors and the dead list.
+    struct Pass {
+        var directory: String
+        var options: CompactionOptions
+        var scan: FilesInUse
+        var held: Set<Int32>
+        var deadPython: Set<String>
+    }
+
+    /// Folds and removes the `*.db` candidates under the compaction journal.
+    private static func foldMetricFiles(_ candidates: [Candidate], archivesThere: [FileKind: String], _ pass: Pass,
+                                        _ report: inout CompactionReport) throws {
+        let directory = pass.directory, options = pass.options
         // Stage: the journal first, then every source out of the `*.db` namespace.
         let staging = Journal(phase: .staging, archives: [], sources: candidates.map { .init(hidden: $0.hidden, name: $0.name, folds: $0.folds) })
         try DirectoryFiles.writeAtomically(staging.encoded(), to: directory + "/" + journalName)
-        step(.journalStaged, options)
-        var staged: [Candidate] = []
-        for c in candidates {
-            do { try DirectoryFiles.renameNoReplace(directory + "/" + c.name, to: directory + "/" + c.hidden) } catch {
-                // Removed meanwhile (mark-dead takes no directory lock): nothing to fold.
-                if error.errno == .noEntry { continue }
-                try rollBack(staging, directory: directory)
-                throw error
-            }
-            staged.append(c)
-            if staged.count == 1 { step(.firstSourceHidden, options) }
-        }
-        step(.sourcesHidden, options)
-
-        // Re-check: no writer can open a hidden source by name any more.
-        var recheck = scan
-        if case .complete = scan.availability, let procRoot = options.procRoot {
-            recheck = FilesInUse.scan(directory: directory, procRoot: procRoot, ignoring: held)
-            report.liveness = scan.summary + "; re-check after hiding: " + recheck.summary
-        }
-        var confirmed: [Candidate] = []
-        for c in staged {
-            let hiddenPath = directory + "/" + c.hidden
-            guard let status = try? DirectoryFiles.status(hiddenPath) else { continue }
-            if let why = whyAlive(c.parsed, status, c.writer, recheck, deadPython, options) {
-                let back = try putBack(c.hidden, as: c.parsed, directory: directory)
-                report.kept.append((back, why + " (seen after it was hidden: put back)"))
-                continue
-            }
-            confirmed.append(c)
-        }
-        step(.rechecked, options)
+        step(.journalStaged, .metricFiles, options)
+        let confirmed = try hideAndRecheck(candidates, staging, pass, &report)
 
         // Fold each kind's sources and its archive, in name order (as a scrape reads them).
         var newArchives: [(kind: FileKind, entries: [(key: [UInt8], value: Double, timestamp: Double)], sources: [Candidate])] = []
@@ -318,16 +362,54 @@ public enum Compactor {
         }
         report.removed = removals.map(\.name)
         committed += removals.map { .init(hidden: $0.hidden, name: $0.name, folds: false) }
-        step(.archivesWritten, options)
+        step(.archivesWritten, .metricFiles, options)
 
         let journal = Journal(phase: .commit, archives: archives, sources: committed)
         try DirectoryFiles.writeAtomically(journal.encoded(), to: directory + "/" + journalName)
-        step(.journalWritten, options)
+        step(.journalWritten, .metricFiles, options)
         try complete(journal, directory: directory, options: options)
-        report.archives = archives.map(\.final)
-        try pruneDeadList(directory: directory, options: options)
-        report.kept.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        return report
+        report.archives += archives.map(\.final)
+    }
+
+    /// Renames every candidate out of the listed namespaces (its journal, `staging`, already
+    /// names it), scans `/proc` again and puts back what is in use.
+    /// - Returns: the candidates still hidden and dead: their values are final.
+    static func hideAndRecheck(_ candidates: [Candidate], _ staging: Journal, _ pass: Pass,
+                               _ report: inout CompactionReport) throws -> [Candidate] {
+        let directory = pass.directory, options = pass.options, scan = pass.scan
+        var staged: [Candidate] = []
+        for c in candidates {
+            do { try DirectoryFiles.renameNoReplace(directory + "/" + c.name, to: directory + "/" + c.hidden) } catch {
+                // Removed meanwhile (mark-dead takes no directory lock): nothing to fold.
+                if error.errno == .noEntry { continue }
+                try rollBack(staging, directory: directory)
+                throw error
+            }
+            staged.append(c)
+            if staged.count == 1 { step(.firstSourceHidden, staging.files, options) }
+        }
+        step(.sourcesHidden, staging.files, options)
+
+        // Re-check: no writer can open a hidden source by name any more.
+        var recheck = scan
+        if case .complete = scan.availability, let procRoot = options.procRoot {
+            recheck = FilesInUse.scan(directory: directory, procRoot: procRoot, ignoring: pass.held)
+            report.liveness += (staging.files == .metricFiles ? "; re-check after hiding: " : "; re-check after hiding the native-histogram files: ")
+                + recheck.summary
+        }
+        var confirmed: [Candidate] = []
+        for c in staged {
+            let hiddenPath = directory + "/" + c.hidden
+            guard let status = try? DirectoryFiles.status(hiddenPath) else { continue }
+            if let why = whyAlive(c.parsed, status, c.writer, recheck, pass.deadPython, options) {
+                let back = try putBack(c.hidden, as: c.parsed, directory: directory)
+                report.kept.append((back, why + " (seen after it was hidden: put back)"))
+                continue
+            }
+            confirmed.append(c)
+        }
+        step(.rechecked, staging.files, options)
+        return confirmed
     }
 
     /// Why a file whose lock is free cannot be folded (it is alive, or may be), or nil when
@@ -350,7 +432,7 @@ public enum Compactor {
     }
 
     /// Renames a hidden source back to its name, or, when a new file took that name meanwhile,
-    /// to `<type>_<owner>~<n>.db`; never over an existing file.
+    /// to `<type>_<owner>~<n>.db` (`native_<owner>~<n>.pmh`); never over an existing file.
     /// - Returns: the name it has now.
     static func putBack(_ hidden: String, as name: MetricFileName, directory: String) throws(SystemError) -> String {
         let hiddenPath = directory + "/" + hidden
@@ -368,7 +450,8 @@ public enum Compactor {
                     try DirectoryFiles.remove(hiddenPath)
                     return target
                 }
-                target = MetricFileName(kind: name.kind, owner: "\(name.owner)~\(n)").description
+                let owner = "\(name.owner)~\(n)"
+                target = (name.isNativeHistogram ? MetricFileName(nativeHistogramOwner: owner) : MetricFileName(kind: name.kind, owner: owner)).description
             }
         }
         throw SystemError(call: "rename", path: hiddenPath, errno: .exists)
@@ -392,17 +475,17 @@ public enum Compactor {
         for (i, a) in journal.archives.enumerated() {
             let temp = directory + "/" + a.temp
             if DirectoryFiles.exists(temp) { try DirectoryFiles.rename(temp, to: directory + "/" + a.final) }
-            if i == 0 { step(.firstArchiveRenamed, options) }
+            if i == 0 { step(.firstArchiveRenamed, journal.files, options) }
         }
-        step(.archivesRenamed, options)
+        step(.archivesRenamed, journal.files, options)
         for (i, s) in journal.sources.enumerated() {
             do { try DirectoryFiles.remove(directory + "/" + (s.hidden ?? s.name)) } catch {
                 if error.errno != .noEntry { throw error }
             }
-            if i == 0 { step(.firstSourceRemoved, options) }
+            if i == 0 { step(.firstSourceRemoved, journal.files, options) }
         }
-        step(.sourcesRemoved, options)
-        try DirectoryFiles.remove(directory + "/" + journalName)
+        step(.sourcesRemoved, journal.files, options)
+        try DirectoryFiles.remove(directory + "/" + journal.files.journalName)
     }
 
     /// Undoes a staged compaction: every hidden source back under its name (never over a new
@@ -413,7 +496,7 @@ public enum Compactor {
                   DirectoryFiles.exists(directory + "/" + hidden) else { continue }
             _ = try putBack(hidden, as: name, directory: directory)
         }
-        try DirectoryFiles.remove(directory + "/" + journalName)
+        try DirectoryFiles.remove(directory + "/" + journal.files.journalName)
     }
 
     /// Completes an interrupted compaction (rolls a committed one forward, a staged one back)
@@ -422,7 +505,8 @@ public enum Compactor {
     /// - Returns: whether there was an interrupted compaction to complete.
     static func recover(directory: String) throws(SystemError) -> Bool {
         var recovered = false
-        if let journal = Journal.read(directory: directory) {
+        for files in [Journal.Files.metricFiles, .nativeHistograms] {
+            guard let journal = Journal.read(directory: directory, files: files) else { continue }
             switch journal.phase {
             case .commit: try complete(journal, directory: directory, options: CompactionOptions())
             case .staging: try rollBack(journal, directory: directory)
@@ -430,6 +514,11 @@ public enum Compactor {
             recovered = true
         }
         let now = DirectoryFiles.wallClock()
+        for name in try DirectoryFiles.names(in: directory) where name.hasPrefix(nativeTempArchivePrefix) {
+            // No journal names it any more: a native-histogram archive never committed.
+            try? DirectoryFiles.remove(directory + "/" + name)
+            recovered = true
+        }
         for name in try DirectoryFiles.names(in: directory) where name.hasPrefix(".tmp-") {
             let path = directory + "/" + name
             if name.hasPrefix(tempArchivePrefix) || name.hasPrefix(".tmp-write-") {
@@ -453,7 +542,7 @@ public enum Compactor {
     /// the hidden sources to read as if they had their names (`path`, `name`). Read under the
     /// shared directory lock.
     package static func interrupted(directory: String) -> (leaveOut: Set<String>, include: [(path: String, name: String)]) {
-        guard let journal = Journal.read(directory: directory) else { return ([], []) }
+        guard let journal = Journal.read(directory: directory, files: .metricFiles) else { return ([], []) }
         var leaveOut = Set<String>()
         var include: [(path: String, name: String)] = []
         var inPlace = Set<String>()
@@ -475,71 +564,10 @@ public enum Compactor {
         return (leaveOut, include)
     }
 
-    private static func step(_ s: CompactionStep, _ options: CompactionOptions) {
-        options.afterStep?(s)
-    }
-
-    /// The journal: its phase, the archives (temporary and final names) and the sources of one
-    /// compaction, each with the hidden name it has while it is folded (none in the first
-    /// format, whose sources kept their names).
-    struct Journal {
-        enum Phase: String { case staging, commit }
-        struct Source {
-            var hidden: String?
-            var name: String
-            var folds: Bool
-        }
-        var phase: Phase
-        var archives: [(temp: String, final: String)]
-        var sources: [Source]
-
-        static let header = "prom-multiproc compaction journal v2"
-        static let headerV1 = "prom-multiproc compaction journal v1"
-
-        func encoded() -> [UInt8] {
-            var lines = [Self.header, "phase \(phase.rawValue)"]
-            for a in archives { lines.append("archive \(a.temp) \(a.final)") }
-            for s in sources { lines.append("\(s.folds ? "fold" : "remove") \(s.hidden ?? s.name) \(s.name)") }
-            lines.append("end")
-            return Array((lines.joined(separator: "\n") + "\n").utf8)
-        }
-
-        static func read(directory: String) -> Journal? {
-            guard let bytes = try? DirectoryFiles.read(directory + "/" + Compactor.journalName) else { return nil }
-            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
-            // Written atomically, so a journal is either whole or absent; check anyway.
-            guard lines.count >= 2, lines.first == header || lines.first == headerV1, lines.last == "end" else { return nil }
-            let v1 = lines.first == headerV1
-            var j = Journal(phase: .commit, archives: [], sources: [])
-            var body = lines.dropFirst().dropLast()
-            if !v1 {
-                guard let first = body.first, first.hasPrefix("phase "), let phase = Phase(rawValue: String(first.dropFirst(6))) else { return nil }
-                j.phase = phase
-                body = body.dropFirst()
-            }
-            for line in body {
-                let parts = line.split(separator: " ").map(String.init)
-                // Names never contain `/`: refuse anything that could point outside the directory.
-                guard !parts.contains(where: { $0.contains("/") || $0 == ".." }) else { return nil }
-                // Only our own names: a forged journal must not make recovery rename or delete
-                // anything else (temporary archives by their prefix, archives and sources by
-                // the metric file naming scheme, hidden sources by the staged naming scheme of
-                // the very name they stand for).
-                if parts.count == 3 && parts[0] == "archive" {
-                    guard parts[1].hasPrefix(tempArchivePrefix), MetricFileName(parsing: parts[2])?.isArchive == true else { return nil }
-                    j.archives.append((parts[1], parts[2]))
-                } else if v1 && parts.count == 2 && parts[0] == "source" {
-                    guard let name = MetricFileName(parsing: parts[1]), !name.isArchive else { return nil }
-                    j.sources.append(Source(hidden: nil, name: parts[1], folds: true))
-                } else if !v1 && parts.count == 3 && (parts[0] == "fold" || parts[0] == "remove") {
-                    guard let name = MetricFileName(parsing: parts[2]), !name.isArchive,
-                          MetricFileName(parsingStaged: parts[1]) == name else { return nil }
-                    j.sources.append(Source(hidden: parts[1], name: parts[2], folds: parts[0] == "fold"))
-                } else {
-                    return nil
-                }
-            }
-            return j
+    static func step(_ s: CompactionStep, _ files: Journal.Files, _ options: CompactionOptions) {
+        switch files {
+        case .metricFiles: options.afterStep?(s)
+        case .nativeHistograms: options.afterNativeStep?(s)
         }
     }
 }

@@ -26,7 +26,8 @@ public enum Wipe {
     /// multiprocess directory.
     package static func isOurs(_ name: String) -> Bool {
         if MetricFileName(parsing: name) != nil { return true }
-        if name == FileLock.directoryLockName || name == DeadProcessList.fileName || name == Compactor.journalName { return false }
+        if name == FileLock.directoryLockName || name == DeadProcessList.fileName || name == Compactor.journalName
+            || name == Compactor.nativeJournalName { return false }
         return (name.hasPrefix(".tmp-") || name.hasPrefix(MetricFileName.stagedPrefix)) && !name.contains("/")
     }
 
@@ -55,7 +56,7 @@ public enum Wipe {
             }
             report.removed.append(name)
         }
-        for name in [DeadProcessList.fileName, Compactor.journalName] where DirectoryFiles.exists(directory + "/" + name) {
+        for name in [DeadProcessList.fileName, Compactor.journalName, Compactor.nativeJournalName] where DirectoryFiles.exists(directory + "/" + name) {
             try DirectoryFiles.remove(directory + "/" + name)
             report.removed.append(name)
         }

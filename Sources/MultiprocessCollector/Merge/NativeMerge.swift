@@ -12,15 +12,19 @@ import SystemCalls
 /// (widened further when it cuts through a bucket, as the native-histogram specification
 /// merges zero buckets). So the result is what one process observing every value at that
 /// schema and zero threshold counts. A series that has counted nothing yet does not lower the
-/// others' resolution. Files of dead processes count, as counters do; a bad file is skipped
-/// and reported, like a bad `*.db` file. The count of a merged series is the sum of its
-/// buckets; its sum of observations is the series' `_sum` from the `*.db` merge.
+/// others' resolution; a series that no process has counted into yet takes the lowest schema
+/// and the widest zero threshold among the processes' settings. So the result does not depend
+/// on the order of the files, which lets compaction fold some of them into an archive that
+/// sorts elsewhere (`native_archive.pmh`) without changing it. Files of dead processes count,
+/// as counters do; a bad file is skipped and reported, like a bad `*.db` file. The count of a
+/// merged series is the sum of its buckets; its sum of observations is the series' `_sum` from
+/// the `*.db` merge.
 struct NativeMerge {
     private(set) var problems: [MetricFileError] = []
     private(set) var mergedFiles = 0
     private(set) var entries = 0
 
-    private struct Merged {
+    struct Merged {
         var family: String
         var help: String
         var labels: [Label]
@@ -29,38 +33,52 @@ struct NativeMerge {
     }
 
     /// By the series' identity: its family and labels, as canonical JSON.
-    private var series: [[UInt8]: Merged] = [:]
+    private(set) var series: [[UInt8]: Merged] = [:]
     /// Summary quantile windows (``SummaryWindowEntry``), by the same identity.
     var windows: [[UInt8]: SummaryWindowMerge] = [:]
     /// The wall-clock time whose window the summary quantiles cover.
     var now = Sys.wallClock()
+    /// Whether each summary window also keeps its unexpired age buckets apart by expiry
+    /// (``SummaryWindowMerge/periods``), as compaction writes them.
+    var keepsPeriods = false
 
     /// Reads and merges the files at `paths`, in the order given.
     mutating func add(paths: [String]) {
+        add(files: paths.map { ($0, MetricFileName.baseName(of: $0)) })
+    }
+
+    /// Reads and merges the files at `path`, each as if it had the file name `name` (a source
+    /// an interrupted compaction hid is read under its own name), in the order given.
+    mutating func add(files: [(path: String, name: String)]) {
         var reader = MetricFileReader()
-        for path in paths {
-            let name: MetricFileName
-            do { name = try MetricFileName(validatingPath: path) } catch {
-                problems.append(error)
+        for (path, name) in files {
+            let parsed: MetricFileName
+            do { parsed = try MetricFileName(validatingPath: name) } catch {
+                problems.append(MetricFileError(path: path, kind: error.kind))
                 continue
             }
-            guard name.isNativeHistogram else {
+            guard parsed.isNativeHistogram else {
                 problems.append(MetricFileError(path: path, kind: .badName("not a native-histogram file name")))
                 continue
             }
             do {
                 let file = try NativeHistogramFile.read(path: path, reader: &reader)
-                mergedFiles += 1
-                entries += file.entries
-                for s in file.series {
-                    if let window = SummaryWindowEntry(sample: s.key.sample) {
-                        addWindow(s, window)
-                    } else {
-                        add(s)
-                    }
-                }
+                add(file)
             } catch {
                 problems.append(error)
+            }
+        }
+    }
+
+    /// Merges one file's series, as read (``NativeHistogramFile/read(path:reader:)``).
+    mutating func add(_ file: (series: [NativeHistogramFile.Series], entries: Int)) {
+        mergedFiles += 1
+        entries += file.entries
+        for s in file.series {
+            if let window = SummaryWindowEntry(sample: s.key.sample) {
+                addWindow(s, window)
+            } else {
+                add(s)
             }
         }
     }
@@ -87,7 +105,15 @@ struct NativeMerge {
                 family: "", sample: "", labels: s.key.labels, help: "").labels, labelKey: labelKey, counts: counts)
             return
         }
-        if counts.count == 0 { return }
+        if counts.count == 0 {
+            // Nothing counted here: only the settings of a series nobody has counted into yet
+            // change, to the lowest schema and the widest zero bucket (whatever the order).
+            guard merged.counts.count == 0 else { return }
+            merged.counts.schema = Swift.min(merged.counts.schema, counts.schema)
+            merged.counts.zeroThreshold = Swift.max(merged.counts.zeroThreshold, counts.zeroThreshold)
+            series[identity] = merged
+            return
+        }
         if merged.counts.count == 0 {
             merged.counts = counts
         } else {

@@ -8,10 +8,46 @@ import PromMetrics
 struct SummaryWindowMerge {
     var family: String
     var labelKey: [UInt8]
-    /// The objectives, in the order the first process gave them (others' are appended).
-    var objectives: [Double]
+    var labels: [Label]
+    /// The help text of the first age bucket seen (the scrape takes the family's help from
+    /// the `*.db` files; compaction keeps it in the archive's keys).
+    var help = ""
+    /// The objectives of the first age bucket seen, in its order.
+    private var firstObjectives: [Double]?
+    /// Every objective seen, once processes disagree about them.
+    private var union: Set<Double> = []
+    private var disagree = false
     /// Nil while no age bucket in the window has been seen: the quantiles are NaN.
     var counts: NativeBucketCounts?
+    /// With ``NativeMerge/keepsPeriods``: the unexpired age buckets' counts, added per
+    /// expiry time (its bit pattern), so that compaction can keep each period apart.
+    var periods: [UInt64: NativeBucketCounts] = [:]
+
+    init(family: String, labelKey: [UInt8], labels: [Label], help: String) {
+        self.family = family
+        self.labelKey = labelKey
+        self.labels = labels
+        self.help = help
+    }
+
+    /// The objectives: in the order the processes give them when they all give the same,
+    /// else every objective any process gives, ascending. Either way, it does not depend on
+    /// the order in which the files are read.
+    var objectives: [Double] {
+        disagree ? union.sorted() : firstObjectives ?? []
+    }
+
+    /// Records one age bucket's objectives.
+    mutating func see(_ objectives: [Double]) {
+        guard let first = firstObjectives else { firstObjectives = objectives; return }
+        // Every process of a summary normally gives the same list: compare, nothing else.
+        if first == objectives { return }
+        if !disagree {
+            disagree = true
+            union = Set(first)
+        }
+        union.formUnion(objectives)
+    }
 
     /// The estimate of each objective, NaN for an empty window.
     var quantiles: [Double] { objectives.map { counts?.quantile($0) ?? .nan } }
@@ -23,8 +59,8 @@ extension NativeMerge {
     mutating func addWindow(_ s: NativeHistogramFile.Series, _ entry: SummaryWindowEntry) {
         let labelKey = SeriesKey(family: "", sample: "", labels: s.key.labels, help: "").encoded()
         let identity = SeriesKey(family: s.key.family, sample: "", labels: s.key.labels, help: "").encoded()
-        var merged = windows[identity] ?? SummaryWindowMerge(family: s.key.family, labelKey: labelKey, objectives: [], counts: nil)
-        for q in entry.objectives where !merged.objectives.contains(q) { merged.objectives.append(q) }
+        var merged = windows[identity] ?? SummaryWindowMerge(family: s.key.family, labelKey: labelKey, labels: s.key.labels, help: s.key.help)
+        merged.see(entry.objectives)
         defer { windows[identity] = merged }
         guard let configured = s.schema, let expiry = s.zeroThreshold, expiry > now else { return }
         var schema = configured
@@ -45,6 +81,14 @@ extension NativeMerge {
             merged.counts = existing
         } else {
             merged.counts = counts
+        }
+        if keepsPeriods {
+            if var existing = merged.periods[expiry.bitPattern] {
+                existing.merge(counts)
+                merged.periods[expiry.bitPattern] = existing
+            } else {
+                merged.periods[expiry.bitPattern] = counts
+            }
         }
     }
 
