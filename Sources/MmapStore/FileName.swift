@@ -103,6 +103,9 @@ package struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
     package var isMetadata = false
     /// Whether this is an exemplar file, `exemplars_<owner>.pmx` (``kind`` is `.counter`).
     package var isExemplars = false
+    /// Whether compaction folds files of this name into an archive: the `*.db` files and the
+    /// native-histogram files; never metadata or exemplar files, which stay until `wipe`.
+    package var isFoldable: Bool { !isMetadata && !isExemplars }
 
     /// The owner string used by compaction's archive files.
     package static let archiveOwner = "archive"

@@ -88,6 +88,28 @@ import TestSupport
         #expect(total(dir) == 2)
     }
 
+    /// Metadata and exemplar files are never folded: they neither get a pid recorded nor keep
+    /// it in the dead list once its metric files are folded (else the list only grows under
+    /// worker churn), and they stay where they are.
+    @Test func filesCompactionNeverFoldsDoNotKeepAPidInTheDeadList() throws {
+        let dir = TempDirectory("pmp-deadlist"); defer { dir.remove() }
+        let owner = Self.nobody[2], other = Self.nobody[4]
+        try pythonFile(dir, owner: owner, value: 3)
+        let sidecars = ["meta_\(owner).pmm", "exemplars_\(owner).pmx", "meta_\(other).pmm", "exemplars_\(other).pmx"]
+        for name in sidecars { #expect(FileManager.default.createFile(atPath: dir.file(name), contents: Data([0]))) }
+        #expect(try MarkDead.run(pid: Int32(owner)!, directory: dir.path).recorded)
+        // Only files that are never folded: nothing to record.
+        #expect(try !MarkDead.run(pid: Int32(other)!, directory: dir.path).recorded)
+        #expect(DeadProcessList.read(directory: dir.path) == [owner])
+        // Metadata files parse as all-mode gauges, which this option makes prunable too.
+        var options = CompactionOptions()
+        options.dropDeadAllGauges = true
+        let folded = try compact(dir, options) { !$0.folded.isEmpty }
+        #expect(folded.folded == ["counter_\(owner).db"], "\(folded.kept)")
+        #expect(DeadProcessList.read(directory: dir.path).isEmpty)
+        for name in sidecars { #expect(FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
+    }
+
     /// Where /proc cannot be scanned: the dead list decides for prometheus_client's files, the
     /// lock for ours, and a pid that has a running process is never folded.
     @Test func whereProcCannotBeScannedTheDeadListDecidesAndARunningPidIsNeverFolded() throws {

@@ -463,7 +463,9 @@ public enum Compactor {
         guard DirectoryFiles.exists(directory + "/" + DeadProcessList.fileName) else { return }
         var owners = Set<String>()
         for name in try DirectoryFiles.names(in: directory) {
-            guard let parsed = MetricFileName(parsing: name), !parsed.isArchive else { continue }
+            // Metadata and exemplar files are never folded: a pid with only those has nothing
+            // left to fold.
+            guard let parsed = MetricFileName(parsing: name), !parsed.isArchive, parsed.isFoldable else { continue }
             if case .gauge(let mode) = parsed.kind, mode == .all, !options.dropDeadAllGauges { continue }
             owners.insert(parsed.owner)
         }

@@ -135,7 +135,7 @@ public enum MarkDead {
             }
             if held { report.inUse.append(name) }
             guard case .gauge(let mode) = parsed.kind, mode.isLive else {
-                if case .gauge(let mode) = parsed.kind, mode.aggregation == .all {} else { foldable += 1 }
+                if case .gauge(let mode) = parsed.kind, mode.aggregation == .all {} else if parsed.isFoldable { foldable += 1 }
                 continue
             }
             guard !held else { report.keptAlive.append(name); continue }
