@@ -266,18 +266,7 @@ struct MergeEngine: ~Copyable {
             if n < trusted { return pos - base }
         }
         while pos < used {
-            guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
-            guard pos + 4 <= available else { break }
-            let at = pos - base
-            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
-            guard length >= 0, length <= used else {
-                throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
-            }
-            let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
-            let end = base + valueAt + 16
-            guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
-            guard end <= available else { break }
-            let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
+            guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
             if isNew { catalog.decode(id: id, key: key) }
@@ -595,5 +584,32 @@ struct EntryScratch: ~Copyable {
         values = grown(values)
         stamps = grown(stamps)
         capacity = newCapacity
+    }
+}
+
+/// The bounds check of one entry, shared by the merge on one thread and the merge threads:
+/// exactly `LoadedMetricFile.forEachEntry`'s, on a piece of a file read piecewise.
+enum EntryBounds {
+    /// The entry at file offset `pos`, in `bytes` (the file from offset `base` on, read as far
+    /// as `base + bytes.count`; `used` bytes are in use).
+    /// - Returns: its key, its value's offset in `bytes` and its end's offset in the file; nil
+    ///   when it does not end inside `bytes` (read on, then call again).
+    /// - Throws: `entryOutOfBounds` when it does not end inside `used`.
+    @inline(__always)
+    static func entry(at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String)
+        throws(MetricFileError) -> (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)? {
+        let available = base + bytes.count
+        guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
+        guard pos + 4 <= available else { return nil }
+        let at = pos - base
+        let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+        guard length >= 0, length <= used else {
+            throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
+        }
+        let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+        let end = base + valueAt + 16
+        guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
+        guard end <= available else { return nil }
+        return (UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)]), valueAt, end)
     }
 }

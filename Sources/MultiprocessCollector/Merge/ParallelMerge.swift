@@ -128,24 +128,12 @@ final class MergeWorker: @unchecked Sendable {
     private func scan(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind, file: FileRead,
                       catalog: UnsafePointer<KeyCatalog>, catalogKnowsKeys: Bool, count n: inout Int, previous: inout Int32,
                       previousLocal: inout Int32) throws(MetricFileError) -> Int {
-        let available = base + bytes.count
         let most = n + bytes.count / 24 + 1
         if most > file.entries.capacity { file.entries.grow(to: most, keeping: n) }
         let keys = file.entries.keys, values = file.entries.values, stamps = file.entries.stamps
         var pos = base
         while pos < used {
-            guard pos + 4 <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: -1)) }
-            guard pos + 4 <= available else { break }
-            let at = pos - base
-            let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
-            guard length >= 0, length <= used else {
-                throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
-            }
-            let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
-            let end = base + valueAt + 16
-            guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
-            guard end <= available else { break }
-            let key = UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)])
+            guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             var id: Int32 = -1
             var hint: Int32 = -1
             if catalogKnowsKeys {
