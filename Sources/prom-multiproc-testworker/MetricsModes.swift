@@ -226,22 +226,35 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
     _ = requests.labels("b")
     inProgress.increment(by: 2)
     seconds.observe(0.5)
+    return try forkComparingParentFiles(storage, inChild: {
+        routeA.increment()
+        requests.labels("c").increment(by: 7)
+        seconds.observe(2)
+        inProgress.increment()
+    }, afterChild: {
+        routeA.increment(by: 10)
+    })
+}
+
+/// The fork-safety protocol of the `*-fork` modes: copies the bytes of `storage`'s files and
+/// forks; the child runs `inChild` and exits (status 0, or 3 when its store still names the
+/// parent). The parent waits, compares its files' bytes with the copy, runs `afterChild`, and
+/// prints one JSON line:
+/// `{"parent":P,"child":C,"childStatus":S,"parentFilesUnchanged":true|false,"parentFiles":[...]}`.
+func forkComparingParentFiles(_ storage: MetricStorage, inChild: () -> Void, afterChild: () -> Void) throws -> Int32 {
     let parentPaths = storage.store?.openPaths ?? []
     let before = try parentPaths.map { try fileBytes($0) }
     fflush(nil)
     let child = fork()
     if child == 0 {
-        routeA.increment()
-        requests.labels("c").increment(by: 7)
-        seconds.observe(2)
-        inProgress.increment()
+        inChild()
         _exit(storage.store?.currentOwner == String(getpid()) ? 0 : 3)
     }
     guard child > 0 else { say("fork failed"); return 6 }
     var status: Int32 = 0
     while waitpid(child, &status, 0) < 0 && errno == EINTR {}
     let after = try parentPaths.map { try fileBytes($0) }
-    routeA.increment(by: 10)
+    afterChild()
     let files = parentPaths.map { "\"" + ($0 as NSString).lastPathComponent + "\"" }.joined(separator: ",")
     say(#"{"parent":\#(getpid()),"child":\#(child),"childStatus":\#(status),"parentFilesUnchanged":\#(before == after),"parentFiles":[\#(files)]}"#)
     return 0

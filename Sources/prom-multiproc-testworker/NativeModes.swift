@@ -96,32 +96,20 @@ func nativeE2EHistogram(_ registry: Registry, bucketFactor: Double, zeroThreshol
     }
 }
 
-/// `native-fork`: fork safety of native buckets. The parent (schema 0) observes 1.5 and 3,
-/// copies the bytes of its files and forks; the child observes 1.5, 100 and -2 and exits
-/// (status 0, or 3 when its store still names the parent). The parent waits, compares its
-/// files' bytes with the copy, observes 6, and prints one JSON line:
-/// `{"parent":P,"child":C,"childStatus":S,"parentFilesUnchanged":true|false}`.
+/// `native-fork`: fork safety of native buckets. The parent (schema 0) observes 1.5 and 3 and
+/// forks (``forkComparingParentFiles(_:inChild:afterChild:)``, which prints the report); the
+/// child observes 1.5, 100 and -2; the parent, once the child is gone, 6.
 @Sendable func nativeForkMode(_ a: [String]) throws -> Int32 {
     let dir = try argument(a, 0, "native-fork DIR")
     let storage = try MetricStorage.multiprocess(directory: dir)
     let child = try nativeE2EHistogram(Registry(storage: storage), bucketFactor: 2, maxBuckets: 0).labels("/fork")
     child.observe(1.5)
     child.observe(3)
-    let parentPaths = storage.store?.openPaths ?? []
-    let before = try parentPaths.map { try fileBytes($0) }
-    fflush(nil)
-    let pid = fork()
-    if pid == 0 {
+    return try forkComparingParentFiles(storage, inChild: {
         child.observe(1.5)
         child.observe(100)
         child.observe(-2)
-        _exit(storage.store?.currentOwner == String(getpid()) ? 0 : 3)
-    }
-    guard pid > 0 else { say("fork failed"); return 6 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let after = try parentPaths.map { try fileBytes($0) }
-    child.observe(6)
-    say(#"{"parent":\#(getpid()),"child":\#(pid),"childStatus":\#(status),"parentFilesUnchanged":\#(before == after)}"#)
-    return 0
+    }, afterChild: {
+        child.observe(6)
+    })
 }

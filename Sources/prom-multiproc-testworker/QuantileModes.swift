@@ -72,10 +72,9 @@ let quantileE2EObjectives: [Double] = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.99
 }
 
 /// `summary-fork`: fork safety of quantile windows. The parent (objectives 0, 0.5 and 1
-/// within 1%) observes 1.5 and 3, copies the bytes of its files and forks; the child observes
-/// 100 three times and exits (status 0, or 3 when its store still names the parent). The
-/// parent waits, compares its files' bytes with the copy, observes 6, and prints one JSON
-/// line: `{"parent":P,"child":C,"childStatus":S,"parentFilesUnchanged":true|false}`.
+/// within 1%) observes 1.5 and 3 and forks (``forkComparingParentFiles(_:inChild:afterChild:)``,
+/// which prints the report); the child observes 100 three times; the parent, once the child
+/// is gone, 6.
 @Sendable func summaryForkMode(_ a: [String]) throws -> Int32 {
     let dir = try argument(a, 0, "summary-fork DIR")
     let storage = try MetricStorage.multiprocess(directory: dir)
@@ -83,19 +82,9 @@ let quantileE2EObjectives: [Double] = [0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.99, 0.99
                             quantiles: SummaryQuantiles(objectives: [0, 0.5, 1]), registry: Registry(storage: storage)).labels("/fork")
     child.observe(1.5)
     child.observe(3)
-    let parentPaths = storage.store?.openPaths ?? []
-    let before = try parentPaths.map { try fileBytes($0) }
-    fflush(nil)
-    let pid = fork()
-    if pid == 0 {
+    return try forkComparingParentFiles(storage, inChild: {
         for _ in 0..<3 { child.observe(100) }
-        _exit(storage.store?.currentOwner == String(getpid()) ? 0 : 3)
-    }
-    guard pid > 0 else { say("fork failed"); return 6 }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let after = try parentPaths.map { try fileBytes($0) }
-    child.observe(6)
-    say(#"{"parent":\#(getpid()),"child":\#(pid),"childStatus":\#(status),"parentFilesUnchanged":\#(before == after)}"#)
-    return 0
+    }, afterChild: {
+        child.observe(6)
+    })
 }

@@ -20,9 +20,7 @@ extension DeploymentTests {
             for (seed, factor) in [(11, "1.1"), (12, "1.05"), (13, "1.02")] {
                 let r = try run(executable("prom-multiproc-testworker"),
                                 ["native-observe", dir.path, factor, "0x1p-128", "0", "2000", String(seed), "positive"])
-                try #require(r.status == 0, "native-observe failed: \(r.stderr)")
-                let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-                values += try #require(report["values"] as? [NSNumber]).map(\.doubleValue)
+                values += try r.observedValues(mode: "native-observe")
             }
             #expect(values.count == 6000)
             let sorted = values.sorted()

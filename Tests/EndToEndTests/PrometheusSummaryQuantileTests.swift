@@ -41,13 +41,7 @@ extension DeploymentTests {
                 }
             }
             try #require(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
-            var values: [Double] = []
-            for r in results.withLock({ $0 }).sorted(by: { $0.key < $1.key }).map(\.value) {
-                try #require(r.status == 0, "summary-observe failed: \(r.stderr)")
-                let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-                values += try #require(report["values"] as? [NSNumber]).map(\.doubleValue)
-            }
-            return values
+            return try results.withLock({ $0 }).sorted(by: { $0.key < $1.key }).flatMap { try $0.value.observedValues(mode: "summary-observe") }
         }
 
         /// The observation of nearest rank `max(1, ceil(q n))` in ascending order.

@@ -235,3 +235,12 @@ final class ReportLog: Sendable {
 func testCollector(_ directory: String, log: ReportLog = ReportLog(), selfMetrics: Bool = false) -> MultiProcessCollector {
     MultiProcessCollector(directory: directory, includeSelfMetrics: selfMetrics, reporter: log.reporter)
 }
+
+/// Runs test-worker processes of an observing `mode` at once, each with `mode`, `dir` and its
+/// own arguments; returns every value they observed, in worker order.
+func observeInWorkers(_ mode: String, _ dir: TempDirectory, _ workers: [[String]]) throws -> [Double] {
+    let results = try workers.map { args in
+        try launchCapturing(executable("prom-multiproc-testworker"), [mode, dir.path] + args)
+    }.map { try $0.finish() }
+    return try results.flatMap { try observedValues(mode: mode, status: $0.status, stdout: $0.stdout, stderr: $0.stderr) }
+}

@@ -35,9 +35,7 @@ import TestSupport
     @discardableResult
     func worker(_ dir: TempDirectory, _ mode: String, _ args: [String]) throws -> Int {
         let r = try run(executable("prom-multiproc-testworker"), [mode, dir.path] + args)
-        try #require(r.status == 0, "\(mode) \(args) failed: \(r.stderr)")
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
-        return try #require(report["values"] as? [NSNumber]).count
+        return try r.observedValues(mode: "\(mode) \(args)").count
     }
 
     func compact(_ dir: TempDirectory) throws -> String {

@@ -25,16 +25,7 @@ import TestSupport
 
     /// Runs `summary-observe` workers at once; returns every value they observed.
     func observe(_ dir: TempDirectory, _ workers: [[String]]) throws -> [Double] {
-        let results = try workers.map { args in
-            try launchCapturing(executable("prom-multiproc-testworker"), ["summary-observe", dir.path] + args)
-        }.map { try $0.finish() }
-        var values: [Double] = []
-        for r in results {
-            try #require(r.status == 0, "summary-observe failed: \(r.stderr)")
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            values += try #require(report["values"] as? [NSNumber]).map(\.doubleValue)
-        }
-        return values
+        try observeInWorkers("summary-observe", dir, workers)
     }
 
     /// The reported quantiles of route `/a`, by objective.

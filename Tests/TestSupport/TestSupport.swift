@@ -277,3 +277,28 @@ public final class LineChild: @unchecked Sendable {
         try LineChild(try ExternalTool.python.path(), [repositoryRoot() + "/scripts/python/" + script] + arguments)
     }
 }
+
+/// A test-worker run that failed, or whose report could not be read.
+public struct TestWorkerFailure: Error, CustomStringConvertible {
+    /// What went wrong, with the worker's output.
+    public var description: String
+}
+
+/// The values an observing test-worker mode (`native-observe`, `summary-observe`, ...) reports
+/// as `{"values": [...]}` on standard output, once it exited with 0.
+/// - Throws: ``TestWorkerFailure`` naming `mode` when it failed or printed no such report.
+public func observedValues(mode: String, status: Int32, stdout: String, stderr: String) throws -> [Double] {
+    guard status == 0 else { throw TestWorkerFailure(description: "\(mode) failed (\(status)): \(stderr)") }
+    guard let report = try? JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any],
+          let values = report["values"] as? [NSNumber] else {
+        throw TestWorkerFailure(description: "\(mode) printed no values: \(stdout)")
+    }
+    return values.map(\.doubleValue)
+}
+
+extension ProcessResult {
+    /// ``observedValues(mode:status:stdout:stderr:)`` of this run.
+    public func observedValues(mode: String) throws -> [Double] {
+        try TestSupport.observedValues(mode: mode, status: status, stdout: stdout, stderr: stderr)
+    }
+}
