@@ -497,9 +497,64 @@ struct PlainKey {
 }
 
 /// What a merge keeps of a file it read whole and found good: which file it was, how far it
-/// was used, and the key id of each entry in file order.
+/// was used, and its entries' keys.
 struct KnownFile {
     var identity: FileIdentity
     var used: Int
-    var keys: [Int32]
+    var entries: KeySequence
+}
+
+/// The keys of a good file's entries in file order, with what accumulating them needs.
+///
+/// Workers of one application usually create their series in the same order, so many files
+/// have equal sequences; the merge shares one value among them (its arrays are copied on
+/// write, never written).
+struct KeySequence {
+    /// Per entry: its key id.
+    let keys: [Int32]
+    /// Per entry: its key's length in bytes.
+    let lengths: [Int32]
+    /// Per entry: its key's series (every key of a good file decodes).
+    let series: [Int32]
+    /// The entries' families, each once, in the order of its first entry, with that entry's
+    /// key: a file that gives a family its type also gives it that key's help text.
+    let families: [(family: Int32, firstKey: Int32)]
+
+    /// The sequence of `keys`, all decoded in `catalog`.
+    init(keys: [Int32], catalog: borrowing KeyCatalog) {
+        self.keys = keys
+        lengths = keys.map { Int32(catalog.keys.length(of: $0)) }
+        var series = [Int32]()
+        series.reserveCapacity(keys.count)
+        var families: [(family: Int32, firstKey: Int32)] = []
+        var listed = [Bool](repeating: false, count: catalog.familyCount)
+        for id in keys {
+            let s = catalog.keySeries[Int(id)]
+            series.append(s)
+            let f = catalog.seriesFamily[Int(s)]
+            if !listed[Int(f)] {
+                listed[Int(f)] = true
+                families.append((f, id))
+            }
+        }
+        self.series = series
+        self.families = families
+    }
+
+    /// No entries.
+    init() {
+        keys = []
+        lengths = []
+        series = []
+        families = []
+    }
+
+    /// Calls `body` with the key ids and key lengths.
+    func withUnsafeBuffers<R, E: Error>(
+        _ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>) throws(E) -> R
+    ) throws(E) -> R {
+        try keys.withUnsafeBufferPointer { (keys) throws(E) -> R in
+            try lengths.withUnsafeBufferPointer { (lengths) throws(E) -> R in try body(keys, lengths) }
+        }
+    }
 }

@@ -93,7 +93,7 @@ struct MergeEngine: ~Copyable {
     /// Workers of one application usually create their series in the same order, so their
     /// files' key sequences are equal: kept once, they cost the catalog one array, not one
     /// per file.
-    private var lastKeySequence: [FileKind: [Int32]] = [:]
+    private var lastKeySequence: [FileKind: KeySequence] = [:]
 
     // Folding only: the kind folded; how many entries of the file read last are not folded
     // yet; per key id, the combined value and timestamp, whether a value counted, and whether
@@ -148,8 +148,16 @@ struct MergeEngine: ~Copyable {
                 }
             }
             do {
-                let count = try check(path: path, kind: name.kind, reader: &reader).count
-                accumulate(count: count, name: name)
+                let (count, _, entries) = try check(path: path, kind: name.kind, reader: &reader)
+                guard let entries else {
+                    accumulate(count: count, name: name)
+                    continue
+                }
+                if accumulate(count: count, name: name, entries: entries) { continue }
+                let (values, stamps) = (scratch.values, scratch.stamps)
+                entries.keys.withUnsafeBufferPointer { keys in
+                    accumulate(count: count, name: name, keys: keys.baseAddress!, values: values, timestamps: stamps)
+                }
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
                 problems.append(error)
@@ -161,9 +169,10 @@ struct MergeEngine: ~Copyable {
     /// `LoadedMetricFile.forEachEntry` does, written out so the loop calls nothing per entry
     /// but the interner; keys; `le` in histogram files), resolving it to a key id in the
     /// scratch buffers.
-    /// - Returns: the number of entries, and who wrote the file.
+    /// - Returns: the number of entries, who wrote the file, and the entries' keys as the
+    ///   catalog now remembers them (nil where the file's identity is unknown).
     private mutating func check(path: String, kind: FileKind, reader: inout MetricFileReader)
-        throws(MetricFileError) -> (count: Int, writer: FileFormat.Writer) {
+        throws(MetricFileError) -> (count: Int, writer: FileFormat.Writer, entries: KeySequence?) {
         let isHistogramFile = kind == .histogram
         var n = 0
         var previous: Int32 = -1
@@ -172,49 +181,43 @@ struct MergeEngine: ~Copyable {
         var used = 0
         var trusted = 0
         var known = catalog.knownFiles.removeValue(forKey: path)
-        let writer = try reader.streamEntries(path: path, opened: { opened, usedNow in
-            identity = opened
-            used = usedNow
-            // Files only grow while they live: the same file, used at least as far, still
-            // holds the entries read last time where they were.
-            guard let opened, let known, known.identity == opened, usedNow >= known.used else { return }
-            trusted = known.keys.count
-        }) { (bytes, base, used) throws(MetricFileError) -> Int in
-            if trusted > 0 && n == 0, let known { copyKnownKeys(known.keys) }
-            return try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
-                                    count: &n, previous: &previous, trusted: &trusted)
-        }
-        knownEntries += Swift.min(trusted, n)
-        if let identity {
-            let keys: [Int32]
-            if trusted > 0, trusted == n, let kept = known.take()?.keys, kept.count == n {
-                // The same entries as last time.
-                keys = kept
-            } else {
-                keys = keySequence(kind: kind, count: n)
+        let knownEntries = known?.entries ?? KeySequence()
+        let writer = try knownEntries.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
+            try reader.streamEntries(path: path, opened: { opened, usedNow in
+                identity = opened
+                used = usedNow
+                // Files only grow while they live: the same file, used at least as far, still
+                // holds the entries read last time where they were.
+                guard let opened, let known, known.identity == opened, usedNow >= known.used else { return }
+                trusted = known.entries.keys.count
+            }) { (bytes, base, used) throws(MetricFileError) -> Int in
+                try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
+                                 count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)
             }
-            catalog.knownFiles[path] = KnownFile(identity: identity, used: used, keys: keys)
         }
-        return (n, writer)
+        self.knownEntries += Swift.min(trusted, n)
+        guard let identity else { return (n, writer, nil) }
+        let entries: KeySequence
+        if trusted > 0, trusted == n, let kept = known.take()?.entries, kept.keys.count == n {
+            // The same entries as last time.
+            entries = kept
+        } else {
+            entries = keySequence(kind: kind, count: n)
+        }
+        catalog.knownFiles[path] = KnownFile(identity: identity, used: used, entries: entries)
+        return (n, writer, entries)
     }
 
-    /// The first `n` key ids of the scratch buffer as an array, shared with the last file of
+    /// The first `n` key ids of the scratch buffer as a sequence, shared with the last file of
     /// the same kind when they are equal.
-    private mutating func keySequence(kind: FileKind, count n: Int) -> [Int32] {
-        let ids = UnsafeBufferPointer(start: scratch.keys, count: n)
-        if let last = lastKeySequence[kind], last.count == n, n > 0,
-           last.withUnsafeBytes({ KeyInterner.equal($0.baseAddress!, UnsafeRawPointer(scratch.keys), n * 4) }) {
+    private mutating func keySequence(kind: FileKind, count n: Int) -> KeySequence {
+        if let last = lastKeySequence[kind], last.keys.count == n, n > 0,
+           last.keys.withUnsafeBytes({ KeyInterner.equal($0.baseAddress!, UnsafeRawPointer(scratch.keys), n * 4) }) {
             return last
         }
-        let made = Array(ids)
+        let made = KeySequence(keys: Array(UnsafeBufferPointer(start: scratch.keys, count: n)), catalog: catalog)
         lastKeySequence[kind] = made
         return made
-    }
-
-    /// Puts a known file's key ids into the scratch buffer, where `checkEntries` trusts them.
-    private mutating func copyKnownKeys(_ keys: [Int32]) {
-        if keys.count > scratch.capacity { scratch.grow(to: keys.count, keeping: 0) }
-        keys.withUnsafeBufferPointer { scratch.keys.update(from: $0.baseAddress!, count: keys.count) }
     }
 
     /// Drops what the catalog knows of files that were not listed this time.
@@ -228,42 +231,49 @@ struct MergeEngine: ~Copyable {
     /// returns the bytes consumed. A method of its own, so the interner is inlined into it.
     ///
     /// The first `trusted` entries are those of the last read of the same file, whose key ids
-    /// are already in the scratch buffer: their bounds are checked, their keys only by length
-    /// (a length that differs ends the trust: the rest is interned and checked as new).
+    /// and key lengths are `knownKeys` and `knownLengths`: their bounds are checked, their keys
+    /// only by length (a length that differs ends the trust: the rest is interned and checked
+    /// as new). Their ids are not put in the scratch buffer unless entries follow that are not
+    /// trusted (then `check` builds a new ``KeySequence`` from the buffer).
     private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
-                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32,
-                                       trusted: inout Int) throws(MetricFileError) -> Int {
+                                       isHistogramFile: Bool, count n: inout Int, previous: inout Int32, trusted: inout Int,
+                                       knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>)
+        throws(MetricFileError) -> Int {
         // `bytes` holds the file from offset `base` to `available`.
         let available = base + bytes.count
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
-        if most > scratch.capacity { scratch.grow(to: most, keeping: Swift.max(n, trusted)) }
+        if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
         var pos = base
         if n < trusted {
-            // Locals, so the loop keeps them in registers.
+            // Locals, so the loop keeps them in registers. Offsets are below `used`, an Int32,
+            // plus one entry: the arithmetic cannot overflow an Int.
             var i = n
-            let keys = scratch.keys, values = scratch.values, stamps = scratch.stamps
+            let values = scratch.values, stamps = scratch.stamps
             while i < trusted {
                 // A trusted entry lies inside the `used` of the last read, which is at most
                 // `used`; it may not have been read whole yet.
-                guard pos + 4 <= available else { break }
-                let at = pos - base
-                let length = Int(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)))
-                // The known key's length is at least 0, so the padding's `& 7` is `% 8`.
-                guard length == catalog.keys.length(of: keys[i]) else { trusted = i; break }
-                let valueAt = at + 4 + length + (8 - (length + 4) & 7)
-                let next = base + valueAt + 16
+                guard pos &+ 4 <= available else { break }
+                let at = pos &- base
+                let length = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
+                guard length == knownLengths[i] else { trusted = i; break }
+                // The key, padded to 8 bytes past its 4-byte length (8 more when it fits
+                // exactly: `FileFormat.padding`), then the value and the timestamp.
+                let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+                let next = base &+ valueAt &+ 16
                 guard next <= used else { trusted = i; break }
                 guard next <= available else { break }
                 values[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-                stamps[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt + 8, as: UInt64.self)))
-                i += 1
+                stamps[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+                i &+= 1
                 pos = next
             }
-            if i > n { previous = keys[i - 1] }
+            if i > n { previous = knownKeys[i - 1] }
             n = i
             // Still trusted: the next entry is not read whole yet.
             if n < trusted { return pos - base }
+            // Entries follow that are not trusted: the new sequence starts with the trusted ones.
+            if pos < used { scratch.keys.update(from: knownKeys.baseAddress!, count: n) }
         }
         while pos < used {
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
@@ -310,6 +320,42 @@ struct MergeEngine: ~Copyable {
             stamps.append(contentsOf: repeatElement(0, count: extra))
             seen.append(contentsOf: repeatElement(false, count: extra))
         }
+    }
+
+    /// Pass 2 for a good counter, summary or histogram file whose entries are `entries`: each
+    /// value added to its series, as the general pass below adds it, without looking up each
+    /// entry's series, family and type. The file's families are typed first (those it is the
+    /// first to hold, with the help text of their first entry's key).
+    /// - Returns: false, having done nothing, where the general pass is needed: a gauge file,
+    ///   a family a gauge file typed, a scrape that names its samples.
+    private mutating func accumulate(count n: Int, name: MetricFileName, entries: KeySequence) -> Bool {
+        let kind = name.kind
+        guard filter == nil, n == entries.keys.count else { return false }
+        if case .gauge = kind { return false }
+        syncSizes()
+        for (f, _) in entries.families {
+            if let k = familyKind[Int(f)], case .gauge = k { return false }
+        }
+        for (f, firstKey) in entries.families where familyKind[Int(f)] == nil {
+            familyKind[Int(f)] = kind
+            familyHelp[Int(f)] = catalog.helpText(ofKey: Int(firstKey))
+        }
+        mergedFiles += 1
+        self.entries += n
+        let entryValues = scratch.values
+        values.withUnsafeMutableBufferPointer { sums in
+            seen.withUnsafeMutableBufferPointer { touched in
+                entries.series.withUnsafeBufferPointer { series in
+                    // Every series is below the catalog's count (`syncSizes`).
+                    for i in 0..<n {
+                        let s = Int(series[i])
+                        sums[s] += entryValues[i]
+                        touched[s] = true
+                    }
+                }
+            }
+        }
+        return true
     }
 
     /// Pass 2: the file is good; accumulate its entries.
@@ -417,7 +463,9 @@ struct MergeEngine: ~Copyable {
     mutating func read(path: String, reader: inout MetricFileReader) throws(MetricFileError) -> FileFormat.Writer {
         guard let kind = foldKind else { preconditionFailure("MergeEngine.read(path:reader:) needs an engine made with init(folding:)") }
         unfolded = 0
-        let (n, writer) = try check(path: path, kind: kind, reader: &reader)
+        let (n, writer, entries) = try check(path: path, kind: kind, reader: &reader)
+        // A known file's keys may not be in the scratch buffer (see `checkEntries`).
+        entries?.keys.withUnsafeBufferPointer { scratch.keys.update(from: $0.baseAddress!, count: n) }
         unfolded = n
         return writer
     }
