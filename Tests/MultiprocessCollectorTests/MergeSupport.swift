@@ -232,8 +232,9 @@ final class ReportLog: Sendable {
 }
 
 /// A collector for tests: no self-metrics, problems kept in memory, not on standard error.
-func testCollector(_ directory: String, log: ReportLog = ReportLog(), selfMetrics: Bool = false) -> MultiProcessCollector {
-    MultiProcessCollector(directory: directory, includeSelfMetrics: selfMetrics, reporter: log.reporter)
+func testCollector(_ directory: String, log: ReportLog = ReportLog(), selfMetrics: Bool = false,
+                   threads: Int = 1) -> MultiProcessCollector {
+    MultiProcessCollector(directory: directory, includeSelfMetrics: selfMetrics, reporter: log.reporter, maxMergeThreads: threads)
 }
 
 /// Runs test-worker processes of an observing `mode` at once, each with `mode`, `dir` and its

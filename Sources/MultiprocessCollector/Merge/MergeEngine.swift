@@ -113,7 +113,7 @@ struct MergeEngine: ~Copyable {
     private(set) var mergedFiles = 0
     var deadOwnerFiles: [String] = []
     private(set) var entries = 0
-    private(set) var knownEntries = 0
+    var knownEntries = 0
 
     init(catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) {
         self.catalog = catalog
@@ -149,15 +149,8 @@ struct MergeEngine: ~Copyable {
             }
             do {
                 let (count, _, entries) = try check(path: path, kind: name.kind, reader: &reader)
-                guard let entries else {
-                    accumulate(count: count, name: name)
-                    continue
-                }
-                if accumulate(count: count, name: name, entries: entries) { continue }
-                let (values, stamps) = (scratch.values, scratch.stamps)
-                entries.keys.withUnsafeBufferPointer { keys in
-                    accumulate(count: count, name: name, keys: keys.baseAddress!, values: values, timestamps: stamps)
-                }
+                accumulate(count: count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
+                           timestamps: scratch.stamps)
             } catch {
                 if case .vanished = error.kind, isLiveGauge { continue }
                 problems.append(error)
@@ -181,8 +174,8 @@ struct MergeEngine: ~Copyable {
         var used = 0
         var trusted = 0
         var known = catalog.knownFiles.removeValue(forKey: path)
-        let knownEntries = known?.entries ?? KeySequence()
-        let writer = try knownEntries.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
+        let knownSequence = known?.entries ?? KeySequence()
+        let writer = try knownSequence.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
             try reader.streamEntries(path: path, opened: { opened, usedNow in
                 identity = opened
                 used = usedNow
@@ -195,33 +188,37 @@ struct MergeEngine: ~Copyable {
                                  count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)
             }
         }
-        self.knownEntries += Swift.min(trusted, n)
+        knownEntries += Swift.min(trusted, n)
         guard let identity else { return (n, writer, nil) }
-        let entries: KeySequence
-        if trusted > 0, trusted == n, let kept = known.take()?.entries, kept.keys.count == n {
-            // The same entries as last time.
-            entries = kept
-        } else {
-            entries = keySequence(kind: kind, count: n)
-        }
-        catalog.knownFiles[path] = KnownFile(identity: identity, used: used, entries: entries)
+        let kept = trusted > 0 && trusted == n ? known.take()?.entries : nil
+        let entries = remember(path: path, identity: identity, used: used, kind: kind, count: n, keys: scratch.keys, known: kept)
         return (n, writer, entries)
     }
 
-    /// The first `n` key ids of the scratch buffer as a sequence, shared with the last file of
-    /// the same kind when they are equal.
-    private mutating func keySequence(kind: FileKind, count n: Int) -> KeySequence {
-        if let last = lastKeySequence[kind], last.keys.count == n, n > 0,
-           last.keys.withUnsafeBytes({ KeyInterner.equal($0.baseAddress!, UnsafeRawPointer(scratch.keys), n * 4) }) {
-            return last
+    /// Remembers a good file read whole, for the next merge (``KeyCatalog/knownFiles``).
+    /// - Parameters:
+    ///   - keys: its entries' key ids; not read when `known` holds them (every entry was
+    ///     trusted: the same entries as last time).
+    /// - Returns: the entries remembered.
+    mutating func remember(path: String, identity: FileIdentity, used: Int, kind: FileKind, count n: Int,
+                           keys: UnsafePointer<Int32>, known: KeySequence?) -> KeySequence {
+        let entries: KeySequence
+        if let known, known.keys.count == n {
+            entries = known
+        } else if let last = lastKeySequence[kind], last.keys.count == n, n > 0,
+                  last.keys.withUnsafeBytes({ KeyInterner.equal($0.baseAddress!, UnsafeRawPointer(keys), n * 4) }) {
+            // The same keys as the last file of this kind: shared.
+            entries = last
+        } else {
+            entries = KeySequence(keys: Array(UnsafeBufferPointer(start: keys, count: n)), catalog: catalog)
+            lastKeySequence[kind] = entries
         }
-        let made = KeySequence(keys: Array(UnsafeBufferPointer(start: scratch.keys, count: n)), catalog: catalog)
-        lastKeySequence[kind] = made
-        return made
+        catalog.knownFiles[path] = KnownFile(identity: identity, used: used, entries: entries)
+        return entries
     }
 
     /// Drops what the catalog knows of files that were not listed this time.
-    private mutating func forgetFiles(except paths: [String]) {
+    mutating func forgetFiles(except paths: [String]) {
         guard catalog.knownFiles.count > 0 else { return }
         let listed = Set(paths)
         for path in catalog.knownFiles.keys where !listed.contains(path) { catalog.knownFiles[path] = nil }
@@ -239,37 +236,17 @@ struct MergeEngine: ~Copyable {
                                        isHistogramFile: Bool, count n: inout Int, previous: inout Int32, trusted: inout Int,
                                        knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>)
         throws(MetricFileError) -> Int {
-        // `bytes` holds the file from offset `base` to `available`.
-        let available = base + bytes.count
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
         if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
         var pos = base
         if n < trusted {
-            // Locals, so the loop keeps them in registers. Offsets are below `used`, an Int32,
-            // plus one entry: the arithmetic cannot overflow an Int.
-            var i = n
-            let values = scratch.values, stamps = scratch.stamps
-            while i < trusted {
-                // A trusted entry lies inside the `used` of the last read, which is at most
-                // `used`; it may not have been read whole yet.
-                guard pos &+ 4 <= available else { break }
-                let at = pos &- base
-                let length = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
-                guard length == knownLengths[i] else { trusted = i; break }
-                // The key, padded to 8 bytes past its 4-byte length (8 more when it fits
-                // exactly: `FileFormat.padding`), then the value and the timestamp.
-                let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-                let next = base &+ valueAt &+ 16
-                guard next <= used else { trusted = i; break }
-                guard next <= available else { break }
-                values[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-                stamps[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
-                i &+= 1
-                pos = next
-            }
+            let (i, end, ended) = EntryBounds.known(from: n, to: trusted, at: pos, in: bytes, base: base, used: used,
+                                                    lengths: knownLengths, values: scratch.values, stamps: scratch.stamps)
             if i > n { previous = knownKeys[i - 1] }
             n = i
+            pos = end
+            if ended { trusted = i }
             // Still trusted: the next entry is not read whole yet.
             if n < trusted { return pos - base }
             // Entries follow that are not trusted: the new sequence starts with the trusted ones.
@@ -322,13 +299,27 @@ struct MergeEngine: ~Copyable {
         }
     }
 
+    /// Pass 2 for a good file whose keys are `entries` (as remembered), else `keys`.
+    mutating func accumulate(count n: Int, name: MetricFileName, entries: KeySequence?, keys: UnsafePointer<Int32>,
+                             values: UnsafePointer<Double>, timestamps: UnsafePointer<Double>) {
+        guard let entries else {
+            accumulate(count: n, name: name, keys: keys, values: values, timestamps: timestamps)
+            return
+        }
+        if accumulate(count: n, name: name, entries: entries, values: values) { return }
+        entries.keys.withUnsafeBufferPointer { keys in
+            accumulate(count: n, name: name, keys: keys.baseAddress!, values: values, timestamps: timestamps)
+        }
+    }
+
     /// Pass 2 for a good counter, summary or histogram file whose entries are `entries`: each
     /// value added to its series, as the general pass below adds it, without looking up each
     /// entry's series, family and type. The file's families are typed first (those it is the
     /// first to hold, with the help text of their first entry's key).
     /// - Returns: false, having done nothing, where the general pass is needed: a gauge file,
     ///   a family a gauge file typed, a scrape that names its samples.
-    private mutating func accumulate(count n: Int, name: MetricFileName, entries: KeySequence) -> Bool {
+    private mutating func accumulate(count n: Int, name: MetricFileName, entries: KeySequence,
+                                     values entryValues: UnsafePointer<Double>) -> Bool {
         let kind = name.kind
         guard filter == nil, n == entries.keys.count else { return false }
         if case .gauge = kind { return false }
@@ -342,7 +333,6 @@ struct MergeEngine: ~Copyable {
         }
         mergedFiles += 1
         self.entries += n
-        let entryValues = scratch.values
         values.withUnsafeMutableBufferPointer { sums in
             seen.withUnsafeMutableBufferPointer { touched in
                 entries.series.withUnsafeBufferPointer { series in
@@ -635,7 +625,7 @@ struct EntryScratch: ~Copyable {
     }
 }
 
-/// The bounds check of one entry, shared by the merge on one thread and the merge threads:
+/// The bounds checks of entries, shared by the merge on one thread and the merge threads:
 /// exactly `LoadedMetricFile.forEachEntry`'s, on a piece of a file read piecewise.
 enum EntryBounds {
     /// The entry at file offset `pos`, in `bytes` (the file from offset `base` on, read as far
@@ -659,5 +649,41 @@ enum EntryBounds {
         guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
         guard end <= available else { return nil }
         return (UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)]), valueAt, end)
+    }
+
+    /// Reads the values of entries `first..<trusted` of a file read before (``KnownFile``),
+    /// the first at file offset `pos`, checking their bounds and their keys only by length.
+    /// - Parameters:
+    ///   - lengths: the known key length of each entry.
+    ///   - values, stamps: where entry `i`'s value and timestamp go, at index `i`.
+    /// - Returns: the entries read up to (not including) `next`, the offset after them, and
+    ///   whether trust `ended` at `next`: its key has another length or it ends past `used`
+    ///   (read it as new). Otherwise `next` is `trusted`, or the first entry not in `bytes`.
+    @inline(__always)
+    static func known(from first: Int, to trusted: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
+                      lengths: UnsafeBufferPointer<Int32>, values: UnsafeMutablePointer<Double>,
+                      stamps: UnsafeMutablePointer<Double>) -> (next: Int, end: Int, ended: Bool) {
+        let available = base + bytes.count
+        // Offsets are below `used`, an Int32, plus one entry: they cannot overflow an Int.
+        var i = first, pos = pos
+        while i < trusted {
+            // A trusted entry lies inside the `used` of the last read, which is at most `used`;
+            // it may not have been read whole yet.
+            guard pos &+ 4 <= available else { break }
+            let at = pos &- base
+            let length = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
+            guard length == lengths[i] else { return (i, pos, true) }
+            // The key, padded to 8 bytes past its 4-byte length (8 more when it fits exactly:
+            // `FileFormat.padding`), then the value and the timestamp.
+            let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+            let next = base &+ valueAt &+ 16
+            guard next <= used else { return (i, pos, true) }
+            guard next <= available else { break }
+            values[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            stamps[i] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+            i &+= 1
+            pos = next
+        }
+        return (i, pos, false)
     }
 }

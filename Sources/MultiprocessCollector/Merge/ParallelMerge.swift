@@ -56,6 +56,13 @@ final class FileRead: @unchecked Sendable {
     /// hints expected: then the ordered stage has nothing to intern, check or re-link, and
     /// only accumulates (a warm scrape of a directory whose processes keep their series).
     @exclusivity(unchecked) var asHinted = true
+    /// The file opened (nil where its birth time is unknown) and how far it was used.
+    @exclusivity(unchecked) var identity: FileIdentity?
+    @exclusivity(unchecked) var used = 0
+    /// How many first entries were those of the catalog's ``KnownFile`` of this path, trusted
+    /// as `MergeEngine.check` trusts them; and that file's entries when they were all of them.
+    @exclusivity(unchecked) var trusted = 0
+    @exclusivity(unchecked) var known: KeySequence?
 
     init(path: String) { self.path = path }
 }
@@ -113,25 +120,56 @@ final class MergeWorker: @unchecked Sendable {
         var n = 0
         var previous: Int32 = -1
         var previousLocal: Int32 = -1
-        defer { file.count = n }
+        var trusted = 0
+        defer {
+            file.count = n
+            file.trusted = Swift.min(trusted, n)
+        }
         let path = file.path
         // A catalog that knows no key (a fresh process) is not worth a lookup per entry.
         let catalogKnowsKeys = catalog.pointee.keys.count > 0
-        _ = try reader.streamEntries(path: path) { (bytes, base, used) throws(MetricFileError) -> Int in
-            try scan(bytes, base: base, used: used, path: path, kind: kind, file: file, catalog: catalog,
-                     catalogKnowsKeys: catalogKnowsKeys, count: &n, previous: &previous, previousLocal: &previousLocal)
+        // The catalog is only read here (the ordered stage waits for the threads).
+        let known = catalog.pointee.knownFiles[path]
+        let sequence = known?.entries ?? KeySequence()
+        _ = try sequence.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
+            try reader.streamEntries(path: path, opened: { opened, used in
+                file.identity = opened
+                file.used = used
+                // As `MergeEngine.check` decides it.
+                guard let opened, let known, known.identity == opened, used >= known.used else { return }
+                trusted = known.entries.keys.count
+            }) { (bytes, base, used) throws(MetricFileError) -> Int in
+                try scan(bytes, base: base, used: used, path: path, kind: kind, file: file, catalog: catalog,
+                         catalogKnowsKeys: catalogKnowsKeys, count: &n, previous: &previous, previousLocal: &previousLocal,
+                         trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)
+            }
         }
+        if trusted > 0 && trusted == n { file.known = sequence }
     }
 
     /// Bounds-checks the whole entries in `bytes` exactly as `MergeEngine.checkEntries` does
-    /// and resolves their keys; returns the bytes consumed.
+    /// and resolves their keys (the first `trusted` from `knownKeys`, as it does); returns the
+    /// bytes consumed.
     private func scan(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind, file: FileRead,
                       catalog: UnsafePointer<KeyCatalog>, catalogKnowsKeys: Bool, count n: inout Int, previous: inout Int32,
-                      previousLocal: inout Int32) throws(MetricFileError) -> Int {
+                      previousLocal: inout Int32, trusted: inout Int, knownKeys: UnsafeBufferPointer<Int32>,
+                      knownLengths: UnsafeBufferPointer<Int32>) throws(MetricFileError) -> Int {
         let most = n + bytes.count / 24 + 1
         if most > file.entries.capacity { file.entries.grow(to: most, keeping: n) }
         let keys = file.entries.keys, values = file.entries.values, stamps = file.entries.stamps
         var pos = base
+        if n < trusted {
+            let (i, end, ended) = EntryBounds.known(from: n, to: trusted, at: pos, in: bytes, base: base, used: used,
+                                                    lengths: knownLengths, values: values, stamps: stamps)
+            if i > n {
+                (keys + n).update(from: knownKeys.baseAddress! + n, count: i - n)
+                previous = knownKeys[i - 1]
+            }
+            n = i
+            pos = end
+            if ended { trusted = i }
+            if n < trusted { return pos - base }
+        }
         while pos < used {
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             var id: Int32 = -1
@@ -217,6 +255,7 @@ extension MergeEngine {
             finishRead(file, worker: workers[file.worker])
             file.entries = EntryScratch(capacity: 0)
         }
+        forgetFiles(except: paths)
     }
 
     /// The ordered stage for one file: interns its new keys, checks its keys, accumulates it.
@@ -234,6 +273,7 @@ extension MergeEngine {
             break
         }
         guard let name = file.name else { return }
+        knownEntries += file.trusted
         if file.asHinted {
             // Nothing to intern, check or re-link: the sequential reader would have found the
             // same, and stopped only where this read stopped.
@@ -241,7 +281,11 @@ extension MergeEngine {
                 problems.append(error)
                 return
             }
-            accumulate(count: file.count, name: name, keys: file.entries.keys, values: file.entries.values,
+            let entries = file.identity.map {
+                remember(path: file.path, identity: $0, used: file.used, kind: name.kind, count: file.count,
+                         keys: file.entries.keys, known: file.known)
+            }
+            accumulate(count: file.count, name: name, entries: entries, keys: file.entries.keys, values: file.entries.values,
                        timestamps: file.entries.stamps)
             return
         }
@@ -311,7 +355,10 @@ extension MergeEngine {
             problems.append(keyError)
             return
         }
-        accumulate(count: n, name: name)
+        let entries = file.identity.map {
+            remember(path: file.path, identity: $0, used: file.used, kind: kind, count: n, keys: scratch.keys, known: nil)
+        }
+        accumulate(count: n, name: name, entries: entries, keys: scratch.keys, values: scratch.values, timestamps: scratch.stamps)
     }
 
     /// The file offset of entry `n`: the header, then each entry's length, key, padding and
