@@ -348,13 +348,8 @@ struct MergeEngine: ~Copyable {
         return true
     }
 
-    /// Pass 2: the file is good; accumulate its entries.
-    mutating func accumulate(count n: Int, name: MetricFileName) {
-        accumulate(count: n, name: name, keys: scratch.keys, values: scratch.values, timestamps: scratch.stamps)
-    }
-
-    /// Pass 2 for entries held elsewhere than the scratch buffers (see `ParallelMerge.swift`).
-    mutating func accumulate(count n: Int, name: MetricFileName, keys entryKeys: UnsafePointer<Int32>,
+    /// Pass 2, entry by entry: each entry's series, family and type looked up.
+    private mutating func accumulate(count n: Int, name: MetricFileName, keys entryKeys: UnsafePointer<Int32>,
                              values entryValues: UnsafePointer<Double>, timestamps entryStamps: UnsafePointer<Double>) {
         syncSizes()
         mergedFiles += 1
