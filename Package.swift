@@ -7,7 +7,7 @@ import PackageDescription
 //
 // Dependencies point one way (docs/ARCHITECTURE.md):
 //
-//   SystemCalls <- MmapStore <- PromMetrics <- MultiprocessCollector
+//   CGuardedRead <- SystemCalls <- MmapStore <- PromMetrics <- MultiprocessCollector
 //                                PromMetrics <- PromExposition
 //                  MultiprocessCollector, PromExposition <- PromHTTP <- prom-multiproc-cli
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -22,9 +22,12 @@ let package = Package(
         .executable(name: "prom-multiproc-cli", targets: ["prom-multiproc-cli"]),
     ],
     targets: [
+        // Reads from a kept read-only file mapping that survive a truncation under it (SIGBUS
+        // caught for the reading thread, others passed on): C, for sigsetjmp.
+        .target(name: "CGuardedRead"),
         // Every system call (files, sockets, threads, signals), wrapped once; the only target
         // that imports Glibc. Internal: no product exposes it.
-        .target(name: "SystemCalls", swiftSettings: strict),
+        .target(name: "SystemCalls", dependencies: ["CGuardedRead"], swiftSettings: strict),
         // The per-process metric file: format, create, grow, update, read, liveness.
         .target(name: "MmapStore", dependencies: ["SystemCalls"], swiftSettings: strict),
         // The data model (families, samples, naming) and the instrumentation API.

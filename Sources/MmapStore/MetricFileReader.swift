@@ -146,6 +146,17 @@ package struct MetricFileReader: ~Copyable {
         }
     }
 
+    /// Opens the file at `path` and checks only its header (exactly as ``streamEntries(path:opened:_:)``
+    /// does before it reads on): which file it is (nil where its birth time is unknown) and
+    /// how far it is used.
+    /// - Throws: ``MetricFileError`` for a file that cannot be opened or whose header is bad.
+    package mutating func peek(path: String) throws(MetricFileError) -> (identity: FileIdentity?, used: Int) {
+        let fd = try open(path)
+        defer { Sys.close(fd) }
+        let header = try readHeader(fd, path: path, firstRead: FileFormat.headerSize)
+        return (FileIdentity(fd, header.status), header.used)
+    }
+
     /// Reads the file on from `offset` up to `used` without looking at it: a file shorter
     /// than its header says is truncated, which `load` reports before anything else.
     private func drain(_ fd: Int32, path: String, from offset: Int, used: Int) throws(MetricFileError) {
@@ -171,7 +182,7 @@ package struct MetricFileReader: ~Copyable {
     /// Checks the file's type and size, reads its first bytes into the buffer and checks the
     /// header. `used` is 0 for an all-zero header; otherwise at least the header's size and
     /// at most `fileSize`.
-    private func readHeader(_ fd: Int32, path: String) throws(MetricFileError)
+    private func readHeader(_ fd: Int32, path: String, firstRead: Int = 1 << 16) throws(MetricFileError)
         -> (got: Int, used: Int, writer: FileFormat.Writer, fileSize: Int, status: Sys.FileStatus) {
         let status: Sys.FileStatus
         do { status = try Sys.fstat(fd, path: path) } catch { throw MetricFileError(path: path, kind: .system(error)) }
@@ -184,7 +195,7 @@ package struct MetricFileReader: ~Copyable {
             throw MetricFileError(path: path, kind: .truncated(size: status.size, needed: FileFormat.headerSize))
         }
         // First read: up to 64 KiB covers most files in one call.
-        let got = try read(fd, path: path, offset: 0, count: Swift.min(status.size, buffer.count))
+        let got = try read(fd, path: path, offset: 0, count: Swift.min(status.size, buffer.count, firstRead))
         guard got >= FileFormat.headerSize else {
             throw MetricFileError(path: path, kind: .truncated(size: got, needed: FileFormat.headerSize))
         }
@@ -258,6 +269,43 @@ package struct FileIdentity: Hashable, Sendable {
         inode = status.inode
         birthSeconds = birth.seconds
         birthNanoseconds = birth.nanoseconds
+    }
+}
+
+/// A good metric file kept mapped read-only between scrapes, so that a scrape of the file
+/// unchanged reads only its value slots (``gather(offsets:values:stamps:)``) instead of
+/// copying all of it. Unmapped when released.
+///
+/// A mapped page past the end of its file raises SIGBUS when touched, so a file truncated by
+/// another process under the mapping would end the reader: reads go through
+/// `Sys.guardedGather`, which catches that signal and reports the read as failed.
+package final class ReadMapping: @unchecked Sendable {
+    // Immutable after `init`: shared freely between threads.
+    private let base: UnsafeMutableRawPointer
+    /// How many bytes from the file's start are mapped.
+    package let length: Int
+
+    /// Maps the first `length` bytes of the file at `path`, if it is still the file
+    /// `identity`, a regular file at least that long; nil otherwise.
+    package init?(path: String, identity: FileIdentity, length: Int) {
+        guard length > 0, let fd = try? Sys.open(path, [.readOnly, .noFollow, .nonBlocking]) else { return nil }
+        defer { Sys.close(fd) }
+        guard let status = try? Sys.fstat(fd, path: path), status.isRegular, status.size >= length,
+              FileIdentity(fd, status) == identity,
+              let base = try? Sys.mapShared(fd, length: length, writable: false, path: path) else { return nil }
+        self.base = base
+        self.length = length
+    }
+
+    deinit { Sys.unmap(base, length: length) }
+
+    /// Copies the value at each of `offsets` (every one at most `length - 16`) to `values`,
+    /// and the timestamp after it to `stamps`.
+    /// - Returns: whether every value was read; not when the file no longer reaches one of
+    ///   them (truncated since it was mapped) or the guard is not in place.
+    package func gather(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeMutablePointer<Double>,
+                        stamps: UnsafeMutablePointer<Double>) -> Bool {
+        Sys.guardedGather(base, offsets: offsets, values: values, stamps: stamps) == .read
     }
 }
 

@@ -30,6 +30,8 @@ public struct CollectStatistics: Hashable, Sendable {
     public var durationSeconds: Double
     /// Entries of files read by an earlier collection whose keys were trusted, not checked again.
     package var knownEntries = 0
+    /// Of those, entries whose values were read from the file's kept mapping.
+    package var mappedEntries = 0
 }
 
 /// Merges the metric files of a multiprocess directory, as prometheus_client's
@@ -252,6 +254,7 @@ public final class MultiProcessCollector: Sendable {
             entries: output.entries + natives.entries + metadata.entries + exemplarMerge.entries, durationSeconds: 0)
         statistics.durationSeconds = Double(Sys.monotonicNanoseconds() &- started) / 1e9
         statistics.knownEntries = output.knownEntries
+        statistics.mappedEntries = output.mappedEntries
         var extra: [MetricFamilySnapshot] = []
         if includesSelfMetrics { extra += Self.selfMetrics(statistics, problems: output.problems) }
         extra += inProcess

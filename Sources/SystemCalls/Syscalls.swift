@@ -1,6 +1,7 @@
 // With SocketSyscalls.swift and ClientSocketSyscalls.swift, the only place that imports Glibc.
 // Each system call is wrapped once: calls that can be interrupted retry EINTR, `close` does
 // not, and every failure becomes a `SystemError` naming the call and the path.
+import CGuardedRead
 import Glibc
 import Synchronization
 
@@ -397,6 +398,30 @@ package enum Sys {
 
     package static func unmap(_ base: UnsafeMutableRawPointer, length: Int) {
         _ = munmap(base, length)
+    }
+
+    /// What ``guardedGather(_:offsets:values:stamps:)`` found.
+    package enum GatherResult: Sendable {
+        /// Every value read.
+        case read
+        /// A read raised SIGBUS: the mapped file no longer reaches it (truncated).
+        case truncated
+        /// Nothing read: another SIGBUS handler replaced the guard since it was installed.
+        case unguarded
+    }
+
+    /// Copies the double at `base + offsets[i]` to `values[i]`, and the one after it to
+    /// `stamps[i]`, for every `i`, from a read-only mapping of a file that another process may
+    /// truncate: a read past the file's end is caught (SIGBUS, for this thread and only while
+    /// it reads here; any other SIGBUS goes to the handler installed before the first call).
+    package static func guardedGather(_ base: UnsafeRawPointer, offsets: UnsafeBufferPointer<UInt32>,
+                                      values: UnsafeMutablePointer<Double>, stamps: UnsafeMutablePointer<Double>) -> GatherResult {
+        guard let first = offsets.baseAddress else { return .read }
+        switch pmp_guarded_gather(base.assumingMemoryBound(to: UInt8.self), first, offsets.count, values, stamps) {
+        case 0: return .read
+        case -1: return .truncated
+        default: return .unguarded
+        }
     }
 
     // MARK: locks and processes

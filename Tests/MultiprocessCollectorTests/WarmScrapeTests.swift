@@ -56,6 +56,37 @@ struct WarmScrapeTests {
         #expect(third.knownEntries == third.entries)
     }
 
+    /// Files read twice unchanged are mapped, and later scrapes read their values through the
+    /// mapping: values changed in place since (a writer's increments) are merged; a file that
+    /// grew, or was replaced, is read whole again.
+    @Test func filesReadTwiceUnchangedAreReadThroughMappingsWithTheirNewValues() throws {
+        let dir = TempDirectory("warm"); defer { dir.remove() }
+        let labels = (0..<300).map { "/path-\($0)" }
+        try pythonWrite(dir.path, pid: "51", Self.counterOps(labels, amount: 1) + [
+            PyOp(type: "gauge", name: "temp", help: "Temperature.", op: "set", amount: 20, mode: "mostrecent"),
+        ])
+        try pythonWrite(dir.path, pid: "52", Self.counterOps(labels, amount: 2))
+        let collector = testCollector(dir.path)
+        let first = try Self.expectSameAsPython(collector, dir)
+        let second = try Self.expectSameAsPython(collector, dir)
+        #expect(second.mappedEntries == 0)
+        // New values for existing series only: every file keeps its `used`.
+        try pythonWrite(dir.path, pid: "51", Self.counterOps(labels, amount: 5) + [
+            PyOp(type: "gauge", name: "temp", help: "Temperature.", op: "set", amount: 25, mode: "mostrecent"),
+        ])
+        let third = try Self.expectSameAsPython(collector, dir)
+        #expect(third.mappedEntries == first.entries)
+        try pythonWrite(dir.path, pid: "52", Self.counterOps(labels, amount: 7))
+        let fourth = try Self.expectSameAsPython(collector, dir)
+        #expect(fourth.mappedEntries == first.entries)
+        // One file grows, one is replaced: both read whole, the others still mapped.
+        try pythonWrite(dir.path, pid: "52", Self.counterOps(labels + ["/new"], amount: 1))
+        try FileManager.default.removeItem(atPath: dir.path + "/counter_51.db")
+        try pythonWrite(dir.path, pid: "51", Self.counterOps(labels.reversed(), amount: 3))
+        let fifth = try Self.expectSameAsPython(collector, dir)
+        #expect(fifth.mappedEntries == 1) // the gauge file
+    }
+
     /// A file deleted and written again under the same name (a worker restarting under the
     /// same pid after `wipe`) is a new file, even where the file system gives it the deleted
     /// file's inode number: its keys come in another order, with the same lengths.

@@ -497,11 +497,12 @@ struct PlainKey {
 }
 
 /// What a merge keeps of a file it read whole and found good: which file it was, how far it
-/// was used, and its entries' keys.
+/// was used, and its entries' keys; once it has been read so twice, a mapping of it.
 struct KnownFile {
     var identity: FileIdentity
     var used: Int
     var entries: KeySequence
+    var mapping: ReadMapping?
 }
 
 /// The keys of a good file's entries in file order, with what accumulating them needs.
@@ -514,6 +515,8 @@ struct KeySequence {
     let keys: [Int32]
     /// Per entry: its key's length in bytes.
     let lengths: [Int32]
+    /// Per entry: the file offset of its value (the entries start after the file's header).
+    let valueOffsets: [UInt32]
     /// Per entry: its key's series (every key of a good file decodes).
     let series: [Int32]
     /// The entries' families, each once, in the order of its first entry, with that entry's
@@ -524,6 +527,15 @@ struct KeySequence {
     init(keys: [Int32], catalog: borrowing KeyCatalog) {
         self.keys = keys
         lengths = keys.map { Int32(catalog.keys.length(of: $0)) }
+        var offsets = [UInt32]()
+        offsets.reserveCapacity(keys.count)
+        var pos = FileFormat.headerSize
+        for length in lengths {
+            let valueAt = pos + 4 + Int(length) + FileFormat.padding(keyLength: Int(length))
+            offsets.append(UInt32(truncatingIfNeeded: valueAt))
+            pos = valueAt + 16
+        }
+        valueOffsets = offsets
         var series = [Int32]()
         series.reserveCapacity(keys.count)
         var families: [(family: Int32, firstKey: Int32)] = []
@@ -545,6 +557,7 @@ struct KeySequence {
     init() {
         keys = []
         lengths = []
+        valueOffsets = []
         series = []
         families = []
     }

@@ -20,6 +20,8 @@ package struct MergeOutput: Sendable {
     package var seriesMerged: Int
     /// Entries whose keys were known from the last read of the same file, so not checked again.
     package var knownEntries = 0
+    /// Of those, entries whose values were read from the file's kept mapping.
+    package var mappedEntries = 0
 }
 
 /// A finished merge, and the catalog it leaves for the next one.
@@ -114,6 +116,7 @@ struct MergeEngine: ~Copyable {
     var deadOwnerFiles: [String] = []
     private(set) var entries = 0
     var knownEntries = 0
+    private(set) var mappedEntries = 0
 
     init(catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) {
         self.catalog = catalog
@@ -147,6 +150,11 @@ struct MergeEngine: ~Copyable {
                     // Anything else: let the reader below name the problem.
                 }
             }
+            if let entries = readMapped(path: path, reader: &reader) {
+                accumulate(count: entries.keys.count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
+                           timestamps: scratch.stamps)
+                continue
+            }
             do {
                 let (count, _, entries) = try check(path: path, kind: name.kind, reader: &reader)
                 accumulate(count: count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
@@ -174,6 +182,7 @@ struct MergeEngine: ~Copyable {
         var used = 0
         var trusted = 0
         var known = catalog.knownFiles.removeValue(forKey: path)
+        let mapping = known?.mapping
         let knownSequence = known?.entries ?? KeySequence()
         let writer = try knownSequence.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
             try reader.streamEntries(path: path, opened: { opened, usedNow in
@@ -192,7 +201,37 @@ struct MergeEngine: ~Copyable {
         guard let identity else { return (n, writer, nil) }
         let kept = trusted > 0 && trusted == n ? known.take()?.entries : nil
         let entries = remember(path: path, identity: identity, used: used, kind: kind, count: n, keys: scratch.keys, known: kept)
+        if kept != nil {
+            // Read twice the same (a serving collector's steady state): map it for the next
+            // scrape (`readMapped`), or keep the mapping it has if that still covers it.
+            catalog.knownFiles[path]?.mapping = mapping.flatMap { $0.length >= used ? $0 : nil }
+                ?? ReadMapping(path: path, identity: identity, length: used)
+        }
         return (n, writer, entries)
+    }
+
+    /// Reads a known file through its kept mapping, when it is the file mapped and used
+    /// exactly as far as when it was read last: only its entries' values and timestamps are
+    /// read, into the scratch buffers, at the offsets its entries had.
+    /// - Returns: its entries; nil, having read nothing, where the file must be read whole
+    ///   (not mapped, replaced, grown, shrunk, damaged, or truncated under the mapping, which
+    ///   then is dropped).
+    private mutating func readMapped(path: String, reader: inout MetricFileReader) -> KeySequence? {
+        guard let known = catalog.knownFiles[path], let mapping = known.mapping,
+              case let (identity, used)? = try? reader.peek(path: path),
+              identity == known.identity, used == known.used, used <= mapping.length else { return nil }
+        let entries = known.entries
+        let n = entries.keys.count
+        if n > scratch.capacity { scratch.grow(to: n, keeping: 0) }
+        let (values, stamps) = (scratch.values, scratch.stamps)
+        let read = entries.valueOffsets.withUnsafeBufferPointer { mapping.gather(offsets: $0, values: values, stamps: stamps) }
+        guard read else {
+            catalog.knownFiles[path]?.mapping = nil
+            return nil
+        }
+        knownEntries += n
+        mappedEntries += n
+        return entries
     }
 
     /// Remembers a good file read whole, for the next merge (``KeyCatalog/knownFiles``).
@@ -533,7 +572,8 @@ struct MergeEngine: ~Copyable {
         }
         families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
-                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 }, knownEntries: knownEntries)
+                                 deadOwnerFiles: deadOwnerFiles, entries: entries, seriesMerged: seen.count { $0 }, knownEntries: knownEntries,
+                                 mappedEntries: mappedEntries)
         return MergeRun(output: output, catalog: catalog)
     }
 
