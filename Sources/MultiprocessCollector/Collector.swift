@@ -80,9 +80,11 @@ public final class MultiProcessCollector: Sendable {
     private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])
-    /// Keys decoded by earlier collections. A collection takes it (a concurrent one starts
-    /// with an empty catalog) and puts it back.
+    /// Keys decoded (and files read, and mapped) by earlier collections. A collection takes
+    /// it and puts it back, under `merging`.
     private let catalog = Locked<KeyCatalog?>(nil)
+    /// Held for the merge of a collection: concurrent collections merge one after the other.
+    private let merging = Locked<Void>(())
 
     /// Creates a collector over `directory`.
     /// - Parameters:
@@ -216,14 +218,25 @@ public final class MultiProcessCollector: Sendable {
             if exemplars { exemplarPaths = listing.exemplarFiles }
         case .failure(let e): listProblems.append(e)
         }
-        let taken = catalog.withLock { $0.take() }
-        let start: KeyCatalog
-        switch consume taken {
-        case .some(let c): start = c
-        case .none: start = KeyCatalog()
+        // One merge at a time: each starts from the catalog the last one left, where two at
+        // once would leave one to decode every key again (several times a warm merge's work).
+        var output = merging.withLock { _ in
+            let taken = catalog.withLock { $0.take() }
+            let start: KeyCatalog
+            switch consume taken {
+            case .some(let c): start = c
+            case .none: start = KeyCatalog()
+            }
+            let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, threads: mergeThreads,
+                                 catalog: start, filter: names)
+            // Keep the catalog unless most of it is stale (series churn): then start afresh.
+            // A filtered merge fills only part of it: keep it then.
+            if names != nil || run.catalog.seriesCount <= 2 * run.output.seriesMerged + 10_000 {
+                var back: KeyCatalog? = run.catalog
+                catalog.withLock { swap(&$0, &back) }
+            }
+            return run.output
         }
-        let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, threads: mergeThreads,
-                             catalog: start, filter: names)
         // Native-histogram buckets, read under the same lock (wipe removes them under the
         // exclusive one); merged across processes into the histogram families below.
         var natives = NativeMerge()
@@ -235,13 +248,6 @@ public final class MultiProcessCollector: Sendable {
         // Released here, not at the end: what `alongside` reads is not in the directory.
         withExtendedLifetime(directoryLock) {}
         directoryLock = nil
-        var output = run.output
-        // Keep the catalog unless most of it is stale (series churn): then start afresh.
-        // A filtered merge fills only part of it: keep it then.
-        if names != nil || run.catalog.seriesCount <= 2 * output.seriesMerged + 10_000 {
-            var back: KeyCatalog? = run.catalog
-            catalog.withLock { swap(&$0, &back) }
-        }
         natives.attach(to: &output.families)
         if typesFromMetadata { metadata.applyTypes(to: &output.families) }
         if createdSeries { metadata.attachCreated(to: &output.families) }
