@@ -17,8 +17,6 @@ static void on_sigbus(int signal, siginfo_t *info, void *context) {
     sigjmp_buf *jump = active;
     if (jump) {
         active = 0;
-        // SA_NODEFER: SIGBUS is not blocked in the handler, so leaving it by a jump leaves
-        // the signal mask as it was.
         siglongjmp(*jump, 1);
     }
     if (previous.sa_flags & SA_SIGINFO) {
@@ -56,8 +54,16 @@ int pmp_guarded_gather(const unsigned char *base, const uint32_t *offsets, long 
                        double *stamps) {
     if (!guard_in_place()) return -2;
     sigjmp_buf jump;
-    // No signal mask saved (no system call): see SA_NODEFER above.
-    if (sigsetjmp(jump, 0)) return -1;
+    if (sigsetjmp(jump, 0)) {
+        // The signal mask is not saved above (that is a system call on every read). SA_NODEFER
+        // keeps SIGBUS unblocked in our handler, but a runtime that wraps handlers (the thread
+        // sanitizer's) may block it: unblock it, or the next SIGBUS would end the process.
+        sigset_t bus;
+        sigemptyset(&bus);
+        sigaddset(&bus, SIGBUS);
+        pthread_sigmask(SIG_UNBLOCK, &bus, 0);
+        return -1;
+    }
     active = &jump;
     // The reads below stay after the store above and before the one after them.
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
