@@ -5,6 +5,7 @@
 import Foundation
 import MmapStore
 import Synchronization
+import SystemCalls
 
 let storeModes: [String: WorkerMode] = [
     "hold": WorkerMode(usage: "hold DIR [ID|pid] [AMOUNT]", run: holdMode),
@@ -14,6 +15,7 @@ let storeModes: [String: WorkerMode] = [
     "fill-disk": WorkerMode(usage: "fill-disk DIR", run: fillDiskMode),
     "fork": WorkerMode(usage: "fork DIR", run: forkMode),
     "bench-slot": WorkerMode(usage: "bench-slot N [ROUNDS]", run: benchSlotMode),
+    "mapping-sigbus": WorkerMode(usage: "mapping-sigbus DIR", run: mappingSigbusMode),
 ]
 
 // MARK: helpers
@@ -312,4 +314,28 @@ func fileBytes(_ path: String) throws -> [UInt8] {
 
 @inline(never) func benchHandleLoop(_ handle: SeriesHandle, _ n: Int) {
     for _ in 0..<n { handle.add(1) }
+}
+
+/// A file of 4 pages mapped by a `ReadMapping`, then truncated to one page: a guarded read of
+/// the third page fails (prints `caught`); then the same page touched outside the guard must
+/// still end the process with SIGBUS, as it would without the guard installed.
+func mappingSigbusMode(_ a: [String]) throws -> Int32 {
+    let path = try argument(a, 0, "mapping-sigbus DIR") + "/counter_sigbus.db"
+    try Data(count: 4 * 4096).write(to: URL(fileURLWithPath: path))
+    var reader = MetricFileReader()
+    guard let identity = try reader.peek(path: path).identity,
+          let mapping = ReadMapping(path: path, identity: identity, length: 4 * 4096) else {
+        say("no mapping")
+        return 2
+    }
+    guard truncate(path, 4096) == 0 else { return 2 }
+    var value = 0.0, stamp = 0.0
+    let read = [UInt32(2 * 4096)].withUnsafeBufferPointer { mapping.gather(offsets: $0, values: &value, stamps: &stamp) }
+    say(read ? "read" : "caught")
+    let fd = try Sys.open(path, [.readOnly])
+    let raw = try Sys.mapShared(fd, length: 4 * 4096, writable: false, path: path)
+    say("touching")
+    let touched = raw.load(fromByteOffset: 2 * 4096, as: UInt64.self)
+    say("survived \(touched)")
+    return 0
 }

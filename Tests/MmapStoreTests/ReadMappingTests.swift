@@ -75,4 +75,15 @@ struct ReadMappingTests {
         // Nor one shorter than asked for.
         #expect(ReadMapping(path: path, identity: try identity(path), length: length + 1) == nil)
     }
+
+    /// The guard catches only its own reads: a SIGBUS anywhere else still ends the process
+    /// (here with the default action), in a real child process.
+    @Test func aSigbusOutsideAGuardedReadStillEndsTheProcess() throws {
+        let dir = TempDirectory("mapping"); defer { dir.remove() }
+        let result = try run(worker, ["mapping-sigbus", dir.path], timeout: 60)
+        #expect(result.stdout.contains("caught"), "\(result.stdout) \(result.stderr)")
+        #expect(result.stdout.contains("touching"))
+        #expect(!result.stdout.contains("survived"))
+        #expect(result.signaled && result.status == 128 + SIGBUS, "status \(result.status): \(result.stderr)")
+    }
 }
