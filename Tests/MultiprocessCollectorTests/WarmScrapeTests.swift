@@ -87,6 +87,24 @@ struct WarmScrapeTests {
         #expect(fifth.mappedEntries == 1) // the gauge file
     }
 
+    /// Scrapes that overlap merge one after the other, each from the catalog the last one
+    /// left: none starts afresh and decodes every key again.
+    @Test func overlappingScrapesEachStartFromTheKeptCatalog() throws {
+        let dir = TempDirectory("warm"); defer { dir.remove() }
+        let labels = (0..<3000).map { "/path-\($0)" }
+        for pid in 61...64 { try pythonWrite(dir.path, pid: String(pid), Self.counterOps(labels, amount: Double(pid))) }
+        let collector = testCollector(dir.path)
+        let first = try Self.expectSameAsPython(collector, dir)
+        let statistics = Locked<[CollectStatistics]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            let s = collector.collect().statistics
+            statistics.withLock { $0.append(s) }
+        }
+        let known = statistics.withLock { $0.map(\.knownEntries) }
+        #expect(known == Array(repeating: first.entries, count: 4))
+        _ = try Self.expectSameAsPython(collector, dir)
+    }
+
     /// A file deleted and written again under the same name (a worker restarting under the
     /// same pid after `wipe`) is a new file, even where the file system gives it the deleted
     /// file's inode number: its keys come in another order, with the same lengths.
