@@ -226,7 +226,7 @@ public enum Exposition {
     /// non-legacy name under `allow-utf-8`; with `exemplar` (OpenMetrics only), the sample's
     /// exemplar, if any, before the newline: ` # {trace_id="..."} value timestamp`.
     @inline(__always)
-    private static func appendSample(_ sample: Sample, escaping: NameEscaping, exemplar: Bool = false, into buffer: inout ByteWriter) {
+    private static func appendSample(_ sample: borrowing Sample, escaping: NameEscaping, exemplar: Bool = false, into buffer: inout ByteWriter) {
         if escaping == .allowUTF8 && !ExpositionNames.isLegacy(sample.name, metric: true) {
             buffer.write(ExpositionBytes.openBrace)
             ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
@@ -259,7 +259,7 @@ public enum Exposition {
 
     /// The labels sorted by name, comma-separated, without braces.
     @inline(__always)
-    private static func appendLabels(_ labels: [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
+    private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
         labels.withUnsafeBufferPointer { labels in
             if isSortedByName(labels) {
                 for index in labels.indices {
@@ -289,7 +289,7 @@ public enum Exposition {
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
+    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
         ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
         buffer.write(ExpositionBytes.equals)
         buffer.write(ExpositionBytes.quote)
@@ -310,14 +310,17 @@ public enum Exposition {
     /// Code-point order, as Python's `sorted` on strings: UTF-8 byte order is code-point order.
     @inline(__always)
     static func nameLess(_ a: String, _ b: String) -> Bool {
-        let x = a.utf8.span, y = b.utf8.span
-        let n = min(x.count, y.count)
-        var i = 0
-        while i < n {
-            let p = x[unchecked: i], q = y[unchecked: i]
-            if p != q { return p < q }
-            i += 1
+        a.withUTF8Bytes { x in
+            b.withUTF8Bytes { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n {
+                    let p = x[i], q = y[i]
+                    if p != q { return p < q }
+                    i += 1
+                }
+                return x.count < y.count
+            }
         }
-        return x.count < y.count
     }
 }
