@@ -74,7 +74,7 @@ public enum Exposition {
 
     /// Samples that only OpenMetrics has; the text format moves them into gauges of their own
     /// after the family, in this (sorted) order, as prometheus_client does.
-    private static let openMetricsOnlySuffixes = ["_created", "_gcount", "_gsum"]
+    private static let openMetricsOnlySuffixes: [StaticString] = ["_created", "_gcount", "_gsum"]
 
     private static func renderText(_ family: MetricFamilySnapshot, escaping: NameEscaping,
                                    into buffer: inout ByteWriter) {
@@ -107,7 +107,7 @@ public enum Exposition {
         for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
         guard deferred != 0 else { return }
         for (index, suffix) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << index) != 0 {
-            appendTextHeader(name: family.name + suffix, help: family.help, type: "gauge", escaping: escaping,
+            appendTextHeader(name: family.name + "\(suffix)", help: family.help, type: "gauge", escaping: escaping,
                              into: &buffer)
             for sample in family.samples
             where openMetricsOnlyIndex(sample.name, familyName: family.name, familyLength: familyLength) == index {
@@ -121,20 +121,25 @@ public enum Exposition {
     /// canonically equivalent characters).
     @inline(__always)
     private static func openMetricsOnlyIndex(_ sampleName: String, familyName: String, familyLength: Int) -> Int? {
-        let extra = sampleName.utf8.count - familyLength
-        guard extra == 5 || extra == 7 || extra == 8 else { return nil }  // _gsum, _gcount, _created
-        let sample = sampleName.utf8.span, family = familyName.utf8.span
-        for i in 0 ..< familyLength where sample[unchecked: i] != family[unchecked: i] { return nil }
-        for (index, suffix) in openMetricsOnlySuffixes.enumerated() where suffix.utf8.count == extra {
-            let tail = suffix.utf8.span
-            var equal = true
-            for i in 0 ..< extra where sample[unchecked: familyLength + i] != tail[unchecked: i] {
-                equal = false
-                break
+        sampleName.withUTF8Bytes { sample in
+            let extra = sample.count - familyLength
+            guard extra == 5 || extra == 7 || extra == 8 else { return nil }  // _gsum, _gcount, _created
+            let sameFamily = familyName.withUTF8Bytes { family in
+                for i in 0 ..< familyLength where sample[i] != family[i] { return false }
+                return true
             }
-            if equal { return index }
+            guard sameFamily else { return nil }
+            for (index, suffix) in openMetricsOnlySuffixes.enumerated() where suffix.utf8CodeUnitCount == extra {
+                let tail = suffix.utf8Start
+                var equal = true
+                for i in 0 ..< extra where sample[familyLength + i] != tail[i] {
+                    equal = false
+                    break
+                }
+                if equal { return index }
+            }
+            return nil
         }
-        return nil
     }
 
     private static func appendTextHeader(name: String, help: String, type: StaticString, escaping: NameEscaping,
@@ -261,6 +266,15 @@ public enum Exposition {
     @inline(__always)
     private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
         labels.withUnsafeBufferPointer { labels in
+            if labels.count == 2 {
+                // The usual unsorted case, a histogram bucket's `le` after one label: one
+                // comparison. (Equal names keep their order, as the stable sort below keeps them.)
+                let swap = nameLess(labels[1].name, labels[0].name)
+                appendLabel(labels[swap ? 1 : 0], escaping: escaping, into: &buffer)
+                buffer.write(ExpositionBytes.comma)
+                appendLabel(labels[swap ? 0 : 1], escaping: escaping, into: &buffer)
+                return
+            }
             if isSortedByName(labels) {
                 for index in labels.indices {
                     if index != 0 { buffer.write(ExpositionBytes.comma) }
