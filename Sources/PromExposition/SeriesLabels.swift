@@ -35,16 +35,22 @@ enum SeriesLabels {
     /// `excluding` is left out.
     @inline(__always)
     static func equal(_ a: [Label], _ b: [Label], excluding: StaticString?) -> Bool {
-        var i = 0, j = 0
-        while true {
-            if let excluding {
-                while i < a.count && isNamed(a[i], excluding) { i += 1 }
-                while j < b.count && isNamed(b[j], excluding) { j += 1 }
+        // Through unsafe buffers: indexing the arrays retained and released both strings of
+        // every label read (this runs once per sample of a histogram or summary in protobuf).
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                var i = 0, j = 0
+                while true {
+                    if let excluding {
+                        while i < a.count && isNamed(a[i], excluding) { i += 1 }
+                        while j < b.count && isNamed(b[j], excluding) { j += 1 }
+                    }
+                    if i == a.count || j == b.count { return i == a.count && j == b.count }
+                    if !bytesEqual(a[i].name, b[j].name) || !bytesEqual(a[i].value, b[j].value) { return false }
+                    i += 1
+                    j += 1
+                }
             }
-            if i == a.count || j == b.count { return i == a.count && j == b.count }
-            if !bytesEqual(a[i].name, b[j].name) || !bytesEqual(a[i].value, b[j].value) { return false }
-            i += 1
-            j += 1
         }
     }
 
