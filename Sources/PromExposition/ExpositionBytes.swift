@@ -245,8 +245,8 @@ enum ExpositionBytes {
     ///
     /// Written out as a literal so that the compiler lays it out in the binary: a computed
     /// table would be initialized lazily, and every use would pay a `swift_once` call.
-    /// `ExpositionByteClassTests` checks each entry against ``ExpositionNames/isLegacyByte(_:first:metric:)``
-    /// and the escaping rules.
+    /// `ExpositionFastPathTests` checks each entry against prometheus_client's legacy-name
+    /// regexes and the formats' escapes.
     static let classes: InlineArray<256, UInt8> = {
         let o: UInt8 = 0  // in every legacy name: [a-zA-Z0-9_]
         let c = ByteClass.outsideLabelName.rawValue  // `:`, in legacy metric names only
