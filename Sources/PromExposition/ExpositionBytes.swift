@@ -48,23 +48,39 @@ struct ByteWriter: ~Copyable {
         count += 2
     }
 
-    /// Writes `bytes`.
-    ///
-    /// Strings reach the writer as `text.utf8.span`: borrowed, with no copy and no retain, and
-    /// indexed rather than passed to a closure, which the optimizer inlines reliably.
+    /// Writes `bytes` with one `memcpy`.
     @inline(__always)
-    mutating func write(_ bytes: Span<UInt8>) {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
+        guard n > 0, let source = bytes.baseAddress else { return }
         reserve(n)
-        let destination = base + count
-        for i in 0 ..< n { destination[i] = bytes[unchecked: i] }
+        UnsafeMutableRawPointer(base + count).copyMemory(from: source, byteCount: n)
         count += n
     }
 
     /// Writes the UTF-8 bytes of `text` unchanged.
     @inline(__always)
     mutating func write(_ text: String) {
-        write(text.utf8.span)
+        text.withUTF8Bytes { write($0) }
+    }
+
+    /// Writes `bytes` and returns the union of their ``ExpositionBytes/ByteClass``es, in one
+    /// pass: the caller learns whether anything in them needed escaping after the fact, and in
+    /// the usual case, where nothing did, has nothing more to do. Otherwise it rewinds (a
+    /// `count` read before) and writes the slow way.
+    @inline(__always)
+    mutating func writeClassifying(_ bytes: UnsafeRawBufferPointer) -> ExpositionBytes.ByteClass {
+        let n = bytes.count
+        reserve(n)
+        let destination = base + count
+        var classes: UInt8 = 0
+        for i in 0 ..< n {
+            let b = bytes[i]
+            destination[i] = b
+            classes |= ExpositionBytes.classOf(b)
+        }
+        count += n
+        return ExpositionBytes.ByteClass(rawValue: classes)
     }
 
     /// Writes the bytes of an ASCII literal.
@@ -88,20 +104,19 @@ struct ByteWriter: ~Copyable {
     /// leave `"` alone.
     @inline(__always)
     mutating func writeEscaped(_ text: String, quote escapeQuote: Bool) {
+        let start = count
+        let escape: ExpositionBytes.ByteClass = escapeQuote ? .escapedInQuotes : .escapedInHelp
+        // Most values need no escape: copy them while classifying their bytes, and go back
+        // only for the few that do.
+        let needsEscape = text.withUTF8Bytes { writeClassifying($0) }.contains(escape)
+        guard needsEscape else { return }
+        rewind(to: start)
+        writeEscapedSlowly(text, quote: escapeQuote)
+    }
+
+    @inline(never)
+    private mutating func writeEscapedSlowly(_ text: String, quote escapeQuote: Bool) {
         let bytes = text.utf8.span
-        // Most values need no escape: copy them in one go.
-        var needsEscape = false
-        for i in 0 ..< bytes.count {
-            let b = bytes[unchecked: i]
-            if b == ExpositionBytes.backslash || b == ExpositionBytes.newline || (escapeQuote && b == ExpositionBytes.quote) {
-                needsEscape = true
-                break
-            }
-        }
-        if !needsEscape {
-            write(bytes)
-            return
-        }
         reserve(bytes.count * 2)
         for i in 0 ..< bytes.count {
             let b = bytes[unchecked: i]
@@ -209,4 +224,76 @@ enum ExpositionBytes {
     static let equals: UInt8 = 0x3D
     static let openBrace: UInt8 = 0x7B
     static let closeBrace: UInt8 = 0x7D
+
+    /// What a byte is to the renderer: which name character sets it falls outside of and where
+    /// it must be escaped. The renderer ORs the classes of a name's or value's bytes while it
+    /// copies them, so one pass both writes them and says whether they needed anything else.
+    struct ByteClass: OptionSet {
+        let rawValue: UInt8
+
+        /// Not in `[a-zA-Z0-9_:]`: a metric name holding it is not a legacy name.
+        static let outsideMetricName = ByteClass(rawValue: 1 << 0)
+        /// Not in `[a-zA-Z0-9_]`: a label name holding it is not a legacy name.
+        static let outsideLabelName = ByteClass(rawValue: 1 << 1)
+        /// `\`, `"` or newline: escaped in label values and OpenMetrics help texts.
+        static let escapedInQuotes = ByteClass(rawValue: 1 << 2)
+        /// `\` or newline: escaped in text-format help texts.
+        static let escapedInHelp = ByteClass(rawValue: 1 << 3)
+    }
+
+    /// The ``ByteClass`` of every byte value.
+    ///
+    /// Written out as a literal so that the compiler lays it out in the binary: a computed
+    /// table would be initialized lazily, and every use would pay a `swift_once` call.
+    /// `ExpositionFastPathTests` checks each entry against prometheus_client's legacy-name
+    /// regexes and the formats' escapes.
+    static let classes: InlineArray<256, UInt8> = {
+        let o: UInt8 = 0  // in every legacy name: [a-zA-Z0-9_]
+        let c = ByteClass.outsideLabelName.rawValue  // `:`, in legacy metric names only
+        let x = ByteClass.outsideMetricName.rawValue | c  // in no legacy name, never escaped
+        let q = x | ByteClass.escapedInQuotes.rawValue  // `"`
+        let e = q | ByteClass.escapedInHelp.rawValue  // `\` and newline
+        return [
+            x, x, x, x, x, x, x, x, x, x, e, x, x, x, x, x,  // 0x00 ... 0x0F: control characters, newline
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,  // 0x10 ... 0x1F: control characters
+            x, x, q, x, x, x, x, x, x, x, x, x, x, x, x, x,  // 0x20 ... 0x2F: space ! " # $ % & ' ( ) * + , - . /
+            o, o, o, o, o, o, o, o, o, o, c, x, x, x, x, x,  // 0x30 ... 0x3F: 0 ... 9 : ; < = > ?
+            x, o, o, o, o, o, o, o, o, o, o, o, o, o, o, o,  // 0x40 ... 0x4F: @ A ... O
+            o, o, o, o, o, o, o, o, o, o, o, x, e, x, x, o,  // 0x50 ... 0x5F: P ... Z [ \ ] ^ _
+            x, o, o, o, o, o, o, o, o, o, o, o, o, o, o, o,  // 0x60 ... 0x6F: ` a ... o
+            o, o, o, o, o, o, o, o, o, o, o, x, x, x, x, x,  // 0x70 ... 0x7F: p ... z { | } ~ DEL
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,  // 0x80 ... 0xFF: the bytes of multi-byte UTF-8 characters
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+            x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x,
+        ]
+    }()
+
+    /// The raw ``ByteClass`` of `b`. (A `UInt8` indexes all 256 entries, so the check the
+    /// subscript makes always passes; the optimizer drops it.)
+    @inline(__always)
+    static func classOf(_ b: UInt8) -> UInt8 {
+        classes[Int(b)]
+    }
+}
+
+extension String {
+    /// Calls `body` with the UTF-8 bytes of the string, borrowed.
+    ///
+    /// Native strings (all on Linux) have contiguous UTF-8: this is a pointer into their
+    /// storage, or for a small string into a copy of its 16 bytes on the stack, with no
+    /// allocation and no call into the runtime (unlike `utf8.span`, whose getter is not
+    /// inlinable). Any other string is copied first.
+    @inline(__always)
+    func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let result = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        var copy = self
+        return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    }
 }

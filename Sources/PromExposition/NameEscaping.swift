@@ -26,16 +26,16 @@ enum ExpositionNames {
     /// `^[a-zA-Z_][a-zA-Z0-9_]*$` (`metric: false`).
     @inline(__always)
     static func isLegacy(_ name: String, metric: Bool) -> Bool {
-        isLegacy(bytes: name.utf8.span, metric: metric)
+        name.withUTF8Bytes { isLegacy(bytes: $0, metric: metric) }
     }
 
     @inline(__always)
-    static func isLegacy(bytes: Span<UInt8>, metric: Bool) -> Bool {
-        guard !bytes.isEmpty, isLegacyByte(bytes[unchecked: 0], first: true, metric: metric) else { return false }
-        for i in 1 ..< bytes.count where !isLegacyByte(bytes[unchecked: i], first: false, metric: metric) {
-            return false
-        }
-        return true
+    static func isLegacy(bytes: UnsafeRawBufferPointer, metric: Bool) -> Bool {
+        guard let first = bytes.first, isLegacyByte(first, first: true, metric: metric) else { return false }
+        let outside: ExpositionBytes.ByteClass = metric ? .outsideMetricName : .outsideLabelName
+        var classes: UInt8 = 0
+        for b in bytes { classes |= ExpositionBytes.classOf(b) }
+        return !ExpositionBytes.ByteClass(rawValue: classes).contains(outside)
     }
 
     @inline(__always)
@@ -50,12 +50,30 @@ enum ExpositionNames {
 
     /// Appends `name` as prometheus_client's `escape_metric_name` (`metric: true`) or
     /// `escape_label_name` (`metric: false`) writes it under `escaping`.
+    @inline(__always)
     static func write(_ name: String, metric: Bool, escaping: NameEscaping, to buffer: inout ByteWriter) {
-        let bytes = name.utf8.span
-        if escaping != .dots && isLegacy(bytes: bytes, metric: metric) {
-            buffer.write(bytes)
-            return
+        if escaping != .dots && writeIfLegacy(name, metric: metric, to: &buffer) { return }
+        writeEscaped(name, metric: metric, escaping: escaping, to: &buffer)
+    }
+
+    /// Writes `name` if it is a legacy name and returns true; otherwise writes nothing and
+    /// returns false. One pass copies the bytes and classifies them.
+    @inline(__always)
+    static func writeIfLegacy(_ name: String, metric: Bool, to buffer: inout ByteWriter) -> Bool {
+        let start = buffer.count
+        let legacy = name.withUTF8Bytes { bytes in
+            guard let first = bytes.first, isLegacyByte(first, first: true, metric: metric) else { return false }
+            let outside: ExpositionBytes.ByteClass = metric ? .outsideMetricName : .outsideLabelName
+            return !buffer.writeClassifying(bytes).contains(outside)
         }
+        if !legacy { buffer.rewind(to: start) }
+        return legacy
+    }
+
+    /// The escaping of a name that is not written as it is: any name under ``NameEscaping/dots``,
+    /// a non-legacy name under the other schemes.
+    @inline(never)
+    private static func writeEscaped(_ name: String, metric: Bool, escaping: NameEscaping, to buffer: inout ByteWriter) {
         if name.isEmpty { return }
         switch escaping {
         case .allowUTF8:

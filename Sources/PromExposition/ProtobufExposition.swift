@@ -101,27 +101,24 @@ enum ProtobufExposition {
     /// The role of `sample` in the family `family`, comparing bytes.
     @inline(__always)
     static func role(_ sample: String, family: String) -> SampleRole {
-        role(sample, family: family.utf8.span)
-    }
-
-    /// The role of `sample` in the family whose name has the bytes `f`.
-    @inline(__always)
-    static func role(_ sample: String, family f: Span<UInt8>) -> SampleRole {
-        let s = sample.utf8.span
-        guard s.count >= f.count else { return .other }
-        for i in 0 ..< f.count where s[unchecked: i] != f[unchecked: i] { return .other }
-        let extra = s.count - f.count
-        if extra == 0 { return .exact }
-        for (suffix, role) in suffixes where suffix.utf8CodeUnitCount == extra {
-            let tail = suffix.utf8Start
-            var equal = true
-            for i in 0 ..< extra where s[unchecked: f.count + i] != tail[i] {
-                equal = false
-                break
+        sample.withUTF8Bytes { s in
+            family.withUTF8Bytes { f in
+                guard s.count >= f.count else { return .other }
+                for i in 0 ..< f.count where s[i] != f[i] { return .other }
+                let extra = s.count - f.count
+                if extra == 0 { return .exact }
+                for (suffix, role) in suffixes where suffix.utf8CodeUnitCount == extra {
+                    let tail = suffix.utf8Start
+                    var equal = true
+                    for i in 0 ..< extra where s[f.count + i] != tail[i] {
+                        equal = false
+                        break
+                    }
+                    if equal { return role }
+                }
+                return .other
             }
-            if equal { return role }
         }
-        return .other
     }
 
     // MARK: - Families
@@ -175,7 +172,7 @@ enum ProtobufExposition {
                                       into w: inout ByteWriter) -> Int {
         var metrics = 0
         family.samples.withUnsafeBufferPointer { samples in
-            let familyName = family.name.utf8.span
+            let familyName = family.name
             var i = 0
             while i < samples.count {
                 defer { i += 1 }
@@ -207,7 +204,7 @@ enum ProtobufExposition {
                                     escaping: NameEscaping, strays: inout [Int], into w: inout ByteWriter) -> Int {
         var metrics = 0
         family.samples.withUnsafeBufferPointer { samples in
-            let familyName = family.name.utf8.span
+            let familyName = family.name
             for i in samples.indices {
                 guard role(samples[i].name, family: familyName) == expected else {
                     strays.append(i)
@@ -346,7 +343,7 @@ enum ProtobufExposition {
     private static func forEachSeries(_ samples: UnsafeBufferPointer<Sample>, family: String, excluding label: StaticString,
                                       strays: inout [Int], starting: () -> Void, other: (Int, SampleRole) -> Bool,
                                       body: (SeriesParts) -> Void) {
-        let familyName = family.utf8.span
+        let familyName = family
         var start = 0
         while start < samples.count {
             var end = start + 1
@@ -432,6 +429,13 @@ enum ProtobufExposition {
     static func writeLabels(_ labels: [Label], excluding: StaticString?, escaping: NameEscaping,
                             into w: inout ByteWriter) {
         labels.withUnsafeBufferPointer { labels in
+            if labels.count == 2 {
+                // A histogram bucket's `le` after one label: one comparison, as the text renderer.
+                let swap = Exposition.nameLess(labels[1].name, labels[0].name)
+                writeLabel(labels[swap ? 1 : 0], excluding: excluding, escaping: escaping, into: &w)
+                writeLabel(labels[swap ? 0 : 1], excluding: excluding, escaping: escaping, into: &w)
+                return
+            }
             var sorted = true
             var i = 1
             while i < labels.count {

@@ -31,9 +31,10 @@ extension ByteWriter {
     @inline(__always)
     mutating func writeStringField(_ field: UInt64, _ text: String) {
         writeTag(field, .lengthDelimited)
-        let bytes = text.utf8.span
-        writeVarint(UInt64(bytes.count))
-        write(bytes)
+        text.withUTF8Bytes { bytes in
+            writeVarint(UInt64(bytes.count))
+            write(bytes)
+        }
     }
 
     /// Starts an embedded message (or any length-delimited payload) in `field`; end it with

@@ -11,36 +11,46 @@ enum SeriesLabels {
     /// Whether `a` and `b` have the same UTF-8 bytes.
     @inline(__always)
     static func bytesEqual(_ a: String, _ b: String) -> Bool {
-        let x = a.utf8.span, y = b.utf8.span
-        guard x.count == y.count else { return false }
-        for i in 0 ..< x.count where x[unchecked: i] != y[unchecked: i] { return false }
-        return true
+        a.withUTF8Bytes { x in
+            b.withUTF8Bytes { y in
+                guard x.count == y.count else { return false }
+                for i in 0 ..< x.count where x[i] != y[i] { return false }
+                return true
+            }
+        }
     }
 
     /// Whether `label` is named exactly `name`.
     @inline(__always)
     static func isNamed(_ label: Label, _ name: StaticString) -> Bool {
-        let bytes = label.name.utf8.span
-        guard bytes.count == name.utf8CodeUnitCount else { return false }
-        let literal = name.utf8Start
-        for i in 0 ..< bytes.count where bytes[unchecked: i] != literal[i] { return false }
-        return true
+        label.name.withUTF8Bytes { bytes in
+            guard bytes.count == name.utf8CodeUnitCount else { return false }
+            let literal = name.utf8Start
+            for i in 0 ..< bytes.count where bytes[i] != literal[i] { return false }
+            return true
+        }
     }
 
     /// Whether `a` and `b` list the same labels in the same order once every label named
     /// `excluding` is left out.
     @inline(__always)
     static func equal(_ a: [Label], _ b: [Label], excluding: StaticString?) -> Bool {
-        var i = 0, j = 0
-        while true {
-            if let excluding {
-                while i < a.count && isNamed(a[i], excluding) { i += 1 }
-                while j < b.count && isNamed(b[j], excluding) { j += 1 }
+        // Through unsafe buffers: indexing the arrays retained and released both strings of
+        // every label read (this runs once per sample of a histogram or summary in protobuf).
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                var i = 0, j = 0
+                while true {
+                    if let excluding {
+                        while i < a.count && isNamed(a[i], excluding) { i += 1 }
+                        while j < b.count && isNamed(b[j], excluding) { j += 1 }
+                    }
+                    if i == a.count || j == b.count { return i == a.count && j == b.count }
+                    if !bytesEqual(a[i].name, b[j].name) || !bytesEqual(a[i].value, b[j].value) { return false }
+                    i += 1
+                    j += 1
+                }
             }
-            if i == a.count || j == b.count { return i == a.count && j == b.count }
-            if !bytesEqual(a[i].name, b[j].name) || !bytesEqual(a[i].value, b[j].value) { return false }
-            i += 1
-            j += 1
         }
     }
 

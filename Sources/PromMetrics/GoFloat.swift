@@ -71,8 +71,11 @@ package enum GoFloat {
         // Fast path for integers below 2^53: every one of them is a double of its own, so its
         // shortest round-trip digits are its decimal digits (trailing zeros aside). Counters,
         // bucket counts and most gauges take this path.
-        if magnitude < 9_007_199_254_740_992, magnitude.rounded(.towardZero) == magnitude {
-            return writeInteger(UInt64(magnitude), negative: value.sign == .minus, into: out)
+        // (`rounded(.towardZero)` would be a call into libm's `trunc` on baseline x86-64; the
+        // conversion to an integer and back is two instructions.)
+        if magnitude < 9_007_199_254_740_992 {
+            let integer = UInt64(magnitude)
+            if Double(integer) == magnitude { return writeInteger(integer, negative: value.sign == .minus, into: out) }
         }
         return writeShortest(value, into: out)
     }
