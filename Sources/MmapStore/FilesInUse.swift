@@ -8,7 +8,9 @@ import SystemCalls
 /// every open file is a link in `/proc/<pid>/fd` whose `stat` gives the file's `st_dev` and
 /// `st_ino`. prometheus_client keeps each of its files open and mapped for as long as the
 /// process lives, and so does this package, so a metric file nobody maps or holds has no
-/// writer left: whatever is in it is final. The scan is one pass over every process, once
+/// writer left: whatever is in it is final. Only writable mappings count: a read-only one is
+/// a reader's (a serving collector keeps one of each file it reads unchanged), which never
+/// changes the file. The scan is one pass over every process, once
 /// per compaction (not per scrape).
 ///
 /// The scan judges whether it can be trusted, and says ``Availability/unavailable(_:)``
@@ -190,8 +192,9 @@ package struct FilesInUse: Sendable {
         var probeMapped = false, probeOpen = false
         do {
             let count = try Sys.readWhole(base + "/maps", into: &buffer)
-            Self.parseMaps(buffer[0..<count], device: device) { inode in
-                inodes.insert(inode)
+            Self.parseMaps(buffer[0..<count], device: device) { inode, writable in
+                if writable { inodes.insert(inode) }
+                // The probe is mapped read-only: any mapping of it shows this `/proc` is ours.
                 if let probe, inode == probe.inode { probeMapped = true }
             }
         } catch {
@@ -248,8 +251,8 @@ package struct FilesInUse: Sendable {
         }
         if found { return true }
         guard let count = try? Sys.readWhole(base + "/maps", into: &buffer) else { return false }
-        parseMaps(buffer[0..<count], device: file.device) { inode in
-            if inode == file.inode { found = true }
+        parseMaps(buffer[0..<count], device: file.device) { inode, writable in
+            if writable && inode == file.inode { found = true }
         }
         return found
     }
@@ -258,21 +261,28 @@ package struct FilesInUse: Sendable {
         error.errno.rawValue == 13 /* EACCES */ || error.errno.rawValue == 1 /* EPERM */
     }
 
-    /// Calls `body` with the inode of every mapping in `maps` text that lives on `device`.
+    /// Calls `body` with the inode of every mapping in `maps` text that lives on `device`, and
+    /// whether the mapping is writable.
     ///
     /// A line is `start-end perms offset major:minor inode [path]`, the device numbers in hex
     /// as the kernel splits them (12-bit major, 20-bit minor); `st_dev` encodes the same pair
-    /// the glibc way, which ``deviceNumber(major:minor:)`` computes.
-    package static func parseMaps(_ text: ArraySlice<UInt8>, device: UInt64, _ body: (UInt64) -> Void) {
+    /// the glibc way, which ``deviceNumber(major:minor:)`` computes. `perms` is `rwxs`-style,
+    /// `w` second.
+    package static func parseMaps(_ text: ArraySlice<UInt8>, device: UInt64, _ body: (_ inode: UInt64, _ writable: Bool) -> Void) {
         text.withUnsafeBufferPointer { b in
             let n = b.count
             var i = 0
             while i < n {
                 // Skip three space-separated fields: range, permissions, offset.
                 var field = 0
+                var writable = false
                 while i < n && field < 3 {
                     if b[i] == 0x0A { break }
-                    if b[i] == 0x20 { field += 1 }
+                    if b[i] == 0x20 {
+                        field += 1
+                        // The permissions follow the first space; `w` is their second letter.
+                        if field == 1 { writable = i + 2 < n && b[i + 2] == UInt8(ascii: "w") }
+                    }
                     i += 1
                 }
                 var major: UInt64 = 0, minor: UInt64 = 0, inode: UInt64 = 0
@@ -287,7 +297,7 @@ package struct FilesInUse: Sendable {
                     i += 1
                     while ok && i < n, b[i] >= 0x30 && b[i] <= 0x39 { inode = inode * 10 + UInt64(b[i] - 0x30); i += 1 }
                 }
-                if ok && inode != 0 && deviceNumber(major: major, minor: minor) == device { body(inode) }
+                if ok && inode != 0 && deviceNumber(major: major, minor: minor) == device { body(inode, writable) }
                 while i < n && b[i] != 0x0A { i += 1 }
                 i += 1
             }

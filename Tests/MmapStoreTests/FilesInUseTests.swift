@@ -50,6 +50,22 @@ import TestSupport
         #expect(try state(FilesInUse.scan(directory: dir.path), path) == .free)
     }
 
+    /// A serving collector keeps read-only mappings of the files it reads unchanged
+    /// (`ReadMapping`): a reader, not a writer, so the file stays free for compaction.
+    @Test func aReadOnlyMappingDoesNotKeepAFileInUse() throws {
+        let dir = TempDirectory("pmp-inuse"); defer { dir.remove() }
+        let path = try plainFile(dir, "counter_5.db")
+        var reader = MetricFileReader()
+        let identity = try #require(try reader.peek(path: path).identity)
+        let mapping = try #require(ReadMapping(path: path, identity: identity, length: 8192))
+        let scan = FilesInUse.scan(directory: dir.path)
+        #expect(scan.availability == .complete, "\(scan.summary)")
+        #expect(try state(scan, path) == .free, "\(scan.summary)")
+        var buffer: [UInt8] = []
+        #expect(!FilesInUse.process(getpid(), uses: try DirectoryFiles.status(path), buffer: &buffer))
+        withExtendedLifetime(mapping) {}
+    }
+
     @Test func descriptorsOfThisProcessCanBeLeftOut() throws {
         let dir = TempDirectory("pmp-inuse"); defer { dir.remove() }
         let path = try plainFile(dir, "counter_3.db")
@@ -87,11 +103,13 @@ import TestSupport
         7f00-8f00 rw-s 00000000 FE:00 79 /tmp/d/gauge_all_1.db (deleted)
         garbage line
         """
-        var found: [UInt64] = []
-        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0xFE00) { found.append($0) }
+        var found: [UInt64] = [], writable: [Bool] = []
+        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0xFE00) { found.append($0); writable.append($1) }
         #expect(found == [254163, 77, 79])
+        // Only a writer's mapping is writable; `r--p` (and a reader's `r--s`) is not.
+        #expect(writable == [false, true, true])
         found = []
-        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0x2A) { found.append($0) }
+        FilesInUse.parseMaps(Array(text.utf8)[...], device: 0x2A) { found.append($0); _ = $1 }
         #expect(found == [78])
     }
 }

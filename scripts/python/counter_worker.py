@@ -5,8 +5,9 @@ Usage: counter_worker.py DIR [open-only|map-only FILE]
 
 Without a mode: counts `jobs_total` once, prints `ready <pid>`, then for each line read on
 standard input counts once more and prints `count <value>`; exits at end of input.
-`open-only FILE` holds FILE open (not mapped), `map-only FILE` maps it and closes the
-descriptor (through libc, as Python's mmap module would keep a duplicate descriptor); both
+`open-only FILE` holds FILE open (not mapped), `map-only FILE` maps it read-write, shared, as
+prometheus_client maps its files, and closes the descriptor (through libc, as Python's mmap
+module would keep a duplicate descriptor); both
 print `ready <pid>` and wait for the end of input.
 """
 import ctypes
@@ -24,8 +25,8 @@ def main():
             libc = ctypes.CDLL(None, use_errno=True)
             libc.mmap.restype = ctypes.c_void_p
             libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-            fd = os.open(path, os.O_RDONLY)
-            address = libc.mmap(None, 4096, 1, 1, fd, 0)  # PROT_READ, MAP_SHARED
+            fd = os.open(path, os.O_RDWR)
+            address = libc.mmap(None, 4096, 3, 1, fd, 0)  # PROT_READ | PROT_WRITE, MAP_SHARED
             if address in (None, ctypes.c_void_p(-1).value):
                 print(f"mmap failed: errno {ctypes.get_errno()}", flush=True)
                 return 1
