@@ -305,7 +305,7 @@ package final class ReadMapping: @unchecked Sendable {
     ///   them (truncated since it was mapped) or the guard is not in place.
     package func gather(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeMutablePointer<Double>,
                         stamps: UnsafeMutablePointer<Double>) -> Bool {
-        Sys.guardedGather(base, offsets: offsets, values: values, stamps: stamps) == .read
+        Sys.guardedGather(base, offsets: offsets, values: values, stamps: stamps)
     }
 }
 

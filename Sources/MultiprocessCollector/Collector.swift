@@ -80,13 +80,9 @@ public final class MultiProcessCollector: Sendable {
     private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])
-    /// Keys decoded (and files read, and mapped) by earlier collections. A collection takes
-    /// it and puts it back, under `merging`.
+    /// Keys decoded (and files read, and mapped) by earlier collections. A collection holds
+    /// it for its whole merge, so concurrent collections merge one after the other.
     private let catalog = Locked<KeyCatalog?>(nil)
-    /// Held for the merge of a collection: concurrent collections merge one after the other.
-    /// (A bare mutex: a `Locked<Void>`'s empty value shares its address with the mutex
-    /// reference, and the thread sanitizer reports its accesses as a race.)
-    private let merging = Sys.PthreadMutex()
 
     /// Creates a collector over `directory`.
     /// - Parameters:
@@ -222,10 +218,9 @@ public final class MultiProcessCollector: Sendable {
         }
         // One merge at a time: each starts from the catalog the last one left, where two at
         // once would leave one to decode every key again (several times a warm merge's work).
-        var output = merging.withLock {
-            let taken = catalog.withLock { $0.take() }
+        var output = catalog.withLock { kept in
             let start: KeyCatalog
-            switch consume taken {
+            switch kept.take() {
             case .some(let c): start = c
             case .none: start = KeyCatalog()
             }
@@ -234,8 +229,7 @@ public final class MultiProcessCollector: Sendable {
             // Keep the catalog unless most of it is stale (series churn): then start afresh.
             // A filtered merge fills only part of it: keep it then.
             if names != nil || run.catalog.seriesCount <= 2 * run.output.seriesMerged + 10_000 {
-                var back: KeyCatalog? = run.catalog
-                catalog.withLock { swap(&$0, &back) }
+                kept = consume run.catalog
             }
             return run.output
         }

@@ -400,28 +400,17 @@ package enum Sys {
         _ = munmap(base, length)
     }
 
-    /// What ``guardedGather(_:offsets:values:stamps:)`` found.
-    package enum GatherResult: Sendable {
-        /// Every value read.
-        case read
-        /// A read raised SIGBUS: the mapped file no longer reaches it (truncated).
-        case truncated
-        /// Nothing read: another SIGBUS handler replaced the guard since it was installed.
-        case unguarded
-    }
-
     /// Copies the double at `base + offsets[i]` to `values[i]`, and the one after it to
     /// `stamps[i]`, for every `i`, from a read-only mapping of a file that another process may
     /// truncate: a read past the file's end is caught (SIGBUS, for this thread and only while
     /// it reads here; any other SIGBUS goes to the handler installed before the first call).
+    /// - Returns: whether every value was read: false when a read raised SIGBUS (the mapped
+    ///   file no longer reaches it), or when another SIGBUS handler replaced the guard since
+    ///   it was installed (then nothing is read).
     package static func guardedGather(_ base: UnsafeRawPointer, offsets: UnsafeBufferPointer<UInt32>,
-                                      values: UnsafeMutablePointer<Double>, stamps: UnsafeMutablePointer<Double>) -> GatherResult {
-        guard let first = offsets.baseAddress else { return .read }
-        switch pmp_guarded_gather(base.assumingMemoryBound(to: UInt8.self), first, offsets.count, values, stamps) {
-        case 0: return .read
-        case -1: return .truncated
-        default: return .unguarded
-        }
+                                      values: UnsafeMutablePointer<Double>, stamps: UnsafeMutablePointer<Double>) -> Bool {
+        guard let first = offsets.baseAddress else { return true }
+        return pmp_guarded_gather(base.assumingMemoryBound(to: UInt8.self), first, offsets.count, values, stamps) == 0
     }
 
     // MARK: locks and processes

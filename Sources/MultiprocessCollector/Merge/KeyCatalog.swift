@@ -503,6 +503,14 @@ struct KnownFile {
     var used: Int
     var entries: KeySequence
     var mapping: ReadMapping?
+
+    /// How many of its entries a read of the file `opened`, used as far as `used`, may take
+    /// as known: all of them when it is the same file used at least as far (files only grow
+    /// while they live, so it still holds them where they were); none otherwise.
+    func trustedEntries(opened: FileIdentity?, used: Int) -> Int {
+        guard let opened, identity == opened, used >= self.used else { return 0 }
+        return entries.keys.count
+    }
 }
 
 /// The keys of a good file's entries in file order, with what accumulating them needs.

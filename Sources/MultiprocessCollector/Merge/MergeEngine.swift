@@ -188,10 +188,7 @@ struct MergeEngine: ~Copyable {
             try reader.streamEntries(path: path, opened: { opened, usedNow in
                 identity = opened
                 used = usedNow
-                // Files only grow while they live: the same file, used at least as far, still
-                // holds the entries read last time where they were.
-                guard let opened, let known, known.identity == opened, usedNow >= known.used else { return }
-                trusted = known.entries.keys.count
+                trusted = known?.trustedEntries(opened: opened, used: usedNow) ?? 0
             }) { (bytes, base, used) throws(MetricFileError) -> Int in
                 try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
                                  count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)

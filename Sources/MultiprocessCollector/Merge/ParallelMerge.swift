@@ -135,9 +135,7 @@ final class MergeWorker: @unchecked Sendable {
             try reader.streamEntries(path: path, opened: { opened, used in
                 file.identity = opened
                 file.used = used
-                // As `MergeEngine.check` decides it.
-                guard let opened, let known, known.identity == opened, used >= known.used else { return }
-                trusted = known.entries.keys.count
+                trusted = known?.trustedEntries(opened: opened, used: used) ?? 0
             }) { (bytes, base, used) throws(MetricFileError) -> Int in
                 try scan(bytes, base: base, used: used, path: path, kind: kind, file: file, catalog: catalog,
                          catalogKnowsKeys: catalogKnowsKeys, count: &n, previous: &previous, previousLocal: &previousLocal,
