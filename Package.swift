@@ -39,7 +39,7 @@ let package = Package(
         // zlib from the system, for gzip-compressed scrapes (a system library, not a package).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Text 0.0.4 and OpenMetrics renderers, content negotiation, compression: bytes out, no I/O.
-        .target(name: "PromExposition", dependencies: ["PromMetrics", "CZlib"], swiftSettings: strict),
+        .target(name: "PromExposition", dependencies: ["SystemCalls", "PromMetrics", "CZlib"], swiftSettings: strict),
         // The HTTP/1.1 server and the embeddable /metrics handler.
         .target(
             name: "PromHTTP",

@@ -9,6 +9,9 @@ struct ByteWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
+    /// Where the sample lines' values go, when the caller keeps the body to re-render only its
+    /// values (``ExpositionCache``); nil otherwise. The log outlives the writer.
+    var valueLog: UnsafeMutablePointer<ValueLog>?
 
     init(capacity: Int) {
         self.capacity = max(capacity, 256)
@@ -211,6 +214,11 @@ struct ByteWriter: ~Copyable {
     /// Appends everything written to `array`.
     mutating func append(to array: inout [UInt8]) {
         array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
+    }
+
+    /// The bytes written, as an array.
+    consuming func bytes() -> [UInt8] {
+        [UInt8](UnsafeBufferPointer(start: base, count: count))
     }
 }
 

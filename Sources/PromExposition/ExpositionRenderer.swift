@@ -41,20 +41,36 @@ public enum Exposition {
     ///   - buffer: The buffer the bytes are appended to.
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                               escaping: NameEscaping = .underscores, into buffer: inout [UInt8]) {
+        var writer = write(families, format: format, escaping: escaping, log: nil)
+        buffer.reserveCapacity(buffer.count + writer.count)
+        writer.append(to: &buffer)
+    }
+
+    /// The exposition of `families` in a writer; with a `log` (text formats only), where each
+    /// sample's value went (``ExpositionCache``).
+    static func write(_ families: [MetricFamilySnapshot], format: ExpositionFormat, escaping: NameEscaping,
+                      log: UnsafeMutablePointer<ValueLog>?) -> ByteWriter {
         var sampleCount = 0
         for family in families { sampleCount += family.samples.count + family.nativeHistograms.count * 4 }
         var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
+        writer.valueLog = log
         switch format {
         case .prometheusText:
-            for family in families { renderText(family, escaping: escaping, into: &writer) }
+            for (index, family) in families.enumerated() {
+                log?.pointee.family = index
+                renderText(family, escaping: escaping, into: &writer)
+            }
         case .openMetrics:
-            for family in families { renderOpenMetrics(family, escaping: escaping, into: &writer) }
+            for (index, family) in families.enumerated() {
+                log?.pointee.family = index
+                renderOpenMetrics(family, escaping: escaping, into: &writer)
+            }
             writer.write("# EOF\n" as StaticString)
         case .protobuf:
+            log?.pointee.reusable = false
             for family in families { ProtobufExposition.render(family, escaping: escaping, into: &writer) }
         }
-        buffer.reserveCapacity(buffer.count + writer.count)
-        writer.append(to: &buffer)
+        return writer
     }
 
     /// Returns the exposition of `families` as bytes.
@@ -95,6 +111,7 @@ public enum Exposition {
         var deferred: UInt8 = 0
         let familyLength = family.name.utf8.count
         family.samples.withUnsafeBufferPointer { samples in
+            buffer.valueLog?.pointee.samples = samples
             guard let first = samples.baseAddress else { return }
             for index in samples.indices {
                 if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
@@ -104,15 +121,15 @@ public enum Exposition {
                 }
                 appendSample(first + index, escaping: escaping, into: &buffer)
             }
-        }
-        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
-        guard deferred != 0 else { return }
-        for (index, suffix) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << index) != 0 {
-            appendTextHeader(name: family.name + "\(suffix)", help: family.help, type: "gauge", escaping: escaping,
-                             into: &buffer)
-            for sample in family.samples
-            where openMetricsOnlyIndex(sample.name, familyName: family.name, familyLength: familyLength) == index {
-                appendSample(sample, escaping: escaping, into: &buffer)
+            for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+            guard deferred != 0 else { return }
+            for (suffix, text) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << suffix) != 0 {
+                appendTextHeader(name: family.name + "\(text)", help: family.help, type: "gauge", escaping: escaping,
+                                 into: &buffer)
+                for index in samples.indices
+                where openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength) == suffix {
+                    appendSample(first + index, escaping: escaping, into: &buffer)
+                }
             }
         }
     }
@@ -188,13 +205,18 @@ public enum Exposition {
         }
         let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
         family.samples.withUnsafeBufferPointer { samples in
+            buffer.valueLog?.pointee.samples = samples
             guard let first = samples.baseAddress else { return }
             for index in samples.indices {
                 if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
                    withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
                     continue
                 }
-                if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) { continue }
+                if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) {
+                    // Which samples are written depends on a value here, not only on names.
+                    buffer.valueLog?.pointee.reusable = false
+                    continue
+                }
                 appendSample(first + index, escaping: escaping, exemplar: true, into: &buffer)
             }
         }
@@ -262,8 +284,12 @@ public enum Exposition {
             }
         }
         buffer.write(ExpositionBytes.space)
+        let valueStart = buffer.count
         buffer.writeValue(sample.value)
+        if let log = buffer.valueLog { log.pointee.record(pointer, start: valueStart, end: buffer.count) }
         if exemplar, let e = sample.exemplar {
+            // The exemplar's value and time change between scrapes, outside the logged slots.
+            buffer.valueLog?.pointee.reusable = false
             buffer.write(" # {" as StaticString)
             appendLabels(e.labels, escaping: escaping, into: &buffer)
             buffer.write("} " as StaticString)
@@ -317,7 +343,7 @@ public enum Exposition {
 
     @inline(__always)
     private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
-        ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
+        ExpositionNames.writeTextLabelName(label.name, escaping: escaping, to: &buffer)
         buffer.write(ExpositionBytes.equals)
         buffer.write(ExpositionBytes.quote)
         buffer.writeEscaped(label.value, quote: true)

@@ -56,6 +56,26 @@ enum ExpositionNames {
         writeEscaped(name, metric: metric, escaping: escaping, to: &buffer)
     }
 
+    /// Appends label name `name` as prometheus_client's text and OpenMetrics writers do. Their
+    /// legacy label names exclude the reserved `__` prefix (`_is_valid_legacy_labelname`), so
+    /// under `allow-utf-8` such a name is quoted and under `values` escaped; under
+    /// `underscores` its characters are all kept, the same bytes as ``write(_:metric:escaping:to:)``.
+    /// (Protobuf keeps client_golang's rule, in which `__` names are legacy.)
+    @inline(__always)
+    static func writeTextLabelName(_ name: String, escaping: NameEscaping, to buffer: inout ByteWriter) {
+        if escaping == .allowUTF8 || escaping == .values, isReserved(name) {
+            writeEscaped(name, metric: false, escaping: escaping, to: &buffer)
+            return
+        }
+        write(name, metric: false, escaping: escaping, to: &buffer)
+    }
+
+    /// Whether `name` starts with `__`.
+    @inline(__always)
+    static func isReserved(_ name: String) -> Bool {
+        name.withUTF8Bytes { $0.count >= 2 && $0[0] == 0x5F && $0[1] == 0x5F }
+    }
+
     /// Writes `name` if it is a legacy name and returns true; otherwise writes nothing and
     /// returns false. One pass copies the bytes and classifies them.
     @inline(__always)

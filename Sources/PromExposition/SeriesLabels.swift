@@ -14,7 +14,26 @@ enum SeriesLabels {
         a.withUTF8Bytes { x in
             b.withUTF8Bytes { y in
                 guard x.count == y.count else { return false }
+                // The same storage (a name or value kept from scrape to scrape).
+                if x.baseAddress == y.baseAddress { return true }
                 for i in 0 ..< x.count where x[i] != y[i] { return false }
+                return true
+            }
+        }
+    }
+
+    /// Whether `a` and `b` are the same labels in the same order, by bytes.
+    @inline(__always)
+    static func bytesEqual(_ a: [Label], _ b: [Label]) -> Bool {
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                guard x.count == y.count else { return false }
+                // The same storage: an array the merge keeps between scrapes, never mutated
+                // while shared.
+                if x.baseAddress == y.baseAddress { return true }
+                for i in x.indices where !(bytesEqual(x[i].name, y[i].name) && bytesEqual(x[i].value, y[i].value)) {
+                    return false
+                }
                 return true
             }
         }

@@ -78,7 +78,9 @@ import PromMetrics
 /// ```
 ///
 /// The handler is safe to call from several threads at once; each call merges the directory
-/// afresh.
+/// afresh. While the series stay the same from scrape to scrape, a text or OpenMetrics answer
+/// is the last one with the new values written into it (the same bytes, a fraction of the
+/// rendering); the handler keeps the last body of each of the two formats for that.
 public final class MetricsHandler: Sendable {
     private let collector: MultiProcessCollector?
     /// The server's own registry, if given.
@@ -94,6 +96,9 @@ public final class MetricsHandler: Sendable {
     private let processMetrics: ProcessMetrics?
     /// Whether OpenMetrics and protobuf answers carry `_created` series.
     private let createdSeries: Bool
+    /// The last text and OpenMetrics bodies, rewritten with new values while the series stay
+    /// the same.
+    private let exposition = ExpositionCache()
 
     /// Creates a handler over a multiprocess directory and, optionally, the server's own
     /// registry.
@@ -184,7 +189,7 @@ public final class MetricsHandler: Sendable {
         let names = QueryString.values(of: "name[]", in: query)
         let filter = names.isEmpty ? nil : SampleNameFilter(names)
         let created = createdSeries && negotiated.format != .prometheusText
-        var body = Exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics, created: created,
+        var body = exposition.render(families(names: filter, openMetrics: negotiated.format == .openMetrics, created: created,
                                                  exemplars: negotiated.format != .prometheusText), format: negotiated.format, escaping: negotiated.escaping)
         var responseHeaders = [HTTPHeader(name: "Content-Type", value: negotiated.contentType)]
         if Gzip.isAccepted(byAcceptEncoding: request.header("Accept-Encoding")) {

@@ -163,25 +163,36 @@ for render in request['renders']:
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func compare(_ families: [MetricFamilySnapshot], renders: [(ExpositionFormat, NameEscaping)]) throws {
+    /// prometheus_client's rendering of `families` in each format and escaping of `renders`.
+    static func pythonRenders(_ families: [MetricFamilySnapshot], renders: [(ExpositionFormat, NameEscaping)]) throws -> [Substring] {
         let python = try ExternalTool.python.path()
         let names = renders.map { "\($0.0 == .openMetrics ? "om" : "text"):\($0.1.rawValue)" }
         let result = try run(python, ["-c", pythonScript], input: try json(families, renders: names))
         #expect(result.status == 0, "\(result.stderr)")
-        let outputs = result.stdout.split(separator: "\0", omittingEmptySubsequences: false).dropLast()
+        let outputs = Array(result.stdout.split(separator: "\0", omittingEmptySubsequences: false).dropLast())
         try #require(outputs.count == renders.count)
+        return outputs
+    }
+
+    /// Records the first line where `swift` and `python` differ, if any.
+    static func expectSameText(_ swift: [UInt8], _ python: Substring, _ what: String,
+                               sourceLocation: SourceLocation = #_sourceLocation) {
+        let swift = String(decoding: swift, as: UTF8.self)
+        guard swift != python else { return }
+        let s = swift.split(separator: "\n", omittingEmptySubsequences: false)
+        let p = python.split(separator: "\n", omittingEmptySubsequences: false)
+        let line = (0 ..< min(s.count, p.count)).first { s[$0] != p[$0] } ?? min(s.count, p.count)
+        Issue.record("""
+            \(what) differs at line \(line + 1):
+            swift:  \(line < s.count ? String(s[line]).debugDescription : "<end>")
+            python: \(line < p.count ? String(p[line]).debugDescription : "<end>")
+            """, sourceLocation: sourceLocation)
+    }
+
+    static func compare(_ families: [MetricFamilySnapshot], renders: [(ExpositionFormat, NameEscaping)]) throws {
+        let outputs = try pythonRenders(families, renders: renders)
         for ((format, escaping), python) in zip(renders, outputs) {
-            let swift = String(decoding: Exposition.render(families, format: format, escaping: escaping), as: UTF8.self)
-            if swift != python {
-                let s = swift.split(separator: "\n", omittingEmptySubsequences: false)
-                let p = python.split(separator: "\n", omittingEmptySubsequences: false)
-                let line = (0 ..< min(s.count, p.count)).first { s[$0] != p[$0] } ?? min(s.count, p.count)
-                Issue.record("""
-                    \(format) \(escaping) differs at line \(line + 1):
-                    swift:  \(line < s.count ? String(s[line]).debugDescription : "<end>")
-                    python: \(line < p.count ? String(p[line]).debugDescription : "<end>")
-                    """)
-            }
+            expectSameText(Exposition.render(families, format: format, escaping: escaping), python, "\(format) \(escaping)")
         }
     }
 
@@ -200,6 +211,16 @@ for render in request['renders']:
         var generator = Generator(random: ExpositionRandom(seed: seed), colons: false)
         let families = (0 ..< 80).map { _ in generator.family() }
         try Self.compare(families, renders: [NameEscaping.underscores, .allowUTF8, .dots].map { (.openMetrics, $0) })
+    }
+
+    /// Label names with the reserved `__` prefix are not legacy names for prometheus_client:
+    /// quoted under `allow-utf-8`, escaped under `values`, unchanged under `underscores`.
+    @Test func reservedLabelNamesAreWrittenAsPrometheusClientWritesThem() throws {
+        let families = [MetricFamilySnapshot(name: "jobs", kind: .gauge, help: "Jobs.", samples: [
+            Sample(name: "jobs", labels: [Label("__x", "a"), Label("_y", "b"), Label("__", "c"), Label("z__", "d")], value: 1),
+        ])]
+        try Self.compare(families, renders: NameEscaping.allCases.map { (.prometheusText, $0) }
+            + [NameEscaping.underscores, .allowUTF8, .dots].map { (.openMetrics, $0) })
     }
 
     /// The deliberate difference: a `:` in a family name stays in its OpenMetrics samples, so the

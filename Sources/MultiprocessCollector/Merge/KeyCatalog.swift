@@ -37,6 +37,10 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// Family names by their UTF-8 bytes; ids are family indexes.
     var familyNames = KeyInterner()
     var familyName: [String] = []
+    /// Per family: `<name>_bucket` and `<name>_count`, made once, so that every scrape's
+    /// histogram samples share these strings (the exposition cache recognises them by storage).
+    var familyBucketName: [String] = []
+    var familyCountName: [String] = []
     var familySeries: [[Int32]] = []
     /// Per family, cached: its series by (labels, sample name); nil when a series was added.
     var plainOrder: [[Int32]?] = []
@@ -159,6 +163,8 @@ struct KeyCatalog: ~Copyable, Sendable {
         guard isNew else { return f }
         precondition(Int(f) == familyName.count)
         familyName.append(name)
+        familyBucketName.append(name + "_bucket")
+        familyCountName.append(name + "_count")
         familySeries.append([])
         plainOrder.append(nil)
         histogramOrder.append(nil)
