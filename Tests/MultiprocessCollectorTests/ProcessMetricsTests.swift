@@ -228,8 +228,52 @@ struct ProcessMetricsTests {
         #expect(listed.count == 4)
         #expect(LiveProcesses.pids(inListing: listed) == ([workerPID] + holderPIDs).sorted(),
                 "the sleeper \(sleeper.processIdentifier) has the pid of a file it does not use")
+        // The same, twice, with the verdicts kept between the calls.
+        let memo = LivenessMemo()
+        for _ in 0..<2 { #expect(LiveProcesses.pids(inListing: listed, memo: memo) == ([workerPID] + holderPIDs).sorted()) }
         #expect(worker.finish() == 0)
         #expect(LiveProcesses.pids(inListing: listed) == holderPIDs.sorted(), "the exited worker is gone")
+        #expect(LiveProcesses.pids(inListing: listed, memo: memo) == holderPIDs.sorted(), "the exited worker is gone")
+    }
+
+    /// A verdict on a prometheus_client worker is kept while the process of its pid keeps its
+    /// start time and the file its identity; anything else is judged again.
+    @Test func aVerdictOnAPrometheusClientWorkerLastsAsLongAsItsProcess() throws {
+        let dir = TempDirectory("pmp-memo"); defer { dir.remove() }
+        let file = dir.file("counter_42.db")
+        try Data(CollectorTests.pythonFile([CollectorTests.goodKey])).write(to: URL(fileURLWithPath: file))
+        let proc = try FakeProc()
+        try proc.write("locks", "")
+        func process(startingAt start: Int, holdingTheFile holds: Bool) throws {
+            try? FileManager.default.removeItem(atPath: proc.dir.file("42"))
+            try proc.addProcess("42", utime: 1, stime: 1, starttime: start, vsize: 1, rss: 1, fds: 0)
+            if holds { try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: file) }
+        }
+        let memo = LivenessMemo()
+        func live(memo: LivenessMemo?) -> [Int32] { LiveProcesses.pids(inListing: [file], procRoot: proc.dir.path, memo: memo) }
+
+        try process(startingAt: 100, holdingTheFile: true)
+        #expect(live(memo: memo) == [42])
+        // Its descriptor is not walked again (here it is gone; a worker keeps it until it exits).
+        try FileManager.default.removeItem(atPath: proc.dir.file("42/fd/3"))
+        #expect(live(memo: nil) == [])
+        #expect(live(memo: memo) == [42])
+        // Another process got pid 42: judged again.
+        try process(startingAt: 250, holdingTheFile: false)
+        #expect(live(memo: memo) == [])
+        try process(startingAt: 300, holdingTheFile: true)
+        #expect(live(memo: memo) == [42])
+        // A new file under the name, the process holding the old one: judged again.
+        try FileManager.default.moveItem(atPath: file, toPath: dir.file("old"))
+        try FileManager.default.removeItem(atPath: proc.dir.file("42/fd/3"))
+        try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: dir.file("old"))
+        try Data(CollectorTests.pythonFile([CollectorTests.goodKey])).write(to: URL(fileURLWithPath: file))
+        #expect(live(memo: memo) == [])
+        // A worker of pid 42 again (it started later), then no process 42 any more.
+        try process(startingAt: 400, holdingTheFile: true)
+        #expect(live(memo: memo) == [42])
+        try FileManager.default.removeItem(atPath: proc.dir.file("42"))
+        #expect(live(memo: memo) == [])
     }
 
     /// The families of the live workers and of this process: one series per process, labelled

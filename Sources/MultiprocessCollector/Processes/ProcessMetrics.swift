@@ -24,6 +24,8 @@ package struct ProcessMetrics: Sendable {
     private let bootTime: Double
     private let ticks: Double
     private let pageSize: Double
+    /// What the last scrapes found out about prometheus_client's workers.
+    private let liveness = LivenessMemo()
 
     /// What one process's `/proc` entries say. Values prometheus_client would leave out (an
     /// unreadable `fd` directory, another user's process) are nil.
@@ -67,7 +69,7 @@ package struct ProcessMetrics: Sendable {
     ///   - serverPID: this process's pid, which labels its series.
     package func familiesOfLiveWorkers(listedPaths: [String], serverPID: Int32 = Sys.getpid()) -> [MetricFamilySnapshot] {
         var readings: [(String?, Reading)] = []
-        var pids = LiveProcesses.pids(inListing: listedPaths, procRoot: procRoot)
+        var pids = LiveProcesses.pids(inListing: listedPaths, procRoot: procRoot, memo: liveness)
         if !pids.contains(serverPID) { pids.append(serverPID) }
         var labels = pids.map { String($0) }
         labels.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
