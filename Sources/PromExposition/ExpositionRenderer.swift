@@ -112,17 +112,19 @@ public enum Exposition {
         let familyLength = family.name.utf8.count
         family.samples.withUnsafeBufferPointer { samples in
             buffer.valueLog?.pointee.samples = samples
-            guard let first = samples.baseAddress else { return }
-            for index in samples.indices {
-                if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
-                                                     familyLength: familyLength) {
-                    deferred |= 1 << suffix
-                    continue
+            if let first = samples.baseAddress {
+                for index in samples.indices {
+                    if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
+                                                         familyLength: familyLength) {
+                        deferred |= 1 << suffix
+                        continue
+                    }
+                    appendSample(first + index, escaping: escaping, into: &buffer)
                 }
-                appendSample(first + index, escaping: escaping, into: &buffer)
             }
+            // A native-only histogram has no samples, and still its classic part.
             for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
-            guard deferred != 0 else { return }
+            guard deferred != 0, let first = samples.baseAddress else { return }
             for (suffix, text) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << suffix) != 0 {
                 appendTextHeader(name: family.name + "\(text)", help: family.help, type: "gauge", escaping: escaping,
                                  into: &buffer)

@@ -213,6 +213,24 @@ for render in request['renders']:
         try Self.compare(families, renders: [NameEscaping.underscores, .allowUTF8, .dots].map { (.openMetrics, $0) })
     }
 
+    /// A histogram with native buckets only (no classic sample) writes, in the text formats,
+    /// the classic part of each native series: what prometheus_client writes for those samples.
+    @Test func aNativeOnlyHistogramWritesItsClassicPart() throws {
+        let native = NativeHistogramSnapshot(labels: [Label("method", "GET")], schema: 0, count: 12, sum: 1.5,
+                                             positiveBuckets: [.init(index: -2, count: 5), .init(index: 1, count: 7)])
+        let nativeOnly = [MetricFamilySnapshot(name: "h", kind: .histogram, help: "Help.", samples: [], nativeHistograms: [native])]
+        let classic = [MetricFamilySnapshot(name: "h", kind: .histogram, help: "Help.", samples: [
+            Sample(name: "h_bucket", labels: [Label("method", "GET"), Label("le", "+Inf")], value: 12),
+            Sample(name: "h_count", labels: [Label("method", "GET")], value: 12),
+            Sample(name: "h_sum", labels: [Label("method", "GET")], value: 1.5),
+        ])]
+        let renders: [(ExpositionFormat, NameEscaping)] = [(.prometheusText, .underscores), (.openMetrics, .underscores)]
+        let python = try Self.pythonRenders(classic, renders: renders)
+        for ((format, escaping), expected) in zip(renders, python) {
+            Self.expectSameText(Exposition.render(nativeOnly, format: format, escaping: escaping), expected, "\(format)")
+        }
+    }
+
     /// Label names with the reserved `__` prefix are not legacy names for prometheus_client:
     /// quoted under `allow-utf-8`, escaped under `values`, unchanged under `underscores`.
     @Test func reservedLabelNamesAreWrittenAsPrometheusClientWritesThem() throws {
