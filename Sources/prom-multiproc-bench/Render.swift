@@ -10,7 +10,8 @@ import MultiprocessCollector
 // alone, without the merge that dominates a scrape. Each line also has the time and size of
 // gzip-compressing that body as `/metrics` does for `Accept-Encoding: gzip` (zlib level 1);
 // `--text-out FILE` writes the text body once, so the driver can time prometheus_client's
-// `gzip.compress` on the same bytes.
+// `gzip.compress` on the same bytes. Then text through a kept body, as `/metrics` renders it
+// scrape after scrape (see the end).
 
 func renderCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("render needs --dir") }
@@ -35,6 +36,25 @@ func renderCommand(_ options: Options) throws {
             print(jsonLine([
                 "format": .string(format.rawValue), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
                 "samples": .int(samples), "gzip_ms": .double(Double(gzipElapsed) / 1e6), "gzip_bytes": .int(compressed.count),
+            ]))
+        }
+    }
+    // Text through a kept body (`ExpositionCache`, as `/metrics` renders): the same series with
+    // every value changed since the last rendering (`text-kept-changed`), then again unchanged
+    // (`text-kept-same`).
+    let cache = ExpositionCache()
+    var families = result.families
+    _ = cache.render(families, format: .prometheusText)
+    for _ in 0..<reps {
+        for f in families.indices {
+            for s in families[f].samples.indices { families[f].samples[s].value += 1 }
+        }
+        for label in ["text-kept-changed", "text-kept-same"] {
+            let start = Sys.monotonicNanoseconds()
+            let body = cache.render(families, format: .prometheusText)
+            let elapsed = Sys.monotonicNanoseconds() - start
+            print(jsonLine([
+                "format": .string(label), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count), "samples": .int(samples),
             ]))
         }
     }

@@ -361,7 +361,8 @@ def render_section(args, results):
     log(f"render {processes}x{series}: {reps} renderings of each format")
     text_body = os.path.join(args.out, "render-text-body.txt")
     lines = run_json_lines([args.bin, "render", "--dir", path, "--reps", str(reps), "--text-out", text_body])
-    by_format = {f: [x for x in lines if x["format"] == f] for f in ("protobuf", "text")}
+    by_format = {f: [x for x in lines if x["format"] == f]
+                 for f in ("protobuf", "text", "text-kept-changed", "text-kept-same")}
     results["render"] = by_format
     proto_ms = statistics.median(x["ms"] for x in by_format["protobuf"])
     text_ms = statistics.median(x["ms"] for x in by_format["text"])
@@ -386,7 +387,14 @@ def render_section(args, results):
     proto_gzip_mib = by_format["protobuf"][0]["gzip_bytes"] / 2**20
     py_gzip_mib = python_gzip[0]["bytes"] / 2**20
     gzip_note = "Python: prometheus_client's gzip.compress (level 9) of our text body"
+    kept_note = "the Python column is our full text rendering: prometheus_client keeps no body"
+    kept_changed_ms = statistics.median(x["ms"] for x in by_format["text-kept-changed"])
+    kept_same_ms = statistics.median(x["ms"] for x in by_format["text-kept-same"])
     return [
+        report.Row("render", f"{name} in text through the kept body, every value changed: time", kept_changed_ms,
+                   text_ms, "ms", note=kept_note, python_is_peer=False),
+        report.Row("render", f"{name} in text through the kept body, no value changed: time", kept_same_ms,
+                   text_ms, "ms", note=kept_note, python_is_peer=False),
         report.Row("render", f"{name} in protobuf: time", proto_ms, text_ms, "ms", note=note,
                    python_is_peer=False),
         report.Row("render", f"{name} in protobuf: body size", proto_mib, text_mib, "MiB", note=note,
