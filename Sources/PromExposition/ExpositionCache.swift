@@ -89,8 +89,9 @@ package final class ExpositionCache: Sendable {
             let same = x.samples.withUnsafeBufferPointer { xs in
                 y.samples.withUnsafeBufferPointer { ys in
                     for i in xs.indices {
-                        guard identical(xs[i].name, ys[i].name) || SeriesLabels.bytesEqual(xs[i].name, ys[i].name),
-                              identical(xs[i].labels, ys[i].labels) || SeriesLabels.bytesEqual(xs[i].labels, ys[i].labels)
+                        guard SeriesLabels.identical(xs[i].name, ys[i].name) || SeriesLabels.bytesEqual(xs[i].name, ys[i].name),
+                              SeriesLabels.identical(xs[i].labels, ys[i].labels)
+                                  || SeriesLabels.bytesEqual(xs[i].labels, ys[i].labels)
                         else { return false }
                         if valuesMatter && (ys[i].exemplar != nil || (summary && ys[i].value < 0)) { return false }
                     }
@@ -100,20 +101,6 @@ package final class ExpositionCache: Sendable {
             if !same { return false }
         }
         return true
-    }
-
-    /// Whether `a` and `b` are the same value bit for bit: the same small string, or the same
-    /// storage of a large one. Never true for different bytes; false for equal bytes in
-    /// different storage (compare those).
-    @inline(__always)
-    private static func identical(_ a: String, _ b: String) -> Bool {
-        unsafeBitCast(a, to: (UInt64, UInt64).self) == unsafeBitCast(b, to: (UInt64, UInt64).self)
-    }
-
-    /// Whether `a` and `b` share their storage (or are both empty): then they are equal.
-    @inline(__always)
-    private static func identical(_ a: [Label], _ b: [Label]) -> Bool {
-        unsafeBitCast(a, to: UInt.self) == unsafeBitCast(b, to: UInt.self)
     }
 
     /// `last`'s body with the values of `families` (samples as `last.families`') written into

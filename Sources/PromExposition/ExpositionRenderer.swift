@@ -54,6 +54,8 @@ public enum Exposition {
         for family in families { sampleCount += family.samples.count + family.nativeHistograms.count * 4 }
         var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
         writer.valueLog = log
+        // Native histograms write samples made while rendering, whose values are not logged.
+        if families.contains(where: { !$0.nativeHistograms.isEmpty }) { log?.pointee.reusable = false }
         switch format {
         case .prometheusText:
             for (index, family) in families.enumerated() {
@@ -112,6 +114,7 @@ public enum Exposition {
         let familyLength = family.name.utf8.count
         family.samples.withUnsafeBufferPointer { samples in
             buffer.valueLog?.pointee.samples = samples
+            defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
             if let first = samples.baseAddress {
                 for index in samples.indices {
                     if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
@@ -208,6 +211,7 @@ public enum Exposition {
         let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
         family.samples.withUnsafeBufferPointer { samples in
             buffer.valueLog?.pointee.samples = samples
+            defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
             guard let first = samples.baseAddress else { return }
             for index in samples.indices {
                 if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
@@ -293,7 +297,7 @@ public enum Exposition {
             // The exemplar's value and time change between scrapes, outside the logged slots.
             buffer.valueLog?.pointee.reusable = false
             buffer.write(" # {" as StaticString)
-            appendLabels(e.labels, escaping: escaping, into: &buffer)
+            appendLabels(e.labels, escaping: escaping, exemplar: true, into: &buffer)
             buffer.write("} " as StaticString)
             buffer.writeValue(e.value)
             buffer.write(ExpositionBytes.space)
@@ -303,23 +307,26 @@ public enum Exposition {
         buffer.write(ExpositionBytes.newline)
     }
 
-    /// The labels sorted by name, comma-separated, without braces.
+    /// The labels sorted by name, comma-separated, without braces. A sample's label names
+    /// follow prometheus_client's reserved-name rule (``ExpositionNames/writeTextLabelName(_:escaping:to:)``);
+    /// an exemplar's (`exemplar`), which prometheus_client writes as they are, do not.
     @inline(__always)
-    private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, into buffer: inout ByteWriter) {
+    private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, exemplar: Bool = false,
+                                     into buffer: inout ByteWriter) {
         labels.withUnsafeBufferPointer { labels in
             if labels.count == 2 {
                 // The usual unsorted case, a histogram bucket's `le` after one label: one
                 // comparison. (Equal names keep their order, as the stable sort below keeps them.)
                 let swap = nameLess(labels[1].name, labels[0].name)
-                appendLabel(labels[swap ? 1 : 0], escaping: escaping, into: &buffer)
+                appendLabel(labels[swap ? 1 : 0], escaping: escaping, exemplar: exemplar, into: &buffer)
                 buffer.write(ExpositionBytes.comma)
-                appendLabel(labels[swap ? 0 : 1], escaping: escaping, into: &buffer)
+                appendLabel(labels[swap ? 0 : 1], escaping: escaping, exemplar: exemplar, into: &buffer)
                 return
             }
             if isSortedByName(labels) {
                 for index in labels.indices {
                     if index != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[index], escaping: escaping, into: &buffer)
+                    appendLabel(labels[index], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
                 return
             }
@@ -337,15 +344,20 @@ public enum Exposition {
                 }
                 for position in labels.indices {
                     if position != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[order[position]], escaping: escaping, into: &buffer)
+                    appendLabel(labels[order[position]], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
             }
         }
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, into buffer: inout ByteWriter) {
-        ExpositionNames.writeTextLabelName(label.name, escaping: escaping, to: &buffer)
+    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
+                                    into buffer: inout ByteWriter) {
+        if exemplar {
+            ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
+        } else {
+            ExpositionNames.writeTextLabelName(label.name, escaping: escaping, to: &buffer)
+        }
         buffer.write(ExpositionBytes.equals)
         buffer.write(ExpositionBytes.quote)
         buffer.writeEscaped(label.value, quote: true)

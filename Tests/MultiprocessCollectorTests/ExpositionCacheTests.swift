@@ -138,6 +138,33 @@ struct ExpositionCacheTests {
         #expect(summaries.reusedRenders == 0)
     }
 
+    /// Histograms with native buckets are rendered in full: their classic part in text comes
+    /// from the native buckets when a series has no classic samples.
+    @Test func familiesWithNativeHistogramsAreRenderedInFull() throws {
+        func latency(_ count: Double) -> [MetricFamilySnapshot] {
+            let native = NativeHistogramSnapshot(labels: [Label("method", "GET")], schema: 0, count: count, sum: 1.5,
+                                                 positiveBuckets: [.init(index: 1, count: count)])
+            return [MetricFamilySnapshot(name: "latency", kind: .histogram, help: "Latency.", samples: [
+                Sample(name: "latency_bucket", labels: [Label("method", "PUT"), Label("le", "+Inf")], value: 1),
+                Sample(name: "latency_count", labels: [Label("method", "PUT")], value: 1),
+                Sample(name: "latency_sum", labels: [Label("method", "PUT")], value: 0.5),
+            ], nativeHistograms: [native])]
+        }
+        func classic(_ count: Double) -> [MetricFamilySnapshot] {
+            [MetricFamilySnapshot(name: "latency", kind: .histogram, help: "Latency.", samples: latency(count)[0].samples + [
+                Sample(name: "latency_bucket", labels: [Label("method", "GET"), Label("le", "+Inf")], value: count),
+                Sample(name: "latency_count", labels: [Label("method", "GET")], value: count),
+                Sample(name: "latency_sum", labels: [Label("method", "GET")], value: 1.5),
+            ])]
+        }
+        let cache = ExpositionCache()
+        for count in [3.0, 4.0, 4.0] {
+            let expected = try Differential.pythonRenders(classic(count), renders: [(.prometheusText, .underscores)])[0]
+            Differential.expectSameText(cache.render(latency(count), format: .prometheusText), expected, "count \(count)")
+        }
+        #expect(cache.reusedRenders == 0)
+    }
+
     /// Several threads rendering four value sets of the same series with one cache: each body
     /// is the one prometheus_client writes for its set.
     @Test func concurrentRendersEachGetTheirOwnValues() throws {

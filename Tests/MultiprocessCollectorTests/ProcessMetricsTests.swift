@@ -237,43 +237,58 @@ struct ProcessMetricsTests {
     }
 
     /// A verdict on a prometheus_client worker is kept while the process of its pid keeps its
-    /// start time and the file its identity; anything else is judged again.
+    /// start time and command name and the file its identity; a verdict of not live only for
+    /// a while; anything else is judged again.
     @Test func aVerdictOnAPrometheusClientWorkerLastsAsLongAsItsProcess() throws {
         let dir = TempDirectory("pmp-memo"); defer { dir.remove() }
         let file = dir.file("counter_42.db")
         try Data(CollectorTests.pythonFile([CollectorTests.goodKey])).write(to: URL(fileURLWithPath: file))
         let proc = try FakeProc()
         try proc.write("locks", "")
-        func process(startingAt start: Int, holdingTheFile holds: Bool) throws {
+        func process(startingAt start: Int, holding target: String?, state: String = "S") throws {
             try? FileManager.default.removeItem(atPath: proc.dir.file("42"))
             try proc.addProcess("42", utime: 1, stime: 1, starttime: start, vsize: 1, rss: 1, fds: 0)
-            if holds { try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: file) }
+            if state != "S" {
+                let stat = try String(contentsOfFile: proc.dir.file("42/stat"), encoding: .utf8)
+                try proc.write("42/stat", stat.replacingOccurrences(of: ") S ", with: ") \(state) "))
+            }
+            if let target { try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: target) }
+        }
+        func holds(_ target: String?) throws {
+            try? FileManager.default.removeItem(atPath: proc.dir.file("42/fd/3"))
+            if let target { try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: target) }
         }
         let memo = LivenessMemo()
-        func live(memo: LivenessMemo?) -> [Int32] { LiveProcesses.pids(inListing: [file], procRoot: proc.dir.path, memo: memo) }
+        func live(_ memo: LivenessMemo?) -> [Int32] { LiveProcesses.pids(inListing: [file], procRoot: proc.dir.path, memo: memo) }
 
-        try process(startingAt: 100, holdingTheFile: true)
-        #expect(live(memo: memo) == [42])
+        try process(startingAt: 100, holding: file)
+        #expect(live(memo) == [42])
         // Its descriptor is not walked again (here it is gone; a worker keeps it until it exits).
-        try FileManager.default.removeItem(atPath: proc.dir.file("42/fd/3"))
-        #expect(live(memo: nil) == [])
-        #expect(live(memo: memo) == [42])
-        // Another process got pid 42: judged again.
-        try process(startingAt: 250, holdingTheFile: false)
-        #expect(live(memo: memo) == [])
-        try process(startingAt: 300, holdingTheFile: true)
-        #expect(live(memo: memo) == [42])
+        try holds(nil)
+        #expect(live(nil) == [])
+        #expect(live(memo) == [42])
+        // It exited and is not reaped yet.
+        try process(startingAt: 100, holding: nil, state: "Z")
+        #expect(live(memo) == [])
+        // Another process got pid 42: judged again. It opens the dead writer's file on its first
+        // update: a verdict of not live lasts `rejudgeAfter` (5 s by default) only.
+        try process(startingAt: 250, holding: nil)
+        let immediate = LivenessMemo(rejudgeAfter: 0)
+        #expect(live(memo) == [])
+        #expect(live(immediate) == [])
+        try holds(file)
+        #expect(live(memo) == [], "within 5 s of the verdict")
+        #expect(live(immediate) == [42])
         // A new file under the name, the process holding the old one: judged again.
         try FileManager.default.moveItem(atPath: file, toPath: dir.file("old"))
-        try FileManager.default.removeItem(atPath: proc.dir.file("42/fd/3"))
-        try FileManager.default.createSymbolicLink(atPath: proc.dir.file("42/fd/3"), withDestinationPath: dir.file("old"))
+        try holds(dir.file("old"))
         try Data(CollectorTests.pythonFile([CollectorTests.goodKey])).write(to: URL(fileURLWithPath: file))
-        #expect(live(memo: memo) == [])
+        #expect(live(immediate) == [])
         // A worker of pid 42 again (it started later), then no process 42 any more.
-        try process(startingAt: 400, holdingTheFile: true)
-        #expect(live(memo: memo) == [42])
+        try process(startingAt: 400, holding: file)
+        #expect(live(memo) == [42])
         try FileManager.default.removeItem(atPath: proc.dir.file("42"))
-        #expect(live(memo: memo) == [])
+        #expect(live(memo) == [])
     }
 
     /// The families of the live workers and of this process: one series per process, labelled

@@ -29,12 +29,14 @@ package enum LiveProcesses {
     /// `fd` entries, then its `maps`): a running process that only got a dead writer's pid is
     /// not included. This costs one `lstat` and one or two reads of `/proc/<pid>` per such owner.
     /// With a `memo` kept from scrape to scrape, the verdict on such an owner is remembered
-    /// with the process's start time (`/proc/<pid>/stat`) and the file's identity, and reused
-    /// while both stay the same: one read of `stat` instead of walking the process's
-    /// descriptors and mappings (about 140 µs each on a busy machine). prometheus_client's
-    /// worker keeps its files open and mapped until it exits, and a process that only got a
-    /// dead writer's pid does not start using the file; a pid taken by a new process has
-    /// another start time, and is judged again.
+    /// with the process (its command name and start time in `/proc/<pid>/stat`) and the
+    /// file's identity: one read of `stat` instead of walking the process's descriptors and
+    /// mappings (about 140 µs each on a busy machine). A live verdict holds while the same
+    /// process runs (not a zombie) with the same command name: prometheus_client's worker
+    /// keeps its files open and mapped until it exits. A verdict of not live holds for
+    /// ``LivenessMemo/rejudgeAfter`` only, since a worker that got a dead writer's pid opens
+    /// that writer's file again on its first update; a pid taken by a new process is judged
+    /// again at once.
     /// - Parameters:
     ///   - listedPaths: the paths of a directory listing (a collection's), in any order.
     ///   - procRoot: where `/proc` is mounted.
@@ -75,23 +77,25 @@ package enum LiveProcesses {
         // process that merely got a dead writer's pid is not taken for it.
         var buffer: [UInt8] = []
         let known = memo?.verdicts.withLock { $0 } ?? [:]
+        let now = Sys.monotonicNanoseconds()
         var verdicts: [Int32: LivenessMemo.Verdict] = [:]
         for (name, owner) in byOwner where name == String(owner.pid) && !live.contains(owner.pid) {
             for path in owner.paths {
                 guard let status = try? DirectoryFiles.status(path) else { continue }  // vanished: try the next
-                // No start time: no such process (or no memo). The walk below finds nothing then.
-                let started = memo == nil ? nil : startTime(of: owner.pid, procRoot: procRoot, buffer: &buffer)
-                if let started, let verdict = known[owner.pid], verdict.startTime == started,
-                   verdict.device == status.device, verdict.inode == status.inode {
+                // No mark: no such process (or no memo). The walk below finds nothing then.
+                let mark = memo == nil ? nil : LivenessMemo.ProcessMark(pid: owner.pid, procRoot: procRoot, buffer: &buffer)
+                if let mark, let memo, let verdict = known[owner.pid], verdict.process == mark,
+                   verdict.device == status.device, verdict.inode == status.inode,
+                   verdict.live || now &- verdict.judgedAt < memo.rejudgeAfter {
                     if verdict.live { live.insert(owner.pid) }
                     verdicts[owner.pid] = verdict
                     break
                 }
                 let uses = FilesInUse.process(owner.pid, uses: status, procRoot: procRoot, buffer: &buffer)
                 if uses { live.insert(owner.pid) }
-                if let started {
-                    verdicts[owner.pid] = LivenessMemo.Verdict(startTime: started, device: status.device, inode: status.inode,
-                                                               live: uses)
+                if let mark {
+                    verdicts[owner.pid] = LivenessMemo.Verdict(process: mark, device: status.device, inode: status.inode,
+                                                               live: uses, judgedAt: now)
                 }
                 break
             }
@@ -100,32 +104,68 @@ package enum LiveProcesses {
         memo?.verdicts.withLock { $0 = verdicts }
         return live.sorted()
     }
-
-    /// The start time of process `pid` (`/proc/<pid>/stat` field 22, clock ticks after boot);
-    /// nil when there is no such process.
-    private static func startTime(of pid: Int32, procRoot: String, buffer: inout [UInt8]) -> Double? {
-        guard let count = try? Sys.readWhole(procRoot + "/" + String(pid) + "/stat", into: &buffer) else { return nil }
-        return ProcessMetrics.statFields(Array(buffer[0..<count]))?.starttime
-    }
 }
 
 /// Verdicts on prometheus_client's workers kept between scrapes (``LiveProcesses/pids(inListing:procRoot:memo:)``):
-/// whether the process of an owner's pid, by its start time, used the owner's file.
+/// whether the process of an owner's pid used the owner's file.
 package final class LivenessMemo: Sendable {
+    /// A process, as far as a verdict goes: its command name and start time. A zombie (exited,
+    /// not reaped) has no mark: it uses no file any more.
+    struct ProcessMark: Equatable, Sendable {
+        /// The command name with its parentheses, as `/proc/<pid>/stat` gives it (an `exec`
+        /// changes it).
+        var command: [UInt8]
+        /// Field 22 of `stat`: clock ticks after boot.
+        var startTime: UInt64
+
+        /// Reads the mark of process `pid`; nil when there is none or it is a zombie.
+        init?(pid: Int32, procRoot: String, buffer: inout [UInt8]) {
+            guard let count = try? Sys.readWhole(procRoot + "/" + String(pid) + "/stat", into: &buffer) else { return nil }
+            let text = buffer[0..<count]
+            // The command name may hold spaces and parentheses: the fields count from the last `)`.
+            guard let open = text.firstIndex(of: UInt8(ascii: "(")), let close = text.lastIndex(of: UInt8(ascii: ")")),
+                  open < close else { return nil }
+            var field = 0, i = close + 1, start: UInt64?
+            // Fields after the `)`: 1 is the state, 20 the start time.
+            while i < text.endIndex && field < 20 {
+                while i < text.endIndex && text[i] == UInt8(ascii: " ") { i += 1 }
+                let first = i
+                while i < text.endIndex && text[i] != UInt8(ascii: " ") && text[i] != UInt8(ascii: "\n") { i += 1 }
+                guard first < i else { break }
+                field += 1
+                if field == 1 && (text[first] == UInt8(ascii: "Z") || text[first] == UInt8(ascii: "X")) { return nil }
+                if field == 20 { start = UInt64(String(decoding: text[first..<i], as: UTF8.self)) }
+            }
+            guard let start else { return nil }
+            command = Array(text[open...close])
+            startTime = start
+        }
+    }
+
     /// One owner's verdict and what it was about.
     struct Verdict: Sendable {
-        /// The process's start time, in clock ticks after boot.
-        var startTime: Double
-        /// The file looked at.
+        /// The process judged.
+        var process: ProcessMark
+        /// The device of the file looked at.
         var device: UInt64
+        /// The inode of the file looked at.
         var inode: UInt64
         /// Whether the process mapped or held it.
         var live: Bool
+        /// When (monotonic nanoseconds).
+        var judgedAt: UInt64
     }
 
     /// By pid: the verdicts of the last call.
     let verdicts = Locked<[Int32: Verdict]>([:])
+    /// How long a verdict of not live is kept, in nanoseconds.
+    let rejudgeAfter: UInt64
 
     /// An empty memo.
-    package init() {}
+    /// - Parameter rejudgeAfter: how long a verdict of not live is kept, in seconds: a new
+    ///   worker's process metrics appear at most that late if it got a dead writer's pid and
+    ///   was scraped before its first update.
+    package init(rejudgeAfter: Double = 5) {
+        self.rejudgeAfter = UInt64(min(max(0, rejudgeAfter), 86_400) * 1e9)
+    }
 }
