@@ -28,6 +28,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     var canonicalScratch: [UInt8] = []
     var labelScratch: [Int] = []
     var keyErrors: [Int32: KeyDecodingError] = [:]
+    /// Per key id, what the checks of an entry make of it: 0 good in any file, 1 good except
+    /// in a histogram file (its `le` is not a number), 2 bad (it does not decode).
+    var keyCheck: [UInt8] = []
     /// Per key id: the key that followed it in the last file read (-1: none yet).
     var successor: [Int32] = []
     /// Per file kind: the first key of the last file of that kind.
@@ -94,6 +97,12 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// string is built unless the series is new. Every other key goes through
     /// `SeriesKey(decoding:)`, which accepts and rejects exactly what it always has.
     mutating func decode(id: Int32, key: UnsafeRawBufferPointer) {
+        decodeSeries(id: id, key: key)
+        let s = Int(keySeries[Int(id)])
+        keyCheck.append(s < 0 ? 2 : seriesLeState[s] == 2 ? 1 : 0)
+    }
+
+    private mutating func decodeSeries(id: Int32, key: UnsafeRawBufferPointer) {
         successor.append(-1)
         labelScratch.removeAll(keepingCapacity: true)
         if let plain = PlainKey(parsing: key, labels: &labelScratch) {

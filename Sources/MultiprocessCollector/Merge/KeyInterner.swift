@@ -55,6 +55,27 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
     /// The length of key `id`'s bytes.
     func length(of id: Int32) -> Int { Int(lengths[Int(id)]) }
 
+    /// The interned keys' bytes, for a loop that compares many entries with known keys and
+    /// interns nothing meanwhile; valid until the next insertion.
+    var view: View { View(arena: arena, offsets: offsets, lengths: lengths, count: count) }
+
+    /// Read-only pointers into an interner's storage (see ``view``).
+    struct View {
+        let arena: UnsafeMutableRawPointer
+        let offsets: UnsafeMutablePointer<Int>
+        let lengths: UnsafeMutablePointer<Int32>
+        let count: Int
+
+        /// Whether key `id` (any value; ids out of range never match) is the `length` bytes
+        /// at `key`.
+        @inline(__always)
+        func matches(_ id: Int32, _ key: UnsafeRawPointer, length: Int32) -> Bool {
+            let i = Int(id)
+            guard i >= 0, i < count, lengths[i] == length else { return false }
+            return KeyInterner.equal(arena + offsets[i], key, Int(length))
+        }
+    }
+
     /// The id of `key`, and whether it was new.
     ///
     /// - Parameter hint: the id the caller expects (or -1). Processes create their series in

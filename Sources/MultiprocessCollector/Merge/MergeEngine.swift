@@ -289,6 +289,21 @@ struct MergeEngine: ~Copyable {
             if pos < used { scratch.keys.update(from: knownKeys.baseAddress!, count: n) }
         }
         while pos < used {
+            if previous >= 0 {
+                // Most entries hold the key that followed the previous key in the last file
+                // read, one that passed these checks before: a run of them costs a length and
+                // a byte comparison each.
+                (n, pos, previous) = catalog.successor.withUnsafeBufferPointer { successor in
+                    catalog.keyCheck.withUnsafeBufferPointer { check in
+                        EntryBounds.expected(from: n, at: pos, previous: previous, in: bytes, base: base, used: used,
+                                             successor: successor, check: check, allowed: isHistogramFile ? 0 : 1,
+                                             keys: catalog.keys.view, into: scratch)
+                    }
+                }
+                if pos >= used { break }
+            }
+            // The entry the run stopped at: a new key, another key than expected, a bad key, a
+            // bound crossed, or the end of what was read.
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
@@ -676,11 +691,50 @@ enum EntryBounds {
         guard length >= 0, length <= used else {
             throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
         }
-        let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+        // `4 + length + FileFormat.padding(keyLength: length)`, for a length known >= 0.
+        let valueAt = at + ((length + 4) & ~7) + 8
         let end = base + valueAt + 16
         guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
         guard end <= available else { return nil }
         return (UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)]), valueAt, end)
+    }
+
+    /// Resolves and reads entries from `first` on, the first at file offset `pos`, while each
+    /// one lies whole inside `bytes` and `used` and its key is the bytes of the key expected
+    /// (the `successor` of the key before it, starting from `previous`) and passes the
+    /// checks (`check` at most `allowed`: see ``KeyCatalog/keyCheck``).
+    /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`, and
+    ///   the key before it; the caller reads `next` with ``entry(at:in:base:used:path:)``.
+    @inline(__always)
+    static func expected(from first: Int, at pos: Int, previous: Int32, in bytes: UnsafeRawBufferPointer, base: Int,
+                         used: Int, successor: UnsafeBufferPointer<Int32>, check: UnsafeBufferPointer<UInt8>,
+                         allowed: UInt8, keys: KeyInterner.View, into scratch: borrowing EntryScratch)
+        -> (next: Int, pos: Int, previous: Int32) {
+        guard let start = bytes.baseAddress, let successor = successor.baseAddress, let check = check.baseAddress else {
+            return (first, pos, previous)
+        }
+        let limit = Swift.min(used, base + bytes.count)
+        let ids = scratch.keys, values = scratch.values, stamps = scratch.stamps
+        // Offsets stay below `used`, an Int32, plus one entry: they cannot overflow an Int.
+        var i = first, pos = pos, previous = previous
+        while pos &+ 4 <= limit {
+            let at = pos &- base
+            let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at, as: Int32.self))
+            guard length >= 0 else { break }
+            let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+            let end = base &+ valueAt &+ 16
+            guard end <= limit else { break }
+            // Key ids are below the successor table's count (one entry per key).
+            let id = successor[Int(previous)]
+            guard keys.matches(id, start + (at &+ 4), length: length), check[Int(id)] <= allowed else { break }
+            ids[i] = id
+            values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+            i &+= 1
+            previous = id
+            pos = end
+        }
+        return (i, pos, previous)
     }
 
     /// Reads the values of entries `first..<trusted` of a file read before (``KnownFile``),
