@@ -51,6 +51,8 @@ struct KeyCatalog: ~Copyable, Sendable {
     var identities = KeyInterner()
     var seriesFamily: [Int32] = []
     var seriesSample: [String] = []
+    /// Per series: its sample name's id in `sampleNames`.
+    var seriesSampleID: [Int32] = []
     /// Labels sorted by code point.
     var seriesLabels: [[Label]] = []
     /// 0: no `le` label; 1: a numeric `le` (in `seriesLe`); 2: an `le` that is not a number.
@@ -69,9 +71,17 @@ struct KeyCatalog: ~Copyable, Sendable {
     var leTexts = KeyInterner()
     var leParsed: [(UInt8, Double)] = []
     var goTexts: [UInt64: String] = [:]
-    /// The family of the last plain key decoded, and its name's bytes.
+    /// The family, sample name, label names and help text of the last key decoded: the
+    /// interners' hints, as keys come in runs of one family.
     var lastFamily: Int32 = -1
-    var lastFamilyName: [UInt8] = []
+    var lastSample: Int32 = -1
+    var lastLabelNames: [Int32] = []
+    var lastHelp: Int32 = -1
+    /// Sample and label names by their UTF-8 bytes, each made a `String` once.
+    var sampleNames = KeyInterner()
+    var sampleTexts: [String] = []
+    var labelNames = KeyInterner()
+    var labelNameTexts: [String] = []
     /// Derived series (pid removed, or replaced by a file's owner), by `series << 32 | owner + 1`.
     var derived: [UInt64: Int32] = [:]
     /// File owners by their UTF-8 bytes; ids index `owners`.
@@ -106,29 +116,32 @@ struct KeyCatalog: ~Copyable, Sendable {
         successor.append(-1)
         labelScratch.removeAll(keepingCapacity: true)
         if let plain = PlainKey(parsing: key, labels: &labelScratch) {
-            canonicalScratch.removeAll(keepingCapacity: true)
-            canonicalScratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]))
-            canonicalScratch.append(0x22); canonicalScratch.append(0x22); canonicalScratch.append(0x5D)
-            let (s, isNew) = canonicalScratch.withUnsafeBytes { identities.intern($0, hint: -1) }
+            // The series identity: the key's bytes up to its help text (see `series`).
+            let (s, isNew) = identities.intern(UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]), hint: -1)
             if isNew {
-                func text(_ r: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: key[r]), as: UTF8.self) }
-                let name = UnsafeRawBufferPointer(rebasing: key[plain.family])
-                let f: Int32
-                if lastFamily >= 0 && name.elementsEqual(lastFamilyName) {
-                    f = lastFamily
-                } else {
-                    f = family(named: text(plain.family))
-                    lastFamily = f
-                    lastFamilyName = Array(name)
-                }
+                // Names and samples repeat from key to key: interned by their bytes, each
+                // made a `String` once.
+                let f = family(bytes: UnsafeRawBufferPointer(rebasing: key[plain.family]))
+                let (sample, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
+                if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
+                lastSample = sample
                 var labels: [Label] = []
                 labels.reserveCapacity(labelScratch.count / 4)
+                var le: UnsafeRawBufferPointer?
                 var j = 0
                 while j + 3 < labelScratch.count {
-                    labels.append(Label(text(labelScratch[j]..<labelScratch[j + 1]), text(labelScratch[j + 2]..<labelScratch[j + 3])))
+                    let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]])
+                    let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]])
+                    let hint = j / 4 < lastLabelNames.count ? lastLabelNames[j / 4] : -1
+                    let (n, newName) = labelNames.intern(name, hint: hint)
+                    if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
+                    if j / 4 < lastLabelNames.count { lastLabelNames[j / 4] = n } else { lastLabelNames.append(n) }
+                    if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 { le = value }  // "le"
+                    labels.append(Label(labelNameTexts[Int(n)], String(decoding: value, as: UTF8.self)))
                     j += 4
                 }
-                addSeries(s, family: f, sample: text(plain.sample), labels: labels)
+                let (leState, leValue) = le.map { parseLe($0) } ?? (0, 0)
+                addSeries(s, family: f, sample: sampleTexts[Int(sample)], sampleID: sample, labels: labels, leState: leState, le: leValue)
             }
             keySeries.append(s)
             keyHelp.append(help(UnsafeRawBufferPointer(rebasing: key[plain.help])))
@@ -151,8 +164,9 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     /// The index in `helpTexts` of the help text whose UTF-8 bytes are `bytes`.
     mutating func help(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        let (h, isNew) = helps.intern(bytes, hint: -1)
+        let (h, isNew) = helps.intern(bytes, hint: lastHelp)
         if isNew { helpTexts.append(String(decoding: bytes, as: UTF8.self)) }
+        lastHelp = h
         return h
     }
 
@@ -164,10 +178,17 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     mutating func family(named name: String) -> Int32 {
         var name = name
-        let (f, isNew) = name.withUTF8 { familyNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        return name.withUTF8 { family(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The family whose name's UTF-8 bytes are `name`, added when new.
+    mutating func family(bytes name: UnsafeRawBufferPointer) -> Int32 {
+        // Keys of one family come in runs: the last family is checked first.
+        let (f, isNew) = familyNames.intern(name, hint: lastFamily)
+        lastFamily = f
         guard isNew else { return f }
         precondition(Int(f) == familyName.count)
-        familyName.append(name)
+        familyName.append(String(decoding: name, as: UTF8.self))
         familySeries.append([])
         plainOrder.append(nil)
         histogramOrder.append(nil)
@@ -177,24 +198,36 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// The series of `(family, sample, labels)`; `labels` must be sorted by code point.
     mutating func series(family f: Int32, sample: String, labels: [Label]) -> Int32 {
         let name = familyName[Int(f)]
+        // The identity is the canonical key without its help text: up to the `, ` before it,
+        // as `decode` takes it from a plain key (the encoding ends in `""]` for an empty help).
         let canonical = SeriesKey(family: name, sample: sample, labels: labels, help: "").encoded()
-        let (id, isNew) = canonical.withUnsafeBytes { identities.intern($0, hint: -1) }
+        let (id, isNew) = canonical.withUnsafeBytes { identities.intern(UnsafeRawBufferPointer(rebasing: $0.dropLast(3)), hint: -1) }
         if isNew { addSeries(id, family: f, sample: sample, labels: labels) }
         return id
     }
 
     /// Records the new series `id` (just interned in `identities`).
     mutating func addSeries(_ id: Int32, family f: Int32, sample: String, labels: [Label]) {
+        var leState: UInt8 = 0
+        var le = 0.0
+        if var text = labels.first(where: { $0.name == "le" })?.value {
+            (leState, le) = text.withUTF8 { parseLe(UnsafeRawBufferPointer($0)) }
+        }
+        var name = sample
+        let (sampleID, isNew) = name.withUTF8 { sampleNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        if isNew { sampleTexts.append(sample) }
+        addSeries(id, family: f, sample: sample, sampleID: sampleID, labels: labels, leState: leState, le: le)
+    }
+
+    /// Records the new series `id` whose `le` label, if any, is already parsed (``parseLe(_:)``).
+    mutating func addSeries(_ id: Int32, family f: Int32, sample: String, sampleID: Int32, labels: [Label], leState: UInt8,
+                            le: Double) {
         let s = Int(id)
         precondition(s == seriesFamily.count)
         seriesFamily.append(f)
         seriesSample.append(sample)
+        seriesSampleID.append(sampleID)
         seriesLabels.append(labels)
-        var leState: UInt8 = 0
-        var le = 0.0
-        if let l = labels.first(where: { $0.name == "le" }) {
-            (leState, le) = parseLe(l.value)
-        }
         seriesLeState.append(leState)
         seriesLe.append(le)
         seriesGroup.append(-1)
@@ -220,11 +253,10 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is
     /// not a number. A directory holds a few distinct bounds, each in thousands of keys.
-    mutating func parseLe(_ text: String) -> (UInt8, Double) {
-        var text = text
-        let (t, isNew) = text.withUTF8 { leTexts.intern(UnsafeRawBufferPointer($0), hint: -1) }
+    mutating func parseLe(_ text: UnsafeRawBufferPointer) -> (UInt8, Double) {
+        let (t, isNew) = leTexts.intern(text, hint: -1)
         if isNew {
-            if let v = pythonFloat(text) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
+            if let v = pythonFloat(String(decoding: text, as: UTF8.self)) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
         }
         return leParsed[Int(t)]
     }
@@ -280,26 +312,55 @@ struct KeyCatalog: ~Copyable, Sendable {
     }
 
     /// The family's series sorted for output as a histogram: by label set without `le`,
-    /// then buckets ascending by `le` (NaN last), then the other samples by name.
+    /// then buckets ascending by `le` (NaN first, as its byte key has it), then the other
+    /// samples by name.
+    ///
+    /// That is the byte order of the key `group's sort key, 1, le (8 bytes, order-preserving)
+    /// or 2, sample name's sort key`; as label-set and name sort keys are prefix-free, it is
+    /// the order of the integers `(rank of the group, 0 or 1, le, rank of the sample name)`,
+    /// which are compared instead (groups and names ranked once, ties by the family's order,
+    /// as the stable sort of byte keys leaves them).
     mutating func histogramOrder(of f: Int) -> [Int32] {
         if let cached = histogramOrder[f] { return cached }
         let series = familySeries[f]
         for s in series { computeGroup(Int(s)) }
-        var keys = SortKeys(count: series.count)
-        for s in series {
-            keys.key.bytes.append(contentsOf: groups.bytes(of: seriesGroup[Int(s)]))
-            if seriesLeState[Int(s)] != 0 {
-                keys.key.bytes.append(1)
-                keys.key.append(orderPreserving: seriesLeState[Int(s)] == 1 ? seriesLe[Int(s)] : .nan)
-            } else {
-                keys.key.bytes.append(2)
-            }
-            keys.key.append(seriesSample[Int(s)])
-            keys.next()
+        let groupRank = rank(series.map { seriesGroup[Int($0)] }, count: groups.count) {
+            bytesPrecede(groups.bytes(of: $0).assumingMemoryBound(to: UInt8.self), groups.bytes(of: $1).assumingMemoryBound(to: UInt8.self))
         }
-        let order = keys.sorted(series)
+        let names = Array(Set(series.map { seriesSampleID[Int($0)] }))
+        let nameKeys = names.map { id in
+            var key = SortKey()
+            key.append(sampleTexts[Int(id)])
+            return key.bytes
+        }
+        let sampleRank = rank(Array(names.indices).map(Int32.init), count: names.count) { bytesPrecede(nameKeys[Int($0)], nameKeys[Int($1)]) }
+        struct Key: Comparable {
+            var group: UInt64, le: UInt64, sample: UInt64
+            static func < (a: Key, b: Key) -> Bool { (a.group, a.le, a.sample) < (b.group, b.le, b.sample) }
+        }
+        var keys: [Key] = []
+        keys.reserveCapacity(series.count)
+        for (i, id) in series.enumerated() {
+            let s = Int(id)
+            let state = seriesLeState[s]
+            let group = UInt64(groupRank[Int(seriesGroup[s])]) << 1 | (state != 0 ? 0 : 1)
+            let le = state == 0 ? 0 : SortKey.orderPreserving(state == 1 ? seriesLe[s] : .nan)
+            let name = names.firstIndex(of: seriesSampleID[s]) ?? 0
+            keys.append(Key(group: group, le: le, sample: UInt64(sampleRank[name]) << 32 | UInt64(i)))
+        }
+        keys.sort()
+        let order = keys.map { series[Int(truncatingIfNeeded: $0.sample & 0xFFFF_FFFF)] }
         histogramOrder[f] = order
         return order
+    }
+
+    /// Per id (of `0..<count`), the rank of the ids in `ids` by `precedes` (ids not in `ids`: -1).
+    private func rank(_ ids: [Int32], count: Int, by precedes: (Int32, Int32) -> Bool) -> [Int32] {
+        var distinct = Array(Set(ids))
+        distinct.sort(by: precedes)
+        var rank = [Int32](repeating: -1, count: count)
+        for (r, id) in distinct.enumerated() { rank[Int(id)] = Int32(r) }
+        return rank
     }
 }
 
@@ -368,11 +429,18 @@ struct SortKey {
         bytes.append(0)
     }
 
-    /// A double as 8 bytes in ascending numeric order (NaN above +Inf).
+    /// A double as 8 bytes in ascending numeric order (NaN, whose bits are taken as all ones,
+    /// below -Inf).
     mutating func append(orderPreserving d: Double) {
-        let bits = d.isNaN ? UInt64.max : d.bitPattern
-        let ordered = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+        let ordered = Self.orderPreserving(d)
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: ordered >> UInt64(shift))) }
+    }
+
+    /// `d` as an integer in ascending numeric order (NaN below -Inf); the bytes
+    /// ``append(orderPreserving:)`` appends, big-endian.
+    static func orderPreserving(_ d: Double) -> UInt64 {
+        let bits = d.isNaN ? UInt64.max : d.bitPattern
+        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
     }
 }
 
@@ -463,6 +531,8 @@ struct PlainKey {
         @inline(__always) func string() -> Range<Int>? {
             guard byte(0x22) else { return nil }
             let start = i
+            // Eight bytes at a time while none needs a look; then byte by byte.
+            while i &+ 8 <= n, !Self.needsLook(p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i &+= 8 }
             while i < n {
                 let b = p.load(fromByteOffset: i, as: UInt8.self)
                 if b == 0x22 {
@@ -483,9 +553,9 @@ struct PlainKey {
                 guard let name = string(), separator(0x3A), let value = string() else { return nil }
                 if let previous {
                     // Strictly ascending: sorted as Python sorts them, and no duplicates.
-                    let a = UnsafeRawBufferPointer(rebasing: bytes[previous])
-                    let b = UnsafeRawBufferPointer(rebasing: bytes[name])
-                    guard a.lexicographicallyPrecedes(b) else { return nil }
+                    let u = p.assumingMemoryBound(to: UInt8.self)
+                    guard bytesPrecede(UnsafeBufferPointer(start: u + previous.lowerBound, count: previous.count),
+                                       UnsafeBufferPointer(start: u + name.lowerBound, count: name.count)) else { return nil }
                 }
                 labels.append(name.lowerBound); labels.append(name.upperBound)
                 labels.append(value.lowerBound); labels.append(value.upperBound)
@@ -502,6 +572,20 @@ struct PlainKey {
         self.sample = sample
         self.help = help
         self.helpQuote = helpQuote
+    }
+
+    /// Whether any of the eight bytes of `w` may end a plain string or make it not plain: `"`,
+    /// `\`, below 0x20 or above 0x7E (never false for such a word; sometimes true for
+    /// another).
+    @inline(__always)
+    static func needsLook(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (w &- ones &* 0x20) & ~w
+        let hasHigh = w | (w &+ ones)  // 0x7F and above: the high bit, in the byte or once plus one
+        return (hasQuote | hasBackslash | hasControl | hasHigh) & highs != 0
     }
 }
 

@@ -228,21 +228,21 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         guard let b else { return n == 0 }
         @inline(__always) func word(_ p: UnsafeRawPointer, _ i: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
         var i = 0
-        while i + 32 <= n {
-            let x = (word(a, i) ^ word(b, i)) | (word(a, i + 8) ^ word(b, i + 8))
-                | (word(a, i + 16) ^ word(b, i + 16)) | (word(a, i + 24) ^ word(b, i + 24))
+        while i &+ 32 <= n {
+            let x = (word(a, i) ^ word(b, i)) | (word(a, i &+ 8) ^ word(b, i &+ 8))
+                | (word(a, i &+ 16) ^ word(b, i &+ 16)) | (word(a, i &+ 24) ^ word(b, i &+ 24))
             if x != 0 { return false }
-            i += 32
+            i &+= 32
         }
-        while i + 8 <= n {
+        while i &+ 8 <= n {
             if word(a, i) != word(b, i) { return false }
-            i += 8
+            i &+= 8
         }
         if i == n { return true }
-        if n >= 8 { return word(a, n - 8) == word(b, n - 8) }
+        if n >= 8 { return word(a, n &- 8) == word(b, n &- 8) }
         while i < n {
             if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-            i += 1
+            i &+= 1
         }
         return true
     }
