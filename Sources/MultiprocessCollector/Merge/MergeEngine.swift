@@ -705,7 +705,10 @@ enum EntryBounds {
     /// checks (`check` at most `allowed`: see ``KeyCatalog/keyCheck``).
     /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`, and
     ///   the key before it; the caller reads `next` with ``entry(at:in:base:used:path:)``.
-    @inline(__always)
+    ///
+    /// Out of line: a run is hundreds of entries, and the loop keeps its pointers in registers
+    /// only when it is compiled on its own.
+    @inline(never)
     static func expected(from first: Int, at pos: Int, previous: Int32, in bytes: UnsafeRawBufferPointer, base: Int,
                          used: Int, successor: UnsafeBufferPointer<Int32>, check: UnsafeBufferPointer<UInt8>,
                          allowed: UInt8, keys: KeyInterner.View, into scratch: borrowing EntryScratch)
