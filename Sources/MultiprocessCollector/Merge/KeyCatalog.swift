@@ -70,6 +70,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// Distinct `le` texts and what they parse to; bounds rendered in Go's form.
     var leTexts = KeyInterner()
     var leParsed: [(UInt8, Double)] = []
+    var leGoTexts: [String] = []
+    /// The group of the last series whose group was computed from its key's bytes.
+    var lastGroup: Int32 = -1
     var goTexts: [UInt64: String] = [:]
     /// The family, sample name, label names and help text of the last key decoded: the
     /// interners' hints, as keys come in runs of one family.
@@ -106,13 +109,16 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// their bytes: their series identity is their own bytes up to the help text, and no
     /// string is built unless the series is new. Every other key goes through
     /// `SeriesKey(decoding:)`, which accepts and rejects exactly what it always has.
-    mutating func decode(id: Int32, key: UnsafeRawBufferPointer) {
-        decodeSeries(id: id, key: key)
+    ///
+    /// - Parameter histogramFile: whether the key comes from a histogram file: the group of a
+    ///   new series (``computeGroup(_:)``) is then computed at once, from the key's bytes.
+    mutating func decode(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
+        decodeSeries(id: id, key: key, histogramFile: histogramFile)
         let s = Int(keySeries[Int(id)])
         keyCheck.append(s < 0 ? 2 : seriesLeState[s] == 2 ? 1 : 0)
     }
 
-    private mutating func decodeSeries(id: Int32, key: UnsafeRawBufferPointer) {
+    private mutating func decodeSeries(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
         successor.append(-1)
         labelScratch.removeAll(keepingCapacity: true)
         if let plain = PlainKey(parsing: key, labels: &labelScratch) {
@@ -127,7 +133,8 @@ struct KeyCatalog: ~Copyable, Sendable {
                 lastSample = sample
                 var labels: [Label] = []
                 labels.reserveCapacity(labelScratch.count / 4)
-                var le: UnsafeRawBufferPointer?
+                var le = -1
+                var leText: Int32 = -1
                 var j = 0
                 while j + 3 < labelScratch.count {
                     let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]])
@@ -136,12 +143,16 @@ struct KeyCatalog: ~Copyable, Sendable {
                     let (n, newName) = labelNames.intern(name, hint: hint)
                     if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
                     if j / 4 < lastLabelNames.count { lastLabelNames[j / 4] = n } else { lastLabelNames.append(n) }
-                    if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 { le = value }  // "le"
+                    if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 {  // "le"
+                        le = j / 4
+                        leText = self.leText(value)
+                    }
                     labels.append(Label(labelNameTexts[Int(n)], String(decoding: value, as: UTF8.self)))
                     j += 4
                 }
-                let (leState, leValue) = le.map { parseLe($0) } ?? (0, 0)
+                let (leState, leValue) = leText >= 0 ? leParsed[Int(leText)] : (0, 0)
                 addSeries(s, family: f, sample: sampleTexts[Int(sample)], sampleID: sample, labels: labels, leState: leState, le: leValue)
+                if histogramFile { computeGroup(Int(s), plainKey: key, skipping: le, leText: leText) }
             }
             keySeries.append(s)
             keyHelp.append(help(UnsafeRawBufferPointer(rebasing: key[plain.help])))
@@ -251,14 +262,60 @@ struct KeyCatalog: ~Copyable, Sendable {
         seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", goText(seriesLe[s]))] : labels
     }
 
+    /// `computeGroup(s)` for the new series `s` of the plain key `key` (its label ranges in
+    /// `labelScratch`), whose label number `le` (-1: none) is its `le`, of text `leText`: the
+    /// sort key of a label set of printable ASCII is its bytes as they are, so it is copied
+    /// from the key; the series of one histogram child come in a run, so the last group is
+    /// checked first.
+    private mutating func computeGroup(_ s: Int, plainKey key: UnsafeRawBufferPointer, skipping le: Int, leText: Int32) {
+        groupScratch.bytes.removeAll(keepingCapacity: true)
+        var j = 0
+        while j + 3 < labelScratch.count {
+            if j / 4 != le {
+                groupScratch.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]]))
+                groupScratch.bytes.append(0)
+                groupScratch.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]]))
+                groupScratch.bytes.append(0)
+            }
+            j += 4
+        }
+        groupScratch.bytes.append(0)
+        let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: lastGroup) }
+        lastGroup = g
+        let labels = seriesLabels[s]
+        if isNew { groupLabels.append(le >= 0 ? labels.filter { $0.name != "le" } : labels) }
+        seriesGroup[s] = g
+        if seriesLeState[s] == 1 {
+            var bucket: [Label] = []
+            bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
+            bucket.append(contentsOf: groupLabels[Int(g)])
+            bucket.append(Label("le", leGoTexts[Int(leText)]))
+            seriesBucketLabels[s] = bucket
+        } else {
+            seriesBucketLabels[s] = labels
+        }
+    }
+
     /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is
     /// not a number. A directory holds a few distinct bounds, each in thousands of keys.
     mutating func parseLe(_ text: UnsafeRawBufferPointer) -> (UInt8, Double) {
+        leParsed[Int(leText(text))]
+    }
+
+    /// The id of the `le` text `text` in `leTexts`, parsed (`leParsed`) and, when a number,
+    /// rendered in Go's form (`leGoTexts`) the first time it is met.
+    mutating func leText(_ text: UnsafeRawBufferPointer) -> Int32 {
         let (t, isNew) = leTexts.intern(text, hint: -1)
         if isNew {
-            if let v = pythonFloat(String(decoding: text, as: UTF8.self)) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
+            if let v = pythonFloat(String(decoding: text, as: UTF8.self)) {
+                leParsed.append((1, v))
+                leGoTexts.append(goText(v))
+            } else {
+                leParsed.append((2, 0))
+                leGoTexts.append("")
+            }
         }
-        return leParsed[Int(t)]
+        return t
     }
 
     /// `GoFloat.format(value)`, remembered.
@@ -531,8 +588,20 @@ struct PlainKey {
         @inline(__always) func string() -> Range<Int>? {
             guard byte(0x22) else { return nil }
             let start = i
-            // Eight bytes at a time while none needs a look; then byte by byte.
-            while i &+ 8 <= n, !Self.needsLook(p.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i &+= 8 }
+            // Eight bytes at a time: the first byte that is not plain text ends the string
+            // when it is a quote, and the plain spelling otherwise.
+            while i &+ 8 <= n {
+                let look = Self.special(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if look == 0 {
+                    i &+= 8
+                    continue
+                }
+                i &+= look.trailingZeroBitCount >> 3
+                guard p.load(fromByteOffset: i, as: UInt8.self) == 0x22 else { return nil }
+                i &+= 1
+                return start..<(i &- 1)
+            }
+            // The last few bytes, one at a time.
             while i < n {
                 let b = p.load(fromByteOffset: i, as: UInt8.self)
                 if b == 0x22 {
@@ -574,18 +643,19 @@ struct PlainKey {
         self.helpQuote = helpQuote
     }
 
-    /// Whether any of the eight bytes of `w` may end a plain string or make it not plain: `"`,
-    /// `\`, below 0x20 or above 0x7E (never false for such a word; sometimes true for
-    /// another).
+    /// The bytes of `w` (eight bytes, the first in the low bits) that end a plain string or
+    /// make it not plain (`"`, `\`, below 0x20, above 0x7E), as their high bits: zero when
+    /// there is none; otherwise the lowest bit set is that of the first such byte (a byte
+    /// after it may be marked wrongly, through a borrow or carry, but never one before).
     @inline(__always)
-    static func needsLook(_ w: UInt64) -> Bool {
+    static func special(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (w &- ones &* 0x20) & ~w
-        let hasHigh = w | (w &+ ones)  // 0x7F and above: the high bit, in the byte or once plus one
-        return (hasQuote | hasBackslash | hasControl | hasHigh) & highs != 0
+        let isQuote = (quote &- ones) & ~quote
+        let isBackslash = (backslash &- ones) & ~backslash
+        let isControl = (w &- ones &* 0x20) & ~w
+        let isHigh = w | (w &+ ones)  // 0x7F and above: the high bit, in the byte or once plus one
+        return (isQuote | isBackslash | isControl | isHigh) & highs
     }
 }
 

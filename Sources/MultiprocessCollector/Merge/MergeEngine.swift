@@ -307,7 +307,7 @@ struct MergeEngine: ~Copyable {
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
-            if isNew { catalog.decode(id: id, key: key) }
+            if isNew { catalog.decode(id: id, key: key, histogramFile: isHistogramFile) }
             if id != hint {
                 if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
             }
@@ -716,18 +716,18 @@ enum EntryBounds {
         guard let start = bytes.baseAddress, let successor = successor.baseAddress, let check = check.baseAddress else {
             return (first, pos, previous)
         }
-        let limit = Swift.min(used, base + bytes.count)
+        // Offsets in `bytes`: they stay below `used`, an Int32, plus one entry, and cannot
+        // overflow an Int.
+        let limit = Swift.min(used, base + bytes.count) &- base
         let ids = scratch.keys, values = scratch.values, stamps = scratch.stamps
-        // Offsets stay below `used`, an Int32, plus one entry: they cannot overflow an Int.
-        var i = first, pos = pos, previous = previous
-        while pos &+ 4 <= limit {
-            let at = pos &- base
+        var i = first, at = pos &- base, previous = previous
+        while at &+ 4 <= limit {
             let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at, as: Int32.self))
-            guard length >= 0 else { break }
+            // The key, padded to 8 bytes past its 4-byte length (8 more when it fits exactly:
+            // `FileFormat.padding`), then the value and the timestamp.
             let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-            let end = base &+ valueAt &+ 16
-            guard end <= limit else { break }
-            // Key ids are below the successor table's count (one entry per key).
+            guard length >= 0, valueAt &+ 16 <= limit else { break }
+            // `previous` is a key id; its successor is one too, or -1.
             let id = successor[Int(previous)]
             guard keys.matches(id, start + (at &+ 4), length: length), check[Int(id)] <= allowed else { break }
             ids[i] = id
@@ -735,9 +735,9 @@ enum EntryBounds {
             stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
             i &+= 1
             previous = id
-            pos = end
+            at = valueAt &+ 16
         }
-        return (i, pos, previous)
+        return (i, at &+ base, previous)
     }
 
     /// Reads the values of entries `first..<trusted` of a file read before (``KnownFile``),
