@@ -71,6 +71,7 @@ struct KeyCatalog: ~Copyable, Sendable {
     var leTexts = KeyInterner()
     var leParsed: [(UInt8, Double)] = []
     var leGoTexts: [String] = []
+    var lastLeText: Int32 = -1
     /// The group of the last series whose group was computed from its key's bytes.
     var lastGroup: Int32 = -1
     var goTexts: [UInt64: String] = [:]
@@ -131,24 +132,24 @@ struct KeyCatalog: ~Copyable, Sendable {
                 let (sample, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
                 if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
                 lastSample = sample
-                var labels: [Label] = []
-                labels.reserveCapacity(labelScratch.count / 4)
                 var le = -1
                 var leText: Int32 = -1
-                var j = 0
-                while j + 3 < labelScratch.count {
-                    let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]])
-                    let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]])
-                    let hint = j / 4 < lastLabelNames.count ? lastLabelNames[j / 4] : -1
-                    let (n, newName) = labelNames.intern(name, hint: hint)
+                let count = labelScratch.count / 4
+                for k in 0..<count {
+                    let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k]..<labelScratch[4 * k + 1]])
+                    let (n, newName) = labelNames.intern(name, hint: k < lastLabelNames.count ? lastLabelNames[k] : -1)
                     if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
-                    if j / 4 < lastLabelNames.count { lastLabelNames[j / 4] = n } else { lastLabelNames.append(n) }
+                    if k < lastLabelNames.count { lastLabelNames[k] = n } else { lastLabelNames.append(n) }
                     if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 {  // "le"
-                        le = j / 4
-                        leText = self.leText(value)
+                        le = k
+                        leText = self.leText(UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]]))
                     }
-                    labels.append(Label(labelNameTexts[Int(n)], String(decoding: value, as: UTF8.self)))
-                    j += 4
+                }
+                var labels: [Label] = []
+                labels.reserveCapacity(count)
+                for k in 0..<count {
+                    let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]])
+                    labels.append(Label(labelNameTexts[Int(lastLabelNames[k])], String(decoding: value, as: UTF8.self)))
                 }
                 let (leState, leValue) = leText >= 0 ? leParsed[Int(leText)] : (0, 0)
                 addSeries(s, family: f, sample: sampleTexts[Int(sample)], sampleID: sample, labels: labels, leState: leState, le: leValue)
@@ -272,9 +273,9 @@ struct KeyCatalog: ~Copyable, Sendable {
         var j = 0
         while j + 3 < labelScratch.count {
             if j / 4 != le {
-                groupScratch.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]]))
+                groupScratch.bytes.appendShort(UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]]))
                 groupScratch.bytes.append(0)
-                groupScratch.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]]))
+                groupScratch.bytes.appendShort(UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]]))
                 groupScratch.bytes.append(0)
             }
             j += 4
@@ -286,6 +287,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         if isNew { groupLabels.append(le >= 0 ? labels.filter { $0.name != "le" } : labels) }
         seriesGroup[s] = g
         if seriesLeState[s] == 1 {
+            // The group's labels, then `le` in Go's form.
             var bucket: [Label] = []
             bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
             bucket.append(contentsOf: groupLabels[Int(g)])
@@ -305,7 +307,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// The id of the `le` text `text` in `leTexts`, parsed (`leParsed`) and, when a number,
     /// rendered in Go's form (`leGoTexts`) the first time it is met.
     mutating func leText(_ text: UnsafeRawBufferPointer) -> Int32 {
-        let (t, isNew) = leTexts.intern(text, hint: -1)
+        // A histogram's bounds come in the same order key after key: the one after the last.
+        let (t, isNew) = leTexts.intern(text, hint: lastLeText &+ 1)
+        lastLeText = t
         if isNew {
             if let v = pythonFloat(String(decoding: text, as: UTF8.self)) {
                 leParsed.append((1, v))
@@ -357,10 +361,16 @@ struct KeyCatalog: ~Copyable, Sendable {
     mutating func plainOrder(of f: Int) -> [Int32] {
         if let cached = plainOrder[f] { return cached }
         let series = familySeries[f]
+        // The sample name as its rank among the family's names (fixed width, after a
+        // prefix-free label key: the same order as the name's own sort key).
+        let texts = sampleTexts
+        let sampleRank = rank(of: series, count: sampleNames.count, id: { seriesSampleID[Int($0)] }) {
+            codePointPrecedes(texts[Int($0)], texts[Int($1)])
+        }
         var keys = SortKeys(count: series.count)
         for s in series {
             keys.key.append(labels: seriesLabels[Int(s)])
-            keys.key.append(seriesSample[Int(s)])
+            keys.key.append(rank: sampleRank[Int(seriesSampleID[Int(s)])])
             keys.next()
         }
         let order = keys.sorted(series)
@@ -381,16 +391,13 @@ struct KeyCatalog: ~Copyable, Sendable {
         if let cached = histogramOrder[f] { return cached }
         let series = familySeries[f]
         for s in series { computeGroup(Int(s)) }
-        let groupRank = rank(series.map { seriesGroup[Int($0)] }, count: groups.count) {
+        let groupRank = rank(of: series, count: groups.count, id: { seriesGroup[Int($0)] }) {
             bytesPrecede(groups.bytes(of: $0).assumingMemoryBound(to: UInt8.self), groups.bytes(of: $1).assumingMemoryBound(to: UInt8.self))
         }
-        let names = Array(Set(series.map { seriesSampleID[Int($0)] }))
-        let nameKeys = names.map { id in
-            var key = SortKey()
-            key.append(sampleTexts[Int(id)])
-            return key.bytes
+        let texts = sampleTexts
+        let sampleRank = rank(of: series, count: sampleNames.count, id: { seriesSampleID[Int($0)] }) {
+            codePointPrecedes(texts[Int($0)], texts[Int($1)])
         }
-        let sampleRank = rank(Array(names.indices).map(Int32.init), count: names.count) { bytesPrecede(nameKeys[Int($0)], nameKeys[Int($1)]) }
         struct Key: Comparable {
             var group: UInt64, le: UInt64, sample: UInt64
             static func < (a: Key, b: Key) -> Bool { (a.group, a.le, a.sample) < (b.group, b.le, b.sample) }
@@ -402,8 +409,7 @@ struct KeyCatalog: ~Copyable, Sendable {
             let state = seriesLeState[s]
             let group = UInt64(groupRank[Int(seriesGroup[s])]) << 1 | (state != 0 ? 0 : 1)
             let le = state == 0 ? 0 : SortKey.orderPreserving(state == 1 ? seriesLe[s] : .nan)
-            let name = names.firstIndex(of: seriesSampleID[s]) ?? 0
-            keys.append(Key(group: group, le: le, sample: UInt64(sampleRank[name]) << 32 | UInt64(i)))
+            keys.append(Key(group: group, le: le, sample: UInt64(sampleRank[Int(seriesSampleID[s])]) << 32 | UInt64(i)))
         }
         keys.sort()
         let order = keys.map { series[Int(truncatingIfNeeded: $0.sample & 0xFFFF_FFFF)] }
@@ -411,14 +417,30 @@ struct KeyCatalog: ~Copyable, Sendable {
         return order
     }
 
-    /// Per id (of `0..<count`), the rank of the ids in `ids` by `precedes` (ids not in `ids`: -1).
-    private func rank(_ ids: [Int32], count: Int, by precedes: (Int32, Int32) -> Bool) -> [Int32] {
-        var distinct = Array(Set(ids))
-        distinct.sort(by: precedes)
+    /// Per id (of `0..<count`), the rank by `precedes` among the ids of `series` (-1 for an
+    /// id no series has).
+    private func rank(of series: [Int32], count: Int, id: (Int32) -> Int32, by precedes: (Int32, Int32) -> Bool) -> [Int32] {
         var rank = [Int32](repeating: -1, count: count)
-        for (r, id) in distinct.enumerated() { rank[Int(id)] = Int32(r) }
+        var distinct: [Int32] = []
+        for s in series {
+            let i = id(s)
+            if rank[Int(i)] < 0 {
+                rank[Int(i)] = 0
+                distinct.append(i)
+            }
+        }
+        distinct.sort(by: precedes)
+        for (r, i) in distinct.enumerated() { rank[Int(i)] = Int32(r) }
         return rank
     }
+}
+
+/// Whether `a` sorts before `b` by code point (the order of their sort keys).
+func codePointPrecedes(_ a: String, _ b: String) -> Bool {
+    var ka = SortKey(), kb = SortKey()
+    ka.append(a)
+    kb.append(b)
+    return bytesPrecede(ka.bytes, kb.bytes)
 }
 
 /// The sort keys of a list of series, back to back in one buffer.
@@ -467,7 +489,7 @@ struct SortKey {
             var plain = true
             for b in u where b <= 1 { plain = false; break }
             if plain {
-                bytes.append(contentsOf: u)
+                bytes.appendShort(UnsafeRawBufferPointer(u))
             } else {
                 for b in u {
                     if b <= 1 { bytes.append(1); bytes.append(b + 1) } else { bytes.append(b) }
@@ -486,6 +508,13 @@ struct SortKey {
         bytes.append(0)
     }
 
+    /// A rank as 4 bytes in ascending order.
+    mutating func append(rank: Int32) {
+        let r = UInt32(bitPattern: rank)
+        bytes.append(UInt8(truncatingIfNeeded: r >> 24)); bytes.append(UInt8(truncatingIfNeeded: r >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: r >> 8)); bytes.append(UInt8(truncatingIfNeeded: r))
+    }
+
     /// A double as 8 bytes in ascending numeric order (NaN, whose bits are taken as all ones,
     /// below -Inf).
     mutating func append(orderPreserving d: Double) {
@@ -498,6 +527,19 @@ struct SortKey {
     static func orderPreserving(_ d: Double) -> UInt64 {
         let bits = d.isNaN ? UInt64.max : d.bitPattern
         return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `b`: byte by byte when it is short (label names and values, mostly), which costs
+    /// less than `append(contentsOf:)`'s generic path.
+    @inline(__always)
+    mutating func appendShort(_ b: UnsafeRawBufferPointer) {
+        if b.count > 16 {
+            append(contentsOf: b)
+            return
+        }
+        for byte in b { append(byte) }
     }
 }
 
