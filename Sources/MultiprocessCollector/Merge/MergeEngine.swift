@@ -96,6 +96,10 @@ struct MergeEngine: ~Copyable {
     /// files' key sequences are equal: kept once, they cost the catalog one array, not one
     /// per file.
     private var lastKeySequence: [FileKind: KeySequence] = [:]
+    /// Per file kind: how many times `lastKeySequence` was replaced, and the image of its
+    /// entries that files of that kind are compared with block by block (``KeyTemplate``).
+    private var sequenceGeneration: [FileKind: Int] = [:]
+    private var templates: [FileKind: KeyTemplate] = [:]
 
     // Folding only: the kind folded; how many entries of the file read last are not folded
     // yet; per key id, the combined value and timestamp, whether a value counted, and whether
@@ -184,6 +188,7 @@ struct MergeEngine: ~Copyable {
         var known = catalog.knownFiles.removeValue(forKey: path)
         let mapping = known?.mapping
         let knownSequence = known?.entries ?? KeySequence()
+        let template = keyTemplate(for: kind)
         let writer = try knownSequence.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
             try reader.streamEntries(path: path, opened: { opened, usedNow in
                 identity = opened
@@ -191,7 +196,8 @@ struct MergeEngine: ~Copyable {
                 trusted = known?.trustedEntries(opened: opened, used: usedNow) ?? 0
             }) { (bytes, base, used) throws(MetricFileError) -> Int in
                 try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
-                                 count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)
+                                 count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths,
+                                 template: template)
             }
         }
         knownEntries += Swift.min(trusted, n)
@@ -248,9 +254,21 @@ struct MergeEngine: ~Copyable {
         } else {
             entries = KeySequence(keys: Array(UnsafeBufferPointer(start: keys, count: n)), catalog: catalog)
             lastKeySequence[kind] = entries
+            sequenceGeneration[kind, default: 0] += 1
         }
         catalog.knownFiles[path] = KnownFile(identity: identity, used: used, entries: entries)
         return entries
+    }
+
+    /// The image of the last key sequence of `kind` (made when that sequence is new to it),
+    /// when it has at least a block of entries.
+    private mutating func keyTemplate(for kind: FileKind) -> KeyTemplate? {
+        guard let sequence = lastKeySequence[kind], sequence.keys.count >= KeyTemplate.block else { return nil }
+        let generation = sequenceGeneration[kind] ?? 0
+        if let template = templates[kind], template.generation == generation { return template }
+        let template = KeyTemplate(sequence: sequence, keys: catalog.keys, generation: generation)
+        templates[kind] = template
+        return template
     }
 
     /// Drops what the catalog knows of files that were not listed this time.
@@ -270,7 +288,8 @@ struct MergeEngine: ~Copyable {
     /// trusted (then `check` builds a new ``KeySequence`` from the buffer).
     private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
                                        isHistogramFile: Bool, count n: inout Int, previous: inout Int32, trusted: inout Int,
-                                       knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>)
+                                       knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>,
+                                       template: KeyTemplate?)
         throws(MetricFileError) -> Int {
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
@@ -288,7 +307,20 @@ struct MergeEngine: ~Copyable {
             // Entries follow that are not trusted: the new sequence starts with the trusted ones.
             if pos < used { scratch.keys.update(from: knownKeys.baseAddress!, count: n) }
         }
+        // After a block that is not the template's, the template is tried again a block on.
+        var retryAt = 0
         while pos < used {
+            if let template, n >= retryAt, n < template.count, pos == template.start(of: n) {
+                let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch)
+                if next > n {
+                    previous = template.sequence.keys[next - 1]
+                    n = next
+                    pos = at
+                    if pos >= used { break }
+                } else {
+                    retryAt = n + KeyTemplate.block
+                }
+            }
             if previous >= 0 {
                 // Most entries hold the key that followed the previous key in the last file
                 // read, one that passed these checks before: a run of them costs a length and
