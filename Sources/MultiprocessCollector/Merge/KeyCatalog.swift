@@ -47,7 +47,8 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// sample name); nil when a series was added.
     var histogramOrder: [[Int32]?] = []
 
-    // Series: ids are the ids of their canonical `[family, sample, labels, ""]` JSON.
+    // Series: ids are the ids of their canonical `[family, sample, labels, ""]` JSON without
+    // its help text (up to the `, ` before it).
     var identities = KeyInterner()
     var seriesFamily: [Int32] = []
     var seriesSample: [String] = []
