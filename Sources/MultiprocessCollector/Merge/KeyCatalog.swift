@@ -191,20 +191,22 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     mutating func family(named name: String) -> Int32 {
         var name = name
-        return name.withUTF8 { family(bytes: UnsafeRawBufferPointer($0)) }
+        let (f, isNew) = name.withUTF8 { familyNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        guard isNew else { return f }
+        precondition(Int(f) == familyName.count)
+        familyName.append(name)
+        familySeries.append([])
+        plainOrder.append(nil)
+        histogramOrder.append(nil)
+        return f
     }
 
     /// The family whose name's UTF-8 bytes are `name`, added when new.
     mutating func family(bytes name: UnsafeRawBufferPointer) -> Int32 {
         // Keys of one family come in runs: the last family is checked first.
-        let (f, isNew) = familyNames.intern(name, hint: lastFamily)
+        var f = familyNames.find(name, hint: lastFamily)
+        if f < 0 { f = family(named: String(decoding: name, as: UTF8.self)) }
         lastFamily = f
-        guard isNew else { return f }
-        precondition(Int(f) == familyName.count)
-        familyName.append(String(decoding: name, as: UTF8.self))
-        familySeries.append([])
-        plainOrder.append(nil)
-        histogramOrder.append(nil)
         return f
     }
 
