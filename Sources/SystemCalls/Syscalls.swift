@@ -29,6 +29,15 @@ package enum Sys {
         SystemError(call: String(function.prefix { $0 != "(" }), path: path, errno: e)
     }
 
+    // MARK: memory
+
+    /// Whether the `count` bytes at `a` and at `b` are equal: the C library's `memcmp`, which
+    /// compares with the widest vector instructions the machine has. (Not a system call, but
+    /// this is the one place the C library is imported.)
+    package static func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+        memcmp(a, b, count) == 0
+    }
+
     // MARK: files
 
     /// Flags for `open`.

@@ -28,6 +28,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     var canonicalScratch: [UInt8] = []
     var labelScratch: [Int] = []
     var keyErrors: [Int32: KeyDecodingError] = [:]
+    /// Per key id, what the checks of an entry make of it: 0 good in any file, 1 good except
+    /// in a histogram file (its `le` is not a number), 2 bad (it does not decode).
+    var keyCheck: [UInt8] = []
     /// Per key id: the key that followed it in the last file read (-1: none yet).
     var successor: [Int32] = []
     /// Per file kind: the first key of the last file of that kind.
@@ -48,10 +51,13 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// sample name); nil when a series was added.
     var histogramOrder: [[Int32]?] = []
 
-    // Series: ids are the ids of their canonical `[family, sample, labels, ""]` JSON.
+    // Series: ids are the ids of their canonical `[family, sample, labels, ""]` JSON without
+    // its help text (up to the `, ` before it).
     var identities = KeyInterner()
     var seriesFamily: [Int32] = []
     var seriesSample: [String] = []
+    /// Per series: its sample name's id in `sampleNames`.
+    var seriesSampleID: [Int32] = []
     /// Labels sorted by code point.
     var seriesLabels: [[Label]] = []
     /// 0: no `le` label; 1: a numeric `le` (in `seriesLe`); 2: an `le` that is not a number.
@@ -69,10 +75,22 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// Distinct `le` texts and what they parse to; bounds rendered in Go's form.
     var leTexts = KeyInterner()
     var leParsed: [(UInt8, Double)] = []
+    var leGoTexts: [String] = []
+    var lastLeText: Int32 = -1
+    /// The group of the last series whose group was computed from its key's bytes.
+    var lastGroup: Int32 = -1
     var goTexts: [UInt64: String] = [:]
-    /// The family of the last plain key decoded, and its name's bytes.
+    /// The family, sample name, label names and help text of the last key decoded: the
+    /// interners' hints, as keys come in runs of one family.
     var lastFamily: Int32 = -1
-    var lastFamilyName: [UInt8] = []
+    var lastSample: Int32 = -1
+    var lastLabelNames: [Int32] = []
+    var lastHelp: Int32 = -1
+    /// Sample and label names by their UTF-8 bytes, each made a `String` once.
+    var sampleNames = KeyInterner()
+    var sampleTexts: [String] = []
+    var labelNames = KeyInterner()
+    var labelNameTexts: [String] = []
     /// Derived series (pid removed, or replaced by a file's owner), by `series << 32 | owner + 1`.
     var derived: [UInt64: Int32] = [:]
     /// File owners by their UTF-8 bytes; ids index `owners`.
@@ -97,33 +115,50 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// their bytes: their series identity is their own bytes up to the help text, and no
     /// string is built unless the series is new. Every other key goes through
     /// `SeriesKey(decoding:)`, which accepts and rejects exactly what it always has.
-    mutating func decode(id: Int32, key: UnsafeRawBufferPointer) {
+    ///
+    /// - Parameter histogramFile: whether the key comes from a histogram file: the group of a
+    ///   new series (``computeGroup(_:)``) is then computed at once, from the key's bytes.
+    mutating func decode(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
+        decodeSeries(id: id, key: key, histogramFile: histogramFile)
+        let s = Int(keySeries[Int(id)])
+        keyCheck.append(s < 0 ? 2 : seriesLeState[s] == 2 ? 1 : 0)
+    }
+
+    private mutating func decodeSeries(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
         successor.append(-1)
         labelScratch.removeAll(keepingCapacity: true)
         if let plain = PlainKey(parsing: key, labels: &labelScratch) {
-            canonicalScratch.removeAll(keepingCapacity: true)
-            canonicalScratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]))
-            canonicalScratch.append(0x22); canonicalScratch.append(0x22); canonicalScratch.append(0x5D)
-            let (s, isNew) = canonicalScratch.withUnsafeBytes { identities.intern($0, hint: -1) }
+            // The series identity: the key's bytes up to its help text (see `series`).
+            let (s, isNew) = identities.intern(UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]), hint: -1)
             if isNew {
-                func text(_ r: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: key[r]), as: UTF8.self) }
-                let name = UnsafeRawBufferPointer(rebasing: key[plain.family])
-                let f: Int32
-                if lastFamily >= 0 && name.elementsEqual(lastFamilyName) {
-                    f = lastFamily
-                } else {
-                    f = family(named: text(plain.family))
-                    lastFamily = f
-                    lastFamilyName = Array(name)
+                // Names and samples repeat from key to key: interned by their bytes, each
+                // made a `String` once.
+                let f = family(bytes: UnsafeRawBufferPointer(rebasing: key[plain.family]))
+                let (sample, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
+                if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
+                lastSample = sample
+                var le = -1
+                var leText: Int32 = -1
+                let count = labelScratch.count / 4
+                for k in 0..<count {
+                    let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k]..<labelScratch[4 * k + 1]])
+                    let (n, newName) = labelNames.intern(name, hint: k < lastLabelNames.count ? lastLabelNames[k] : -1)
+                    if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
+                    if k < lastLabelNames.count { lastLabelNames[k] = n } else { lastLabelNames.append(n) }
+                    if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 {  // "le"
+                        le = k
+                        leText = self.leText(UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]]))
+                    }
                 }
                 var labels: [Label] = []
-                labels.reserveCapacity(labelScratch.count / 4)
-                var j = 0
-                while j + 3 < labelScratch.count {
-                    labels.append(Label(text(labelScratch[j]..<labelScratch[j + 1]), text(labelScratch[j + 2]..<labelScratch[j + 3])))
-                    j += 4
+                labels.reserveCapacity(count)
+                for k in 0..<count {
+                    let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]])
+                    labels.append(Label(labelNameTexts[Int(lastLabelNames[k])], String(decoding: value, as: UTF8.self)))
                 }
-                addSeries(s, family: f, sample: text(plain.sample), labels: labels)
+                let (leState, leValue) = leText >= 0 ? leParsed[Int(leText)] : (0, 0)
+                addSeries(s, family: f, sample: sampleTexts[Int(sample)], sampleID: sample, labels: labels, leState: leState, le: leValue)
+                if histogramFile { computeGroup(Int(s), plainKey: key, skipping: le, leText: leText) }
             }
             keySeries.append(s)
             keyHelp.append(help(UnsafeRawBufferPointer(rebasing: key[plain.help])))
@@ -146,8 +181,9 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     /// The index in `helpTexts` of the help text whose UTF-8 bytes are `bytes`.
     mutating func help(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        let (h, isNew) = helps.intern(bytes, hint: -1)
+        let (h, isNew) = helps.intern(bytes, hint: lastHelp)
         if isNew { helpTexts.append(String(decoding: bytes, as: UTF8.self)) }
+        lastHelp = h
         return h
     }
 
@@ -171,27 +207,48 @@ struct KeyCatalog: ~Copyable, Sendable {
         return f
     }
 
+    /// The family whose name's UTF-8 bytes are `name`, added when new.
+    mutating func family(bytes name: UnsafeRawBufferPointer) -> Int32 {
+        // Keys of one family come in runs: the last family is checked first.
+        var f = familyNames.find(name, hint: lastFamily)
+        if f < 0 { f = family(named: String(decoding: name, as: UTF8.self)) }
+        lastFamily = f
+        return f
+    }
+
     /// The series of `(family, sample, labels)`; `labels` must be sorted by code point.
     mutating func series(family f: Int32, sample: String, labels: [Label]) -> Int32 {
         let name = familyName[Int(f)]
+        // The identity is the canonical key without its help text: up to the `, ` before it,
+        // as `decode` takes it from a plain key (the encoding ends in `""]` for an empty help).
         let canonical = SeriesKey(family: name, sample: sample, labels: labels, help: "").encoded()
-        let (id, isNew) = canonical.withUnsafeBytes { identities.intern($0, hint: -1) }
+        let (id, isNew) = canonical.withUnsafeBytes { identities.intern(UnsafeRawBufferPointer(rebasing: $0.dropLast(3)), hint: -1) }
         if isNew { addSeries(id, family: f, sample: sample, labels: labels) }
         return id
     }
 
     /// Records the new series `id` (just interned in `identities`).
     mutating func addSeries(_ id: Int32, family f: Int32, sample: String, labels: [Label]) {
+        var leState: UInt8 = 0
+        var le = 0.0
+        if var text = labels.first(where: { $0.name == "le" })?.value {
+            (leState, le) = text.withUTF8 { parseLe(UnsafeRawBufferPointer($0)) }
+        }
+        var name = sample
+        let (sampleID, isNew) = name.withUTF8 { sampleNames.intern(UnsafeRawBufferPointer($0), hint: -1) }
+        if isNew { sampleTexts.append(sample) }
+        addSeries(id, family: f, sample: sample, sampleID: sampleID, labels: labels, leState: leState, le: le)
+    }
+
+    /// Records the new series `id` whose `le` label, if any, is already parsed (``parseLe(_:)``).
+    mutating func addSeries(_ id: Int32, family f: Int32, sample: String, sampleID: Int32, labels: [Label], leState: UInt8,
+                            le: Double) {
         let s = Int(id)
         precondition(s == seriesFamily.count)
         seriesFamily.append(f)
         seriesSample.append(sample)
+        seriesSampleID.append(sampleID)
         seriesLabels.append(labels)
-        var leState: UInt8 = 0
-        var le = 0.0
-        if let l = labels.first(where: { $0.name == "le" }) {
-            (leState, le) = parseLe(l.value)
-        }
         seriesLeState.append(leState)
         seriesLe.append(le)
         seriesGroup.append(-1)
@@ -215,15 +272,63 @@ struct KeyCatalog: ~Copyable, Sendable {
         seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", goText(seriesLe[s]))] : labels
     }
 
+    /// `computeGroup(s)` for the new series `s` of the plain key `key` (its label ranges in
+    /// `labelScratch`), whose label number `le` (-1: none) is its `le`, of text `leText`: the
+    /// sort key of a label set of printable ASCII is its bytes as they are, so it is copied
+    /// from the key; the series of one histogram child come in a run, so the last group is
+    /// checked first.
+    private mutating func computeGroup(_ s: Int, plainKey key: UnsafeRawBufferPointer, skipping le: Int, leText: Int32) {
+        groupScratch.bytes.removeAll(keepingCapacity: true)
+        var j = 0
+        while j + 3 < labelScratch.count {
+            if j / 4 != le {
+                groupScratch.bytes.appendShort(UnsafeRawBufferPointer(rebasing: key[labelScratch[j]..<labelScratch[j + 1]]))
+                groupScratch.bytes.append(0)
+                groupScratch.bytes.appendShort(UnsafeRawBufferPointer(rebasing: key[labelScratch[j + 2]..<labelScratch[j + 3]]))
+                groupScratch.bytes.append(0)
+            }
+            j += 4
+        }
+        groupScratch.bytes.append(0)
+        let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: lastGroup) }
+        lastGroup = g
+        let labels = seriesLabels[s]
+        if isNew { groupLabels.append(le >= 0 ? labels.filter { $0.name != "le" } : labels) }
+        seriesGroup[s] = g
+        if seriesLeState[s] == 1 {
+            // The group's labels, then `le` in Go's form.
+            var bucket: [Label] = []
+            bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
+            bucket.append(contentsOf: groupLabels[Int(g)])
+            bucket.append(Label("le", leGoTexts[Int(leText)]))
+            seriesBucketLabels[s] = bucket
+        } else {
+            seriesBucketLabels[s] = labels
+        }
+    }
+
     /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is
     /// not a number. A directory holds a few distinct bounds, each in thousands of keys.
-    mutating func parseLe(_ text: String) -> (UInt8, Double) {
-        var text = text
-        let (t, isNew) = text.withUTF8 { leTexts.intern(UnsafeRawBufferPointer($0), hint: -1) }
+    mutating func parseLe(_ text: UnsafeRawBufferPointer) -> (UInt8, Double) {
+        leParsed[Int(leText(text))]
+    }
+
+    /// The id of the `le` text `text` in `leTexts`, parsed (`leParsed`) and, when a number,
+    /// rendered in Go's form (`leGoTexts`) the first time it is met.
+    mutating func leText(_ text: UnsafeRawBufferPointer) -> Int32 {
+        // A histogram's bounds come in the same order key after key: the one after the last.
+        let (t, isNew) = leTexts.intern(text, hint: lastLeText &+ 1)
+        lastLeText = t
         if isNew {
-            if let v = pythonFloat(text) { leParsed.append((1, v)) } else { leParsed.append((2, 0)) }
+            if let v = pythonFloat(String(decoding: text, as: UTF8.self)) {
+                leParsed.append((1, v))
+                leGoTexts.append(goText(v))
+            } else {
+                leParsed.append((2, 0))
+                leGoTexts.append("")
+            }
         }
-        return leParsed[Int(t)]
+        return t
     }
 
     /// `GoFloat.format(value)`, remembered.
@@ -265,10 +370,16 @@ struct KeyCatalog: ~Copyable, Sendable {
     mutating func plainOrder(of f: Int) -> [Int32] {
         if let cached = plainOrder[f] { return cached }
         let series = familySeries[f]
+        // The sample name as its rank among the family's names (fixed width, after a
+        // prefix-free label key: the same order as the name's own sort key).
+        let texts = sampleTexts
+        let sampleRank = rank(of: series, count: sampleNames.count, id: { seriesSampleID[Int($0)] }) {
+            codePointPrecedes(texts[Int($0)], texts[Int($1)])
+        }
         var keys = SortKeys(count: series.count)
         for s in series {
             keys.key.append(labels: seriesLabels[Int(s)])
-            keys.key.append(seriesSample[Int(s)])
+            keys.key.append(rank: sampleRank[Int(seriesSampleID[Int(s)])])
             keys.next()
         }
         let order = keys.sorted(series)
@@ -277,27 +388,68 @@ struct KeyCatalog: ~Copyable, Sendable {
     }
 
     /// The family's series sorted for output as a histogram: by label set without `le`,
-    /// then buckets ascending by `le` (NaN last), then the other samples by name.
+    /// then buckets ascending by `le` (NaN first, as its byte key has it), then the other
+    /// samples by name.
+    ///
+    /// That is the byte order of the key `group's sort key, 1, le (8 bytes, order-preserving)
+    /// or 2, sample name's sort key`; as label-set and name sort keys are prefix-free, it is
+    /// the order of the integers `(rank of the group, 0 or 1, le, rank of the sample name)`,
+    /// which are compared instead (groups and names ranked once, ties by the family's order,
+    /// as the stable sort of byte keys leaves them).
     mutating func histogramOrder(of f: Int) -> [Int32] {
         if let cached = histogramOrder[f] { return cached }
         let series = familySeries[f]
         for s in series { computeGroup(Int(s)) }
-        var keys = SortKeys(count: series.count)
-        for s in series {
-            keys.key.bytes.append(contentsOf: groups.bytes(of: seriesGroup[Int(s)]))
-            if seriesLeState[Int(s)] != 0 {
-                keys.key.bytes.append(1)
-                keys.key.append(orderPreserving: seriesLeState[Int(s)] == 1 ? seriesLe[Int(s)] : .nan)
-            } else {
-                keys.key.bytes.append(2)
-            }
-            keys.key.append(seriesSample[Int(s)])
-            keys.next()
+        let groupRank = rank(of: series, count: groups.count, id: { seriesGroup[Int($0)] }) {
+            bytesPrecede(groups.bytes(of: $0).assumingMemoryBound(to: UInt8.self), groups.bytes(of: $1).assumingMemoryBound(to: UInt8.self))
         }
-        let order = keys.sorted(series)
+        let texts = sampleTexts
+        let sampleRank = rank(of: series, count: sampleNames.count, id: { seriesSampleID[Int($0)] }) {
+            codePointPrecedes(texts[Int($0)], texts[Int($1)])
+        }
+        struct Key: Comparable {
+            var group: UInt64, le: UInt64, sample: UInt64
+            static func < (a: Key, b: Key) -> Bool { (a.group, a.le, a.sample) < (b.group, b.le, b.sample) }
+        }
+        var keys: [Key] = []
+        keys.reserveCapacity(series.count)
+        for (i, id) in series.enumerated() {
+            let s = Int(id)
+            let state = seriesLeState[s]
+            let group = UInt64(groupRank[Int(seriesGroup[s])]) << 1 | (state != 0 ? 0 : 1)
+            let le = state == 0 ? 0 : SortKey.orderPreserving(state == 1 ? seriesLe[s] : .nan)
+            keys.append(Key(group: group, le: le, sample: UInt64(sampleRank[Int(seriesSampleID[s])]) << 32 | UInt64(i)))
+        }
+        keys.sort()
+        let order = keys.map { series[Int(truncatingIfNeeded: $0.sample & 0xFFFF_FFFF)] }
         histogramOrder[f] = order
         return order
     }
+
+    /// Per id (of `0..<count`), the rank by `precedes` among the ids of `series` (-1 for an
+    /// id no series has).
+    private func rank(of series: [Int32], count: Int, id: (Int32) -> Int32, by precedes: (Int32, Int32) -> Bool) -> [Int32] {
+        var rank = [Int32](repeating: -1, count: count)
+        var distinct: [Int32] = []
+        for s in series {
+            let i = id(s)
+            if rank[Int(i)] < 0 {
+                rank[Int(i)] = 0
+                distinct.append(i)
+            }
+        }
+        distinct.sort(by: precedes)
+        for (r, i) in distinct.enumerated() { rank[Int(i)] = Int32(r) }
+        return rank
+    }
+}
+
+/// Whether `a` sorts before `b` by code point (the order of their sort keys).
+func codePointPrecedes(_ a: String, _ b: String) -> Bool {
+    var ka = SortKey(), kb = SortKey()
+    ka.append(a)
+    kb.append(b)
+    return bytesPrecede(ka.bytes, kb.bytes)
 }
 
 /// The sort keys of a list of series, back to back in one buffer.
@@ -346,7 +498,7 @@ struct SortKey {
             var plain = true
             for b in u where b <= 1 { plain = false; break }
             if plain {
-                bytes.append(contentsOf: u)
+                bytes.appendShort(UnsafeRawBufferPointer(u))
             } else {
                 for b in u {
                     if b <= 1 { bytes.append(1); bytes.append(b + 1) } else { bytes.append(b) }
@@ -365,11 +517,38 @@ struct SortKey {
         bytes.append(0)
     }
 
-    /// A double as 8 bytes in ascending numeric order (NaN above +Inf).
+    /// A rank as 4 bytes in ascending order.
+    mutating func append(rank: Int32) {
+        let r = UInt32(bitPattern: rank)
+        bytes.append(UInt8(truncatingIfNeeded: r >> 24)); bytes.append(UInt8(truncatingIfNeeded: r >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: r >> 8)); bytes.append(UInt8(truncatingIfNeeded: r))
+    }
+
+    /// A double as 8 bytes in ascending numeric order (NaN, whose bits are taken as all ones,
+    /// below -Inf).
     mutating func append(orderPreserving d: Double) {
-        let bits = d.isNaN ? UInt64.max : d.bitPattern
-        let ordered = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+        let ordered = Self.orderPreserving(d)
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: ordered >> UInt64(shift))) }
+    }
+
+    /// `d` as an integer in ascending numeric order (NaN below -Inf); the bytes
+    /// ``append(orderPreserving:)`` appends, big-endian.
+    static func orderPreserving(_ d: Double) -> UInt64 {
+        let bits = d.isNaN ? UInt64.max : d.bitPattern
+        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `b`: byte by byte when it is short (label names and values, mostly), which costs
+    /// less than `append(contentsOf:)`'s generic path.
+    @inline(__always)
+    mutating func appendShort(_ b: UnsafeRawBufferPointer) {
+        if b.count > 16 {
+            append(contentsOf: b)
+            return
+        }
+        for byte in b { append(byte) }
     }
 }
 
@@ -460,6 +639,20 @@ struct PlainKey {
         @inline(__always) func string() -> Range<Int>? {
             guard byte(0x22) else { return nil }
             let start = i
+            // Eight bytes at a time: the first byte that is not plain text ends the string
+            // when it is a quote, and the plain spelling otherwise.
+            while i &+ 8 <= n {
+                let look = Self.special(UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if look == 0 {
+                    i &+= 8
+                    continue
+                }
+                i &+= look.trailingZeroBitCount >> 3
+                guard p.load(fromByteOffset: i, as: UInt8.self) == 0x22 else { return nil }
+                i &+= 1
+                return start..<(i &- 1)
+            }
+            // The last few bytes, one at a time.
             while i < n {
                 let b = p.load(fromByteOffset: i, as: UInt8.self)
                 if b == 0x22 {
@@ -480,9 +673,9 @@ struct PlainKey {
                 guard let name = string(), separator(0x3A), let value = string() else { return nil }
                 if let previous {
                     // Strictly ascending: sorted as Python sorts them, and no duplicates.
-                    let a = UnsafeRawBufferPointer(rebasing: bytes[previous])
-                    let b = UnsafeRawBufferPointer(rebasing: bytes[name])
-                    guard a.lexicographicallyPrecedes(b) else { return nil }
+                    let u = p.assumingMemoryBound(to: UInt8.self)
+                    guard bytesPrecede(UnsafeBufferPointer(start: u + previous.lowerBound, count: previous.count),
+                                       UnsafeBufferPointer(start: u + name.lowerBound, count: name.count)) else { return nil }
                 }
                 labels.append(name.lowerBound); labels.append(name.upperBound)
                 labels.append(value.lowerBound); labels.append(value.upperBound)
@@ -499,6 +692,21 @@ struct PlainKey {
         self.sample = sample
         self.help = help
         self.helpQuote = helpQuote
+    }
+
+    /// The bytes of `w` (eight bytes, the first in the low bits) that end a plain string or
+    /// make it not plain (`"`, `\`, below 0x20, above 0x7E), as their high bits: zero when
+    /// there is none; otherwise the lowest bit set is that of the first such byte (a byte
+    /// after it may be marked wrongly, through a borrow or carry, but never one before).
+    @inline(__always)
+    static func special(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+        let isQuote = (quote &- ones) & ~quote
+        let isBackslash = (backslash &- ones) & ~backslash
+        let isControl = (w &- ones &* 0x20) & ~w
+        let isHigh = w | (w &+ ones)  // 0x7F and above: the high bit, in the byte or once plus one
+        return (isQuote | isBackslash | isControl | isHigh) & highs
     }
 }
 

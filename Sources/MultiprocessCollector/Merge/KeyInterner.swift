@@ -1,21 +1,26 @@
+import SystemCalls
+
 /// Interns raw key bytes: maps each distinct byte string to a dense id, without allocating per
 /// lookup.
 ///
 /// The merge sees every key once per file (1.7 million entries for 64 processes of 10,000
 /// series) but only a few thousand distinct keys, so a lookup must cost a hash of the bytes,
 /// one probe and one comparison, and never build an array or a string. The bytes of each
-/// distinct key are copied once into an arena; the table is open addressing with linear
+/// distinct key are copied once into an arena (blocks that are never moved, so a key's bytes
+/// stay where they are while the interner lives); the table is open addressing with linear
 /// probing over a power-of-two slot array, kept at most half full.
 ///
 /// `@unchecked Sendable`: it owns its buffers alone and is noncopyable, so it can only move
 /// between threads, never be shared.
 struct KeyInterner: ~Copyable, @unchecked Sendable {
     /// Key bytes of every interned key, back to back.
+    /// The arena block being filled, its size and how much of it is used; and every block.
     private var arena: UnsafeMutableRawPointer
     private var arenaCapacity: Int
     private var arenaUsed = 0
-    /// Per key id: offset in the arena, length, hash.
-    private var offsets: UnsafeMutablePointer<Int>
+    private var blocks: [UnsafeMutableRawPointer] = []
+    /// Per key id: where its bytes are, length, hash.
+    private var starts: UnsafeMutablePointer<UnsafeRawPointer>
     private var lengths: UnsafeMutablePointer<Int32>
     private var hashes: UnsafeMutablePointer<UInt64>
     private var idCapacity: Int
@@ -28,8 +33,9 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
     init() {
         arenaCapacity = 1 << 16
         arena = .allocate(byteCount: arenaCapacity, alignment: 8)
+        blocks = [arena]
         idCapacity = 1024
-        offsets = .allocate(capacity: idCapacity)
+        starts = .allocate(capacity: idCapacity)
         lengths = .allocate(capacity: idCapacity)
         hashes = .allocate(capacity: idCapacity)
         let tableSize = 2048
@@ -39,21 +45,42 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
     }
 
     deinit {
-        arena.deallocate()
-        offsets.deallocate()
+        for block in blocks { block.deallocate() }
+        starts.deallocate()
         lengths.deallocate()
         hashes.deallocate()
         table.deallocate()
     }
 
-    /// The bytes of key `id`; valid until the next insertion.
+    /// The bytes of key `id`; valid while the interner lives.
     func bytes(of id: Int32) -> UnsafeRawBufferPointer {
         let i = Int(id)
-        return UnsafeRawBufferPointer(start: arena + offsets[i], count: Int(lengths[i]))
+        return UnsafeRawBufferPointer(start: starts[i], count: Int(lengths[i]))
     }
 
     /// The length of key `id`'s bytes.
     func length(of id: Int32) -> Int { Int(lengths[Int(id)]) }
+
+    /// The interned keys' bytes, for a loop that compares many entries with known keys and
+    /// interns nothing meanwhile; valid until the next insertion.
+    var view: View { View(starts: starts, lengths: lengths) }
+
+    /// Read-only pointers into an interner's storage (see ``view``).
+    struct View {
+        /// Per key id: where its bytes are, and their length.
+        let starts: UnsafeMutablePointer<UnsafeRawPointer>
+        let lengths: UnsafeMutablePointer<Int32>
+
+        /// Whether key `id` (an id of the interner, or -1, which never matches) is the
+        /// `length` bytes at `key`.
+        @inline(__always)
+        func matches(_ id: Int32, _ key: UnsafeRawPointer, length: Int32) -> Bool {
+            let i = Int(id)
+            guard i >= 0, lengths[i] == length else { return false }
+            // The C library's vector compare: most keys are 60 to 120 bytes.
+            return Sys.bytesEqual(starts[i], key, count: Int(length))
+        }
+    }
 
     /// The id of `key`, and whether it was new.
     ///
@@ -67,7 +94,7 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         let length = key.count
         if hint >= 0 && Int(hint) < count {
             let i = Int(hint)
-            if Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return (hint, false) }
+            if Int(lengths[i]) == length && Self.equal(starts[i], key.baseAddress, length) { return (hint, false) }
         }
         return lookUp(key)
     }
@@ -79,7 +106,7 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         let length = key.count
         if hint >= 0 && Int(hint) < count {
             let i = Int(hint)
-            if Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return hint }
+            if Int(lengths[i]) == length && Self.equal(starts[i], key.baseAddress, length) { return hint }
         }
         return findInTable(key)
     }
@@ -94,7 +121,7 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
             let id = table[slot]
             if id < 0 { return -1 }
             let i = Int(id)
-            if hashes[i] == h && Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) { return id }
+            if hashes[i] == h && Int(lengths[i]) == length && Self.equal(starts[i], key.baseAddress, length) { return id }
             slot = (slot &+ 1) & tableMask
         }
     }
@@ -110,17 +137,17 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
             let id = table[slot]
             if id < 0 { break }
             let i = Int(id)
-            if hashes[i] == h && Int(lengths[i]) == length && Self.equal(arena + offsets[i], key.baseAddress, length) {
+            if hashes[i] == h && Int(lengths[i]) == length && Self.equal(starts[i], key.baseAddress, length) {
                 return (id, false)
             }
             slot = (slot &+ 1) & tableMask
         }
         // Insert.
         if count == idCapacity { growIDs() }
-        if arenaUsed + length > arenaCapacity { growArena(needed: length) }
+        if arenaUsed + length > arenaCapacity { addBlock(needed: length) }
         if length > 0, let src = key.baseAddress { (arena + arenaUsed).copyMemory(from: src, byteCount: length) }
         let id = count
-        offsets[id] = arenaUsed
+        starts[id] = UnsafeRawPointer(arena + arenaUsed)
         lengths[id] = Int32(truncatingIfNeeded: length)
         hashes[id] = h
         arenaUsed += length
@@ -138,20 +165,21 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
             p.deallocate()
             return q
         }
-        offsets = grown(offsets)
+        starts = grown(starts)
         lengths = grown(lengths)
         hashes = grown(hashes)
         idCapacity = newCapacity
     }
 
-    private mutating func growArena(needed: Int) {
+    /// Starts a new arena block (twice the last one, or more when `needed` bytes need it); the
+    /// full one stays where it is.
+    private mutating func addBlock(needed: Int) {
         var newCapacity = arenaCapacity * 2
-        while arenaUsed + needed > newCapacity { newCapacity *= 2 }
-        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
-        bigger.copyMemory(from: arena, byteCount: arenaUsed)
-        arena.deallocate()
-        arena = bigger
+        while needed > newCapacity { newCapacity *= 2 }
+        arena = .allocate(byteCount: newCapacity, alignment: 8)
+        blocks.append(arena)
         arenaCapacity = newCapacity
+        arenaUsed = 0
     }
 
     private mutating func rehash() {
@@ -207,21 +235,21 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         guard let b else { return n == 0 }
         @inline(__always) func word(_ p: UnsafeRawPointer, _ i: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
         var i = 0
-        while i + 32 <= n {
-            let x = (word(a, i) ^ word(b, i)) | (word(a, i + 8) ^ word(b, i + 8))
-                | (word(a, i + 16) ^ word(b, i + 16)) | (word(a, i + 24) ^ word(b, i + 24))
+        while i &+ 32 <= n {
+            let x = (word(a, i) ^ word(b, i)) | (word(a, i &+ 8) ^ word(b, i &+ 8))
+                | (word(a, i &+ 16) ^ word(b, i &+ 16)) | (word(a, i &+ 24) ^ word(b, i &+ 24))
             if x != 0 { return false }
-            i += 32
+            i &+= 32
         }
-        while i + 8 <= n {
+        while i &+ 8 <= n {
             if word(a, i) != word(b, i) { return false }
-            i += 8
+            i &+= 8
         }
         if i == n { return true }
-        if n >= 8 { return word(a, n - 8) == word(b, n - 8) }
+        if n >= 8 { return word(a, n &- 8) == word(b, n &- 8) }
         while i < n {
             if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-            i += 1
+            i &+= 1
         }
         return true
     }

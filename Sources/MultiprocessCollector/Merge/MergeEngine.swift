@@ -96,6 +96,10 @@ struct MergeEngine: ~Copyable {
     /// files' key sequences are equal: kept once, they cost the catalog one array, not one
     /// per file.
     private var lastKeySequence: [FileKind: KeySequence] = [:]
+    /// Per file kind: how many times `lastKeySequence` was replaced, and the image of its
+    /// entries that files of that kind are compared with block by block (``KeyTemplate``).
+    private var sequenceGeneration: [FileKind: Int] = [:]
+    private var templates: [FileKind: KeyTemplate] = [:]
 
     // Folding only: the kind folded; how many entries of the file read last are not folded
     // yet; per key id, the combined value and timestamp, whether a value counted, and whether
@@ -184,6 +188,7 @@ struct MergeEngine: ~Copyable {
         var known = catalog.knownFiles.removeValue(forKey: path)
         let mapping = known?.mapping
         let knownSequence = known?.entries ?? KeySequence()
+        let template = keyTemplate(for: kind)
         let writer = try knownSequence.withUnsafeBuffers { (knownKeys, knownLengths) throws(MetricFileError) in
             try reader.streamEntries(path: path, opened: { opened, usedNow in
                 identity = opened
@@ -191,7 +196,8 @@ struct MergeEngine: ~Copyable {
                 trusted = known?.trustedEntries(opened: opened, used: usedNow) ?? 0
             }) { (bytes, base, used) throws(MetricFileError) -> Int in
                 try checkEntries(bytes, base: base, used: used, path: path, kind: kind, isHistogramFile: isHistogramFile,
-                                 count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths)
+                                 count: &n, previous: &previous, trusted: &trusted, knownKeys: knownKeys, knownLengths: knownLengths,
+                                 template: template)
             }
         }
         knownEntries += Swift.min(trusted, n)
@@ -248,9 +254,21 @@ struct MergeEngine: ~Copyable {
         } else {
             entries = KeySequence(keys: Array(UnsafeBufferPointer(start: keys, count: n)), catalog: catalog)
             lastKeySequence[kind] = entries
+            sequenceGeneration[kind, default: 0] += 1
         }
         catalog.knownFiles[path] = KnownFile(identity: identity, used: used, entries: entries)
         return entries
+    }
+
+    /// The image of the last key sequence of `kind` (made when that sequence is new to it),
+    /// when it has at least a block of entries.
+    private mutating func keyTemplate(for kind: FileKind) -> KeyTemplate? {
+        guard let sequence = lastKeySequence[kind], sequence.keys.count >= KeyTemplate.block else { return nil }
+        let generation = sequenceGeneration[kind] ?? 0
+        if let template = templates[kind], template.generation == generation { return template }
+        let template = KeyTemplate(sequence: sequence, keys: catalog.keys, generation: generation)
+        templates[kind] = template
+        return template
     }
 
     /// Drops what the catalog knows of files that were not listed this time.
@@ -270,7 +288,8 @@ struct MergeEngine: ~Copyable {
     /// trusted (then `check` builds a new ``KeySequence`` from the buffer).
     private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
                                        isHistogramFile: Bool, count n: inout Int, previous: inout Int32, trusted: inout Int,
-                                       knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>)
+                                       knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>,
+                                       template: KeyTemplate?)
         throws(MetricFileError) -> Int {
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
@@ -288,11 +307,39 @@ struct MergeEngine: ~Copyable {
             // Entries follow that are not trusted: the new sequence starts with the trusted ones.
             if pos < used { scratch.keys.update(from: knownKeys.baseAddress!, count: n) }
         }
+        // After a block that is not the template's, the template is tried again a block on.
+        var retryAt = 0
         while pos < used {
+            if let template, n >= retryAt, n < template.count, pos == template.start(of: n) {
+                let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch)
+                if next > n {
+                    previous = template.sequence.keys[next - 1]
+                    n = next
+                    pos = at
+                    if pos >= used { break }
+                } else {
+                    retryAt = n + KeyTemplate.block
+                }
+            }
+            if previous >= 0 {
+                // Most entries hold the key that followed the previous key in the last file
+                // read, one that passed these checks before: a run of them costs a length and
+                // a byte comparison each.
+                (n, pos, previous) = catalog.successor.withUnsafeBufferPointer { successor in
+                    catalog.keyCheck.withUnsafeBufferPointer { check in
+                        EntryBounds.expected(from: n, at: pos, previous: previous, in: bytes, base: base, used: used,
+                                             successor: successor, check: check, allowed: isHistogramFile ? 0 : 1,
+                                             keys: catalog.keys.view, into: scratch)
+                    }
+                }
+                if pos >= used { break }
+            }
+            // The entry the run stopped at: a new key, another key than expected, a bad key, a
+            // bound crossed, or the end of what was read.
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
-            if isNew { catalog.decode(id: id, key: key) }
+            if isNew { catalog.decode(id: id, key: key, histogramFile: isHistogramFile) }
             if id != hint {
                 if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
             }
@@ -679,11 +726,53 @@ enum EntryBounds {
         guard length >= 0, length <= used else {
             throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length))
         }
-        let valueAt = at + 4 + length + FileFormat.padding(keyLength: length)
+        // `4 + length + FileFormat.padding(keyLength: length)`, for a length known >= 0.
+        let valueAt = at + ((length + 4) & ~7) + 8
         let end = base + valueAt + 16
         guard end <= used else { throw MetricFileError(path: path, kind: .entryOutOfBounds(offset: pos, keyLength: length)) }
         guard end <= available else { return nil }
         return (UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + length)]), valueAt, end)
+    }
+
+    /// Resolves and reads entries from `first` on, the first at file offset `pos`, while each
+    /// one lies whole inside `bytes` and `used` and its key is the bytes of the key expected
+    /// (the `successor` of the key before it, starting from `previous`) and passes the
+    /// checks (`check` at most `allowed`: see ``KeyCatalog/keyCheck``).
+    /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`, and
+    ///   the key before it; the caller reads `next` with ``entry(at:in:base:used:path:)``.
+    ///
+    /// Out of line: a run is hundreds of entries, and the loop keeps its pointers in registers
+    /// only when it is compiled on its own.
+    @inline(never)
+    static func expected(from first: Int, at pos: Int, previous: Int32, in bytes: UnsafeRawBufferPointer, base: Int,
+                         used: Int, successor: UnsafeBufferPointer<Int32>, check: UnsafeBufferPointer<UInt8>,
+                         allowed: UInt8, keys: KeyInterner.View, into scratch: borrowing EntryScratch)
+        -> (next: Int, pos: Int, previous: Int32) {
+        guard let start = bytes.baseAddress, let successor = successor.baseAddress, let check = check.baseAddress else {
+            return (first, pos, previous)
+        }
+        // Offsets in `bytes`: they stay below `used`, an Int32, plus one entry, and cannot
+        // overflow an Int.
+        let limit = Swift.min(used, base + bytes.count) &- base
+        let ids = scratch.keys, values = scratch.values, stamps = scratch.stamps
+        var i = first, at = pos &- base, previous = previous
+        while at &+ 4 <= limit {
+            let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at, as: Int32.self))
+            // The key, padded to 8 bytes past its 4-byte length (8 more when it fits exactly:
+            // `FileFormat.padding`), then the value and the timestamp.
+            let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+            guard length >= 0, valueAt &+ 16 <= limit else { break }
+            // `previous` is a key id; its successor is one too, or -1.
+            let id = successor[Int(previous)]
+            guard keys.matches(id, start + (at &+ 4), length: length), check[Int(id)] <= allowed else { break }
+            ids[i] = id
+            values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+            stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+            i &+= 1
+            previous = id
+            at = valueAt &+ 16
+        }
+        return (i, at &+ base, previous)
     }
 
     /// Reads the values of entries `first..<trusted` of a file read before (``KnownFile``),

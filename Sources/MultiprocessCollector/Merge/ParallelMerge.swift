@@ -309,7 +309,7 @@ extension MergeEngine {
                 if id < 0 {
                     let bytes = worker.local.bytes(of: Int32(l))
                     let (interned, isNew) = catalog.keys.intern(bytes, hint: -1)
-                    if isNew { catalog.decode(id: interned, key: bytes) }
+                    if isNew { catalog.decode(id: interned, key: bytes, histogramFile: isHistogramFile) }
                     toCatalog[l] = interned
                     id = interned
                 }

@@ -1,0 +1,98 @@
+import MmapStore
+import SystemCalls
+
+/// The bytes a file of one kind has when it holds exactly the keys of the last good file of
+/// that kind, in the same order: each entry's length, key and padding where that file had
+/// them, its value and timestamp left as room.
+///
+/// Workers of one application create their series in the same order, so most files of a
+/// directory are their kind's last file again with other values. The merge checks such a file
+/// block by block against this image (``run(from:at:in:base:used:into:)``): it copies each
+/// entry's value and timestamp into the image's room for them, and then one `memcmp` of the
+/// block against the image compares every length, key and padding byte at once. A block that
+/// differs anywhere is left to the entry-by-entry check, which finds the same keys or
+/// reports the same problem.
+///
+/// Every key of the image passed the checks of a file of its kind (the file was good), so an
+/// entry equal to the image's needs no other check; its key id is the image's.
+final class KeyTemplate {
+    /// The keys and value offsets of the file the image was made from.
+    let sequence: KeySequence
+    /// The file's bytes from offset 0 up to the end of its last entry (the header and the
+    /// values are room, never compared).
+    private let image: UnsafeMutableRawBufferPointer
+    /// Which of the kind's key sequences it was made from (see `MergeEngine.remember`).
+    let generation: Int
+    /// Entries compared with one `memcmp`.
+    static let block = 64
+
+    /// The image of `sequence`, whose keys are interned in `keys`.
+    init(sequence: KeySequence, keys: borrowing KeyInterner, generation: Int) {
+        self.sequence = sequence
+        self.generation = generation
+        let end = (sequence.valueOffsets.last.map { Int($0) } ?? FileFormat.headerSize - 16) + 16
+        image = .allocate(byteCount: end, alignment: 8)
+        image.initializeMemory(as: UInt8.self, repeating: 0x20)
+        var pos = FileFormat.headerSize
+        for (i, id) in sequence.keys.enumerated() {
+            let key = keys.bytes(of: id)
+            image.storeBytes(of: Int32(truncatingIfNeeded: key.count).littleEndian, toByteOffset: pos, as: Int32.self)
+            if let source = key.baseAddress, let target = image.baseAddress {
+                (target + pos + 4).copyMemory(from: source, byteCount: key.count)
+            }
+            pos = Int(sequence.valueOffsets[i]) + 16
+        }
+    }
+
+    deinit { image.deallocate() }
+
+    var count: Int { sequence.keys.count }
+
+    /// The file offset of entry `i` (`i < count`).
+    func start(of i: Int) -> Int { i == 0 ? FileFormat.headerSize : Int(sequence.valueOffsets[i - 1]) + 16 }
+
+    /// Resolves entries from `first` on, the first at file offset `pos` (where the image has
+    /// its entry `first`), one block of entries at a time, while a whole block lies inside
+    /// `bytes` and `used` and equals the image but for values and timestamps; their key ids,
+    /// values and timestamps go to `scratch` at their index.
+    /// - Returns: the entries resolved up to (not including) `next`, and the offset of
+    ///   `next`; `next == first` when the first block differs or does not fit.
+    func run(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
+             into scratch: borrowing EntryScratch) -> (next: Int, pos: Int) {
+        guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos) }
+        // Offsets below `used` (an Int32) plus one entry: they cannot overflow an Int.
+        let limit = Swift.min(used, base &+ bytes.count, image.count)
+        let values = scratch.values, stamps = scratch.stamps
+        return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
+        var i = first, pos = pos
+        while i &+ Self.block <= count {
+            // Bounds as `EntryBounds.entry` checks them; the values into the image's room.
+            var at = pos
+            var k = 0
+            while k < Self.block {
+                guard at &+ 4 <= limit else { return (i, pos) }
+                let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
+                let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+                // Where the image has its value (else the layouts differ: the entry is not the
+                // image's, and its value must not be written over the image's key bytes).
+                guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else { return (i, pos) }
+                let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
+                let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                room.storeBytes(of: value, toByteOffset: valueAt, as: UInt64.self)
+                room.storeBytes(of: stamp, toByteOffset: valueAt &+ 8, as: UInt64.self)
+                values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
+                stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp))
+                at = valueAt &+ 16
+                k &+= 1
+            }
+            guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
+            sequence.keys.withUnsafeBufferPointer { keys in
+                if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+            }
+            i &+= Self.block
+            pos = at
+        }
+        return (i, pos)
+        }
+    }
+}
