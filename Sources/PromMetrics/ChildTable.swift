@@ -144,7 +144,12 @@ public class MetricBase<Child: AnyObject & Sendable>: @unchecked Sendable {
     // Out of line: the message is built only when the program is about to stop.
     @usableFromInline @inline(never)
     func refuseUnlabelledUse() -> Never {
-        misuse("metric '\(name)' has labels \(labelNames): call labels(...) first")
+        misuse(Self.unlabelledUseMessage(name: name, labelNames: labelNames))
+    }
+
+    /// What an unlabelled operation on labelled metric `name` stops the process with.
+    static func unlabelledUseMessage(name: String, labelNames: [String]) -> String {
+        "metric '\(name)' has labels \(labelNames): call labels(...) first"
     }
 
     /// The child for these label values, in the order of ``labelNames``.

@@ -5,13 +5,21 @@ public final class GaugeChild: Sendable, DurationRecording {
     @usableFromInline let mode: GaugeMode
     // Cached: `GaugeMode.isMostRecent` is not inlinable, and `set` is a hot path.
     @usableFromInline let isMostRecent: Bool
+    /// Whether `set` takes ``setSlowly(_:)``: in a `mostrecent` mode, or as a labelled gauge's
+    /// stand-in (one test on the fast path for both).
+    @usableFromInline let setsSlowly: Bool
+    /// A labelled gauge's stand-in for its unlabelled operations: what a `set` on the gauge
+    /// itself stops the process with. Nil for a real series.
+    @usableFromInline let refusal: String?
     @usableFromInline let clock: MetricClock
     @usableFromInline let metricName: String
 
-    init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String) {
+    init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String, refusal: String? = nil) {
         self.handle = handle
         self.mode = mode
         self.isMostRecent = mode.isMostRecent
+        self.setsSlowly = mode.isMostRecent || refusal != nil
+        self.refusal = refusal
         self.clock = clock
         self.metricName = metricName
     }
@@ -39,11 +47,18 @@ public final class GaugeChild: Sendable, DurationRecording {
     /// Sets the value; in the `mostrecent` modes the wall-clock time is stored with it.
     @inlinable
     public func set(_ value: Double) {
-        if isMostRecent {
-            handle.set(value, timestamp: clock.wallTime())
+        if setsSlowly {
+            setSlowly(value)
         } else {
             handle.set(value)
         }
+    }
+
+    /// `set` in a `mostrecent` mode, or refused on a labelled gauge's stand-in.
+    @inlinable
+    func setSlowly(_ value: Double) {
+        if let refusal { misuse(refusal) }
+        handle.set(value, timestamp: clock.wallTime())
     }
 
     /// Sets the value to the current wall-clock time in seconds.
@@ -179,7 +194,10 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
                        mode: mode, clock: clock, metricName: family)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(), mode: mode, clock: clock, metricName: family)
+        // The stand-in refuses a `set` itself (`Gauge.set` does not test `hasLabels`, to cost
+        // what a cached child's `set` does), with `refuseUnlabelledUse`'s message.
+        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(), mode: mode, clock: clock, metricName: family,
+                                              refusal: Self.unlabelledUseMessage(name: family, labelNames: labelNames))
         hasLabels = !labelNames.isEmpty
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
@@ -204,7 +222,7 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     /// Sets an unlabelled gauge.
     @inlinable
     public func set(_ value: Double) {
-        if hasLabels { refuseUnlabelledUse() }
+        // A labelled gauge's stand-in refuses it (`GaugeChild.setSlowly`).
         unlabelledChild.set(value)
     }
 

@@ -13,6 +13,8 @@ let metricsModes: [String: WorkerMode] = [
     "torture-writer": WorkerMode(usage: "torture-writer DIR pid|ID BATCH PAUSE_MICROSECONDS", run: tortureWriterMode),
     "mostrecent-increment": WorkerMode(
         usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
+    "labelled-gauge-unlabelled-use": WorkerMode(
+        usage: "labelled-gauge-unlabelled-use DIR set|increment", run: labelledGaugeUnlabelledUseMode),
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
     "default-registry": WorkerMode(usage: "default-registry", run: defaultRegistryMode),
     "bootstrapped-reporter": WorkerMode(usage: "bootstrapped-reporter", run: bootstrappedReporterMode),
@@ -204,6 +206,24 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
     say("set")
     if op == "increment" { gauge.increment() } else { gauge.decrement() }
     say("not refused: value \(gauge.value)")
+    return 0
+}
+
+/// Creates a gauge `queue_depth` with the label `path`, sets `queue_depth{path="a"}` to 5
+/// (printing `set`), then sets or increments the gauge itself, without labels, which must stop
+/// the process naming the gauge and its labels. Exits 0 (and prints `not refused`) if the
+/// update went through.
+@Sendable func labelledGaugeUnlabelledUseMode(_ a: [String]) throws -> Int32 {
+    let usage = "labelled-gauge-unlabelled-use DIR set|increment"
+    let dir = try argument(a, 0, usage)
+    let op = try argument(a, 1, usage)
+    guard op == "set" || op == "increment" else { throw UsageError(description: usage) }
+    let registry = Registry(storage: try .multiprocess(directory: dir))
+    let gauge = try Gauge("queue_depth", help: "Queued jobs.", labelNames: ["path"], mode: .all, registry: registry)
+    gauge.labels("a").set(5)
+    say("set")
+    if op == "set" { gauge.set(7) } else { gauge.increment() }
+    say("not refused")
     return 0
 }
 

@@ -24,6 +24,23 @@ import TestSupport
         #expect(entries.first.map { $0.timestamp > 1_600_000_000 } == true)
     }
 
+    /// An unlabelled update of a labelled gauge is refused: `set` by the gauge's stand-in
+    /// child (it has no test of its own on the gauge, to cost what a cached child's does),
+    /// `increment` by the gauge.
+    @Test(arguments: ["set", "increment"])
+    func anUnlabelledUpdateOfALabelledGaugeStopsTheProcessNamingTheGaugeAndItsLabels(op: String) throws {
+        let dir = TempDirectory(); defer { dir.remove() }
+        let r = try run(executable("prom-multiproc-testworker"), ["labelled-gauge-unlabelled-use", dir.path, op])
+        #expect(r.signaled, "the \(op) was not refused: status \(r.status), stdout \(r.stdout)")
+        #expect(r.stdout.contains("set") && !r.stdout.contains("not refused"))
+        #expect(r.stderr.contains("metric 'queue_depth' has labels [\"path\"]: call labels(...) first"), "stderr: \(r.stderr)")
+        // Only the labelled series is in the file, with the value set before.
+        let files = dir.names().filter { $0.hasPrefix("gauge_all_") }
+        #expect(files.count == 1)
+        let entries = try MetricFileReader.decodeAll(path: dir.file(files.first ?? "missing")).entries
+        #expect(entries.map(\.value) == [5])
+    }
+
     @Test func aForkedChildWritesItsOwnFilesFromZeroAndLeavesTheParentsAlone() throws {
         let dir = TempDirectory(); defer { dir.remove() }
         let r = try run(executable("prom-multiproc-testworker"), ["fork-metrics", dir.path])
