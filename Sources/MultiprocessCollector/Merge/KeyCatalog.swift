@@ -267,9 +267,25 @@ struct KeyCatalog: ~Copyable, Sendable {
         groupScratch.bytes.removeAll(keepingCapacity: true)
         groupScratch.append(labels: labels, skippingLe: hasLe)
         let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: -1) }
-        if isNew { groupLabels.append(hasLe ? labels.filter { $0.name != "le" } : labels) }
+        setGroup(g, isNew: isNew, of: s, goLe: { $0.goText($0.seriesLe[s]) })
+    }
+
+    /// Records group `g` (just interned from `groupScratch`) of series `s`: a new group's
+    /// labels are the series' without `le`; a bucket's output labels are the group's, then
+    /// `le` as `goLe` writes it in Go's form.
+    private mutating func setGroup(_ g: Int32, isNew: Bool, of s: Int, goLe: (inout KeyCatalog) -> String) {
+        let labels = seriesLabels[s]
+        if isNew { groupLabels.append(seriesLeState[s] != 0 ? labels.filter { $0.name != "le" } : labels) }
         seriesGroup[s] = g
-        seriesBucketLabels[s] = seriesLeState[s] == 1 ? groupLabels[Int(g)] + [Label("le", goText(seriesLe[s]))] : labels
+        if seriesLeState[s] == 1 {
+            var bucket: [Label] = []
+            bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
+            bucket.append(contentsOf: groupLabels[Int(g)])
+            bucket.append(Label("le", goLe(&self)))
+            seriesBucketLabels[s] = bucket
+        } else {
+            seriesBucketLabels[s] = labels
+        }
     }
 
     /// `computeGroup(s)` for the new series `s` of the plain key `key` (its label ranges in
@@ -292,19 +308,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         groupScratch.bytes.append(0)
         let (g, isNew) = groupScratch.bytes.withUnsafeBytes { groups.intern($0, hint: lastGroup) }
         lastGroup = g
-        let labels = seriesLabels[s]
-        if isNew { groupLabels.append(le >= 0 ? labels.filter { $0.name != "le" } : labels) }
-        seriesGroup[s] = g
-        if seriesLeState[s] == 1 {
-            // The group's labels, then `le` in Go's form.
-            var bucket: [Label] = []
-            bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
-            bucket.append(contentsOf: groupLabels[Int(g)])
-            bucket.append(Label("le", leGoTexts[Int(leText)]))
-            seriesBucketLabels[s] = bucket
-        } else {
-            seriesBucketLabels[s] = labels
-        }
+        setGroup(g, isNew: isNew, of: s, goLe: { $0.leGoTexts[Int(leText)] })
     }
 
     /// `le` parsed as Python's `float()` does: state 1 and the value, or state 2 when it is

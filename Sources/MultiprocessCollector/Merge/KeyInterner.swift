@@ -228,29 +228,11 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         return h
     }
 
-    /// Byte equality: 32 bytes at a time, then 8, then the last 8 bytes (overlapping) or the
-    /// few there are.
+    /// Byte equality: the C library's `memcmp` (``Sys/bytesEqual(_:_:count:)``), the one
+    /// byte compare of the merge.
     @inline(__always)
     static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
         guard let b else { return n == 0 }
-        @inline(__always) func word(_ p: UnsafeRawPointer, _ i: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
-        var i = 0
-        while i &+ 32 <= n {
-            let x = (word(a, i) ^ word(b, i)) | (word(a, i &+ 8) ^ word(b, i &+ 8))
-                | (word(a, i &+ 16) ^ word(b, i &+ 16)) | (word(a, i &+ 24) ^ word(b, i &+ 24))
-            if x != 0 { return false }
-            i &+= 32
-        }
-        while i &+ 8 <= n {
-            if word(a, i) != word(b, i) { return false }
-            i &+= 8
-        }
-        if i == n { return true }
-        if n >= 8 { return word(a, n &- 8) == word(b, n &- 8) }
-        while i < n {
-            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-            i &+= 1
-        }
-        return true
+        return Sys.bytesEqual(a, b, count: n)
     }
 }

@@ -64,35 +64,35 @@ final class KeyTemplate {
         let limit = Swift.min(used, base &+ bytes.count, image.count)
         let values = scratch.values, stamps = scratch.stamps
         return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
-        var i = first, pos = pos
-        while i &+ Self.block <= count {
-            // Bounds as `EntryBounds.entry` checks them; the values into the image's room.
-            var at = pos
-            var k = 0
-            while k < Self.block {
-                guard at &+ 4 <= limit else { return (i, pos) }
-                let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
-                let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-                // Where the image has its value (else the layouts differ: the entry is not the
-                // image's, and its value must not be written over the image's key bytes).
-                guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else { return (i, pos) }
-                let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
-                let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
-                room.storeBytes(of: value, toByteOffset: valueAt, as: UInt64.self)
-                room.storeBytes(of: stamp, toByteOffset: valueAt &+ 8, as: UInt64.self)
-                values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
-                stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp))
-                at = valueAt &+ 16
-                k &+= 1
+            var i = first, pos = pos
+            while i &+ Self.block <= count {
+                // Bounds as `EntryBounds.entry` checks them; the values into the image's room.
+                var at = pos
+                var k = 0
+                while k < Self.block {
+                    guard at &+ 4 <= limit else { return (i, pos) }
+                    let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
+                    let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+                    // Where the image has its value (else the layouts differ: the entry is not the
+                    // image's, and its value must not be written over the image's key bytes).
+                    guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else { return (i, pos) }
+                    let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
+                    let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                    room.storeBytes(of: value, toByteOffset: valueAt, as: UInt64.self)
+                    room.storeBytes(of: stamp, toByteOffset: valueAt &+ 8, as: UInt64.self)
+                    values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
+                    stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp))
+                    at = valueAt &+ 16
+                    k &+= 1
+                }
+                guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
+                sequence.keys.withUnsafeBufferPointer { keys in
+                    if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+                }
+                i &+= Self.block
+                pos = at
             }
-            guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
-            sequence.keys.withUnsafeBufferPointer { keys in
-                if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
-            }
-            i &+= Self.block
-            pos = at
-        }
-        return (i, pos)
+            return (i, pos)
         }
     }
 }
