@@ -77,6 +77,9 @@ public final class MultiProcessCollector: Sendable {
     package let skipsDeadOwners: Bool
     /// How many threads a collection reads and merges files on.
     package let mergeThreads: Int
+    /// How many entries the files a collection reads must hold, as the last collection knew
+    /// them, before other threads read ahead of the merge (fewer: starting them costs more).
+    package let readAheadEntries: Int
     private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
     private let reported = Locked<Set<String>>([])
@@ -95,17 +98,27 @@ public final class MultiProcessCollector: Sendable {
     ///     the code `skipped_metric_file` whose `error` is the file's `MetricFileError`. By
     ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
     ///     the application bootstrapped another).
-    ///   - maxMergeThreads: the most threads a collection reads and merges files on; one by
-    ///     default. The output is the same for any number.
-    ///     Two threads were not faster than one on a 2-core machine and doubled the peak
-    ///     memory (BENCHMARKS.md), so more is an opt-in.
-    public init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
-                reporter: ProblemReporter = .default, maxMergeThreads: Int? = nil) {
+    ///   - maxMergeThreads: the most threads a collection reads files on; by default one per
+    ///     online processor, at most 8. The output is the same for any number. One thread
+    ///     merges; the others read ahead the values of files the last collection read (a
+    ///     serving collector's scrapes after its first), once those hold 20,000 entries or
+    ///     more.
+    public convenience init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
+                            reporter: ProblemReporter = .default, maxMergeThreads: Int? = nil) {
+        self.init(directory: directory, includeSelfMetrics: includeSelfMetrics, skipDeadOwners: skipDeadOwners,
+                  reporter: reporter, maxMergeThreads: maxMergeThreads, readAheadEntries: 20_000)
+    }
+
+    /// Creates a collector whose merge threads read ahead once the files hold
+    /// `readAheadEntries` known entries (tests read ahead in small directories).
+    package init(directory: String, includeSelfMetrics: Bool, skipDeadOwners: Bool = true, reporter: ProblemReporter,
+                 maxMergeThreads: Int?, readAheadEntries: Int) {
         self.directory = directory
         self.includesSelfMetrics = includeSelfMetrics
         self.skipsDeadOwners = skipDeadOwners
         self.reporter = reporter
-        self.mergeThreads = Swift.max(1, maxMergeThreads ?? 1)
+        self.mergeThreads = Swift.max(1, maxMergeThreads ?? Swift.min(8, Sys.onlineProcessors()))
+        self.readAheadEntries = readAheadEntries
     }
 
     /// Creates a collector whose reporter takes the skipped file's error directly.
@@ -225,7 +238,7 @@ public final class MultiProcessCollector: Sendable {
             case .none: start = KeyCatalog()
             }
             let run = Self.merge(sortedPaths: paths, accumulate: true, skipDeadOwners: skipsDeadOwners, threads: mergeThreads,
-                                 catalog: start, filter: names)
+                                 readAheadEntries: readAheadEntries, catalog: start, filter: names)
             // Keep the catalog unless most of it is stale (series churn): then start afresh.
             // A filtered merge fills only part of it: keep it then.
             if names != nil || run.catalog.seriesCount <= 2 * run.output.seriesMerged + 10_000 {
@@ -306,13 +319,13 @@ public final class MultiProcessCollector: Sendable {
             MetricFileName.baseName(of: $0).utf8.lexicographicallyPrecedes(MetricFileName.baseName(of: $1).utf8)
         }
         return merge(sortedPaths: ordered, accumulate: accumulate, skipDeadOwners: skipDeadOwners, threads: threads,
-                     catalog: KeyCatalog()).output
+                     readAheadEntries: 0, catalog: KeyCatalog()).output
     }
 
-    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool, threads: Int,
+    static func merge(sortedPaths: [String], accumulate: Bool, skipDeadOwners: Bool, threads: Int, readAheadEntries: Int,
                       catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) -> MergeRun {
         var engine = MergeEngine(catalog: catalog, filter: filter)
-        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners, threads: threads)
+        engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners, threads: threads, readAheadEntries: readAheadEntries)
         return engine.finish(accumulate: accumulate)
     }
 

@@ -424,6 +424,13 @@ package enum Sys {
 
     // MARK: locks and processes
 
+    /// How many processors are online (`sysconf`; at least 1).
+    package static func onlineProcessors() -> Int { Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// Gives the processor to another runnable thread, if there is one (`sched_yield`): a
+    /// thread waiting a few microseconds for another asks again after it.
+    package static func yieldProcessor() { _ = sched_yield() }
+
     /// Outcome of a non-blocking `flock`.
     package enum LockOutcome: Sendable { case acquired, heldElsewhere }
 

@@ -1,7 +1,7 @@
 // The merge on several threads gives the bytes of the merge on one: for directories written by
 // prometheus_client, by this package and by both, with damaged files among good ones, cold (a
-// fresh catalog) and warm (the catalog of the previous scrape, with a file added since), for
-// 1, 2, 4 and 7 threads. The valid directories are also compared with prometheus_client's merge.
+// fresh catalog), warm (the catalog of the previous scrape, with a file added since) and
+// through the kept mappings, for 1, 2, 4 and 7 threads. The valid directories are also compared with prometheus_client's merge.
 import Foundation
 import MmapStore
 import MultiprocessCollector
@@ -29,20 +29,21 @@ struct ParallelMergeTests {
     }
 
     /// For each thread count: a cold scrape, then `change`, then a warm scrape with the same
-    /// collector. Expects every thread count's scrapes to equal one thread's.
+    /// collector (files read before are trusted), then one more (files read twice the same
+    /// are read through their mappings). Expects every thread count's scrapes to equal one
+    /// thread's.
     static func expectSameForEveryThreadCount(_ dir: String, change: () throws -> Void = {}) throws -> [Scrape] {
-        var cold: [[Scrape]] = []
-        let collectors = threadCounts.map { t in
-            MultiProcessCollector(directory: dir, includeSelfMetrics: false, reporter: ReportLog().reporter, maxMergeThreads: t)
-        }
-        cold = [collectors.map(scrape)]
+        let collectors = threadCounts.map { t in testCollector(dir, threads: t) }
+        let cold = collectors.map(scrape)
         try change()
         let warm = collectors.map(scrape)
+        let mapped = collectors.map(scrape)
         for (i, t) in threadCounts.enumerated().dropFirst() {
-            #expect(cold[0][i] == cold[0][0], "cold scrape, \(t) threads: \(String(decoding: cold[0][i].text, as: UTF8.self))")
+            #expect(cold[i] == cold[0], "cold scrape, \(t) threads: \(String(decoding: cold[i].text, as: UTF8.self))")
             #expect(warm[i] == warm[0], "warm scrape, \(t) threads: \(String(decoding: warm[i].text, as: UTF8.self))")
+            #expect(mapped[i] == mapped[0], "third scrape, \(t) threads: \(String(decoding: mapped[i].text, as: UTF8.self))")
         }
-        return [cold[0][0], warm[0]]
+        return [cold[0], warm[0], mapped[0]]
     }
 
     @Test func pythonWrittenDirectoryOfManyProcesses() throws {

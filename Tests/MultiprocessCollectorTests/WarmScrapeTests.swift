@@ -59,14 +59,14 @@ struct WarmScrapeTests {
     /// Files read twice unchanged are mapped, and later scrapes read their values through the
     /// mapping: values changed in place since (a writer's increments) are merged; a file that
     /// grew, or was replaced, is read whole again.
-    @Test func filesReadTwiceUnchangedAreReadThroughMappingsWithTheirNewValues() throws {
+    @Test(arguments: [1, 2]) func filesReadTwiceUnchangedAreReadThroughMappingsWithTheirNewValues(threads: Int) throws {
         let dir = TempDirectory("warm"); defer { dir.remove() }
         let labels = (0..<300).map { "/path-\($0)" }
         try pythonWrite(dir.path, pid: "51", Self.counterOps(labels, amount: 1) + [
             PyOp(type: "gauge", name: "temp", help: "Temperature.", op: "set", amount: 20, mode: "mostrecent"),
         ])
         try pythonWrite(dir.path, pid: "52", Self.counterOps(labels, amount: 2))
-        let collector = testCollector(dir.path)
+        let collector = testCollector(dir.path, threads: threads)
         let first = try Self.expectSameAsPython(collector, dir)
         let second = try Self.expectSameAsPython(collector, dir)
         #expect(second.mappedEntries == 0)

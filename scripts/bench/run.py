@@ -329,7 +329,8 @@ def merge_threads_rows(args, path, rounds, name, python_ms, merge_ms):
     """Our collect of one directory with the merge on 1 and on 2 threads, interleaved: in a
     fresh process; as the second collection of one process (a `serve` scrape after the first:
     keys known); and as the fourth (the steady state: files read twice unchanged are mapped,
-    only their values read; on one thread only, the merge threads read every file)."""
+    only their values read). On 2 threads the second reads ahead the values of the files the
+    last scrape read; a fresh process reads every file on the merging thread."""
     runs = {}
     for r in range(rounds):
         for threads in ((1, 2) if r % 2 == 0 else (2, 1)):

@@ -133,40 +133,70 @@ struct MergeEngine: ~Copyable {
     mutating func add(paths: [String], skipDeadOwners: Bool) {
         var reader = MetricFileReader()
         defer { forgetFiles(except: paths) }
-        for path in paths {
-            let base = MetricFileName.baseName(of: path)
-            // A source an interrupted compaction hid (`.fold-...`) is read as the file it was.
-            guard let name = MetricFileName(parsing: base) ?? MetricFileName(parsingStaged: base) else {
-                problems.append(MetricFileError(path: path, kind: .badName(MetricFileName.problem(with: base))))
-                continue
-            }
-            let isLiveGauge: Bool
-            if case .gauge(let mode) = name.kind { isLiveGauge = mode.isLive } else { isLiveGauge = false }
-            if isLiveGauge && skipDeadOwners {
-                do {
-                    if try Liveness.probe(path: path) == .dead {
-                        deadOwnerFiles.append(path)
-                        continue
-                    }
-                } catch {
-                    // Deleted by mark-dead since the listing: like Python, not a problem.
-                    if error.errno == .noEntry { continue }
-                    // Anything else: let the reader below name the problem.
-                }
-            }
-            if let entries = readMapped(path: path, reader: &reader) {
-                accumulate(count: entries.keys.count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
-                           timestamps: scratch.stamps)
-                continue
-            }
+        for path in paths { add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: nil) }
+    }
+
+    /// Merges the file at `path`, or the values a read-ahead thread read from it (see
+    /// ReadAhead.swift), exactly as reading them here would.
+    mutating func add(path: String, skipDeadOwners: Bool, reader: inout MetricFileReader, ready: ReadValues?) {
+        let base = MetricFileName.baseName(of: path)
+        // A source an interrupted compaction hid (`.fold-...`) is read as the file it was.
+        guard let name = MetricFileName(parsing: base) ?? MetricFileName(parsingStaged: base) else {
+            problems.append(MetricFileError(path: path, kind: .badName(MetricFileName.problem(with: base))))
+            return
+        }
+        let isLiveGauge: Bool
+        if case .gauge(let mode) = name.kind { isLiveGauge = mode.isLive } else { isLiveGauge = false }
+        if isLiveGauge && skipDeadOwners {
             do {
-                let (count, _, entries) = try check(path: path, kind: name.kind, reader: &reader)
-                accumulate(count: count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
-                           timestamps: scratch.stamps)
+                if try Liveness.probe(path: path) == .dead {
+                    deadOwnerFiles.append(path)
+                    return
+                }
             } catch {
-                if case .vanished = error.kind, isLiveGauge { continue }
-                problems.append(error)
+                // Deleted by mark-dead since the listing: like Python, not a problem.
+                if error.errno == .noEntry { return }
+                // Anything else: let the reader below name the problem.
             }
+        }
+        if let ready, let entries = takeReadAhead(ready, path: path, kind: name.kind) {
+            accumulate(count: ready.count, name: name, entries: entries, keys: scratch.keys, values: ready.values,
+                       timestamps: ready.stamps)
+            return
+        }
+        if let entries = readMapped(path: path, reader: &reader) {
+            accumulate(count: entries.keys.count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
+                       timestamps: scratch.stamps)
+            return
+        }
+        do {
+            let (count, _, entries) = try check(path: path, kind: name.kind, reader: &reader)
+            accumulate(count: count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
+                       timestamps: scratch.stamps)
+        } catch {
+            if case .vanished = error.kind, isLiveGauge { return }
+            problems.append(error)
+        }
+    }
+
+    /// Takes the values a read-ahead thread read from a file the catalog knows, with the
+    /// effects reading them here has (``readMapped(path:reader:)`` for a mapped file,
+    /// ``check(path:kind:reader:)`` for one whose every entry is trusted).
+    /// - Returns: the file's entries; nil where the catalog no longer knows the file as the
+    ///   thread did (then the file is read here).
+    private mutating func takeReadAhead(_ ready: ReadValues, path: String, kind: FileKind) -> KeySequence? {
+        guard let known = catalog.knownFiles[path], known.entries.keys.count == ready.count else { return nil }
+        knownEntries += ready.count
+        switch ready.source {
+        case .mapping:
+            mappedEntries += ready.count
+            return known.entries
+        case .file(let identity, let used, let mapping):
+            catalog.knownFiles[path] = nil
+            let entries = remember(path: path, identity: identity, used: used, kind: kind, count: ready.count,
+                                   keys: scratch.keys, known: known.entries)
+            catalog.knownFiles[path]?.mapping = known.mapping.flatMap { $0.length >= used ? $0 : nil } ?? mapping
+            return entries
         }
     }
 
