@@ -92,6 +92,49 @@ struct ParallelMergeTests {
         #expect(ours == theirs, "\(Set(ours).symmetricDifference(Set(theirs)).sorted { $0.description < $1.description })")
     }
 
+    /// Files of processes that create the same series in the same order are read ahead on
+    /// other threads, compared with their kind's template; files that differ from it (fewer
+    /// entries, one more, another order, one key changed in place, cut short) are read by
+    /// the merging thread: the output is the same for every thread count, and
+    /// prometheus_client's merge.
+    @Test func filesLikeTheirKindsTemplateAndFilesUnlikeItAreMergedAlike() throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        // 120 counter entries and 5 × 17 histogram entries per process: more than a block.
+        var ops = (0..<120).map { i in
+            PyOp(type: "counter", name: "requests", help: "Requests.", labelnames: ["path"], labels: ["/p\(i)"], op: "inc", amount: Double(i + 1))
+        }
+        ops += (0..<5).map { i in
+            PyOp(type: "histogram", name: "latency", help: "Latency.", labelnames: ["route"], labels: ["r\(i)"], op: "observe",
+                 amount: 0.01 * Double(i + 1))
+        }
+        for pid in ["301", "302", "303"] { try pythonWrite(dir.path, pid: pid, ops) }
+        try pythonWrite(dir.path, pid: "304", Array(ops.prefix(70)))
+        try pythonWrite(dir.path, pid: "305", ops + [PyOp(type: "counter", name: "requests", help: "Requests.", labelnames: ["path"],
+                                                              labels: ["/extra"], op: "inc", amount: 3)])
+        try pythonWrite(dir.path, pid: "306", ops.reversed())
+        // A copy of a file with one label value changed in place (same length): another series.
+        var changed = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_302.db"))))
+        let needle = Array(#""/p77""#.utf8)
+        let at = try #require((0...(changed.count - needle.count)).first { Array(changed[$0..<($0 + needle.count)]) == needle })
+        changed[at + 2] = UInt8(ascii: "q")
+        try CollectorTests.write(changed, to: dir.file("counter_307.db"))
+        // Counted as its own process by prometheus_client too.
+        _ = try Self.expectSameForEveryThreadCount(dir.path) {
+            try pythonWrite(dir.path, pid: "308", ops)
+            try pythonWrite(dir.path, pid: "309", ops)
+        }
+        let ours = flatten(testCollector(dir.path, threads: 3).collect().families)
+        let theirs = try pythonCollect(dir.path)
+        #expect(ours == theirs, "\(Set(ours).symmetricDifference(Set(theirs)).sorted { $0.description < $1.description })")
+        #expect(ours.contains { $0.labels["path"] == "/q77" })
+        // One file cut short in the middle of an entry: reported, whoever reads it.
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_303.db"))))
+        let used = Int(whole[0]) | Int(whole[1]) << 8 | Int(whole[2]) << 16 | Int(whole[3]) << 24
+        try CollectorTests.write(Array(whole.prefix(used / 2 + 3)), to: dir.file("counter_310.db"))
+        let scrapes = try Self.expectSameForEveryThreadCount(dir.path)
+        #expect(scrapes[0].problems.count == 1 && scrapes[0].problems[0].contains("counter_310.db: truncated"), "\(scrapes[0].problems)")
+    }
+
     @Test func damagedFilesAmongGoodOnesAreReportedAlike() throws {
         let dir = TempDirectory("par"); defer { dir.remove() }
         func write(_ name: String, _ bytes: [UInt8]) throws { try CollectorTests.write(bytes, to: dir.file(name)) }

@@ -44,12 +44,66 @@ final class KeyTemplate {
         }
     }
 
+    /// A template with its own copy of `other`'s image, for another thread: ``run(from:at:in:base:used:into:)``
+    /// writes values into the image it compares.
+    init(copying other: KeyTemplate) {
+        sequence = other.sequence
+        generation = other.generation
+        image = .allocate(byteCount: other.image.count, alignment: 8)
+        image.copyMemory(from: UnsafeRawBufferPointer(other.image))
+    }
+
     deinit { image.deallocate() }
 
     var count: Int { sequence.keys.count }
 
     /// The file offset of entry `i` (`i < count`).
     func start(of i: Int) -> Int { i == 0 ? FileFormat.headerSize : Int(sequence.valueOffsets[i - 1]) + 16 }
+
+    /// Resolves entries from `first` on, the first at file offset `pos`, while each equals the
+    /// image's: a block at a time (``run(from:at:in:base:used:into:)``), else one entry at a
+    /// time, for the entries before a block that differs or does not lie whole in `bytes`
+    /// (an entry equals the image's when its length, key and padding bytes do).
+    /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`,
+    ///   and whether `next` is another entry than the image's (or lies past `used`, or
+    ///   follows the image's last entry) rather than not lying whole inside `bytes` yet.
+    func match(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
+               into scratch: borrowing EntryScratch) -> (next: Int, pos: Int, differs: Bool) {
+        guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
+        let available = base &+ bytes.count
+        let values = scratch.values, stamps = scratch.stamps, ids = scratch.keys
+        return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
+            sequence.keys.withUnsafeBufferPointer { keys in
+                var i = first, at = pos
+                // After a block that is not whole here or differs, its entries one by one.
+                var blockAt = i
+                while at < used {
+                    guard i < count else { return (i, at, true) }
+                    if i >= blockAt {
+                        let (next, end) = run(from: i, at: at, in: bytes, base: base, used: used, into: scratch)
+                        if next > i {
+                            i = next
+                            at = end
+                            continue
+                        }
+                        blockAt = i &+ Self.block
+                    }
+                    guard at &+ 4 <= available else { return (i, at, false) }
+                    let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
+                    let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+                    guard length >= 0, valueAt == Int(valueOffsets[i]), valueAt &+ 16 <= used else { return (i, at, true) }
+                    guard valueAt &+ 16 <= available else { return (i, at, false) }
+                    guard Sys.bytesEqual(start + (at &- base), room + at, count: valueAt &- at) else { return (i, at, true) }
+                    ids[i] = keys[i]
+                    values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)))
+                    stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)))
+                    i &+= 1
+                    at = valueAt &+ 16
+                }
+                return (i, at, false)
+            }
+        }
+    }
 
     /// Resolves entries from `first` on, the first at file offset `pos` (where the image has
     /// its entry `first`), one block of entries at a time, while a whole block lies inside

@@ -159,11 +159,7 @@ struct MergeEngine: ~Copyable {
                 // Anything else: let the reader below name the problem.
             }
         }
-        if let ready, let entries = takeReadAhead(ready, path: path, kind: name.kind) {
-            accumulate(count: ready.count, name: name, entries: entries, keys: scratch.keys, values: ready.values,
-                       timestamps: ready.stamps)
-            return
-        }
+        if let ready, takeReadAhead(ready, path: path, name: name) { return }
         if let entries = readMapped(path: path, reader: &reader) {
             accumulate(count: entries.keys.count, name: name, entries: entries, keys: scratch.keys, values: scratch.values,
                        timestamps: scratch.stamps)
@@ -179,25 +175,39 @@ struct MergeEngine: ~Copyable {
         }
     }
 
-    /// Takes the values a read-ahead thread read from a file the catalog knows, with the
-    /// effects reading them here has (``readMapped(path:reader:)`` for a mapped file,
-    /// ``check(path:kind:reader:)`` for one whose every entry is trusted).
-    /// - Returns: the file's entries; nil where the catalog no longer knows the file as the
-    ///   thread did (then the file is read here).
-    private mutating func takeReadAhead(_ ready: ReadValues, path: String, kind: FileKind) -> KeySequence? {
-        guard let known = catalog.knownFiles[path], known.entries.keys.count == ready.count else { return nil }
-        knownEntries += ready.count
+    /// Merges the values a read-ahead thread read from a file, with the effects reading them
+    /// here has (``readMapped(path:reader:)`` for a mapped file, ``check(path:kind:reader:)``
+    /// for one whose every entry is trusted, or is its kind's template's).
+    /// - Returns: false, having done nothing, where the catalog no longer knows the file as
+    ///   the thread did (then the file is read here).
+    private mutating func takeReadAhead(_ ready: ReadValues, path: String, name: MetricFileName) -> Bool {
+        let n = ready.count
+        let entries: KeySequence?
         switch ready.source {
         case .mapping:
-            mappedEntries += ready.count
-            return known.entries
+            guard let known = catalog.knownFiles[path], known.entries.keys.count == n else { return false }
+            knownEntries += n
+            mappedEntries += n
+            entries = known.entries
         case .file(let identity, let used, let mapping):
+            guard let known = catalog.knownFiles[path], known.entries.keys.count == n else { return false }
+            knownEntries += n
             catalog.knownFiles[path] = nil
-            let entries = remember(path: path, identity: identity, used: used, kind: kind, count: ready.count,
-                                   keys: scratch.keys, known: known.entries)
+            entries = remember(path: path, identity: identity, used: used, kind: name.kind, count: n, keys: scratch.keys,
+                               known: known.entries)
             catalog.knownFiles[path]?.mapping = known.mapping.flatMap { $0.length >= used ? $0 : nil } ?? mapping
-            return entries
+        case .template(let identity, let used, let sequence):
+            guard catalog.knownFiles[path] == nil, n <= sequence.keys.count else { return false }
+            return sequence.keys.withUnsafeBufferPointer { keys in
+                let entries = identity.map {
+                    remember(path: path, identity: $0, used: used, kind: name.kind, count: n, keys: keys.baseAddress!, known: nil)
+                }
+                accumulate(count: n, name: name, entries: entries, keys: keys.baseAddress!, values: ready.values, timestamps: ready.stamps)
+                return true
+            }
         }
+        accumulate(count: n, name: name, entries: entries, keys: scratch.keys, values: ready.values, timestamps: ready.stamps)
+        return true
     }
 
     /// Pass 1: reads a file piece by piece and checks every entry (bounds, exactly as
@@ -292,7 +302,7 @@ struct MergeEngine: ~Copyable {
 
     /// The image of the last key sequence of `kind` (made when that sequence is new to it),
     /// when it has at least a block of entries.
-    private mutating func keyTemplate(for kind: FileKind) -> KeyTemplate? {
+    mutating func keyTemplate(for kind: FileKind) -> KeyTemplate? {
         guard let sequence = lastKeySequence[kind], sequence.keys.count >= KeyTemplate.block else { return nil }
         let generation = sequenceGeneration[kind] ?? 0
         if let template = templates[kind], template.generation == generation { return template }

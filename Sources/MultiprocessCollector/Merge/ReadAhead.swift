@@ -9,25 +9,28 @@ import SystemCalls
 // by file in name order, exactly as a merge on one thread does it: the output is the same
 // bytes whatever the number of threads.
 //
-// What can move to other threads is reading the files the catalog already knows (a serving
-// collector's scrapes after its first): gathering the values of a file it keeps mapped, or
-// reading a file whose every entry is the one it read before, checked by key length as the
-// merging thread checks it. Each read-ahead thread takes the next such file no thread has
-// taken, reads its values into a slot of its own and hands them over; the merging thread adds
-// them as if it had read them itself (`MergeEngine.add(path:skipDeadOwners:reader:ready:)`).
-// A file that differs in any way (replaced, grown, damaged, truncated under its mapping) is
-// handed over as nothing, and the merging thread reads it itself and reports what it finds,
-// as a merge on one thread would.
+// What can move to other threads is reading files whose keys are known, which is most of a
+// merge's work: a file the catalog read before (a serving collector's scrapes after its
+// first), whose values are gathered through its kept mapping, or read from a file whose
+// every entry is the one read before (checked by key length, as the merging thread checks
+// it); and a file of a kind whose template the merging thread has made (``KeyTemplate``: the
+// last good file of the kind, which most files of a directory repeat), compared with it byte
+// for byte. Each read-ahead thread takes the next such file no thread has taken, reads its
+// values into a slot of its own and hands them over; the merging thread adds them as if it had
+// read the file itself (`MergeEngine.add(path:skipDeadOwners:reader:ready:)`). A file that
+// differs in any way (replaced, grown, damaged, truncated under its mapping, another key) is
+// handed over as nothing: the merging thread reads it itself and reports what it finds, as a
+// merge on one thread would.
 //
-// Only the merging thread reads files the catalog does not know: it must check and decode
-// their keys in order anyway, and handing their bytes to it from another core costs about
-// what reading them does (tried: a fresh collect took longer). It reads a known file ahead
-// too while the file it needs next is still being read, and threads read at most `slots`
+// The merging thread reads everything else, in order: the first file of each kind, whose keys
+// it decodes, and files unlike their kind's template. (Handing a file's bytes to it from
+// another core costs about what reading them does: tried, a fresh collect took longer.) While
+// the file it needs next is still being read, it reads ahead too. Threads read at most `slots`
 // files ahead of the merge, so memory stays bounded (a slot holds a file's values: 16 bytes
 // per entry).
 
-/// The values and timestamps of every entry of a file the catalog knows, read by a read-ahead
-/// thread into its slot.
+/// The values and timestamps of every entry of a file whose keys are known, read by a
+/// read-ahead thread into its slot.
 struct ReadValues {
     enum Source {
         /// Gathered through the file's kept mapping: the thread checked it is the file mapped,
@@ -38,6 +41,10 @@ struct ReadValues {
         /// trusts it), and nothing follows them; with a new mapping of it, where the thread
         /// made one.
         case file(identity: FileIdentity, used: Int, mapping: ReadMapping?)
+        /// Read from a file the catalog does not know, `identity` (nil where its birth time is
+        /// unknown), used as far as `used`, whose entries are the first of `sequence`'s, each
+        /// equal to the template's entry byte for byte but for its value and timestamp.
+        case template(identity: FileIdentity?, used: Int, sequence: KeySequence)
     }
     let source: Source
     let count: Int
@@ -55,16 +62,16 @@ private final class ReadAheadSlot: @unchecked Sendable {
     @exclusivity(unchecked) var scratch = EntryScratch(capacity: 0)
     @exclusivity(unchecked) var ready: ReadValues?
 
-    /// Reads the values of the file at `path` if the catalog knows it (`known`) and it still
-    /// holds the same entries: through its mapping when it is the file mapped, used as far;
-    /// else from the file; nil where anything differs or goes wrong.
-    func prepare(path: String, known: KnownFile?, skipDeadOwners: Bool) {
+    /// Reads the values of the file at `path`: if the catalog knows it (`known`) and it still
+    /// holds the same entries, through its mapping when it is the file mapped, used as far,
+    /// else from the file; if not, and its entries are `template`'s, from the file. Nil where
+    /// anything differs or goes wrong.
+    func prepare(path: String, known: KnownFile?, kind: FileKind?, template: KeyTemplate?, copies: TemplateCopies) {
         ready = nil
-        guard let known, known.entries.keys.count > 0 else { return }
-        // A live-mode gauge file may belong to a dead process the merge leaves out: not worth
-        // reading before the merging thread has looked.
-        if skipDeadOwners, let name = MetricFileName(parsing: MetricFileName.baseName(of: path)), case .gauge(let mode) = name.kind,
-           mode.isLive { return }
+        guard let known, known.entries.keys.count > 0 else {
+            if let kind, let template { prepare(path: path, kind: kind, template: template, copies: copies) }
+            return
+        }
         let n = known.entries.keys.count
         if n > scratch.capacity { scratch.grow(to: n, keeping: 0) }
         let (values, stamps) = (scratch.values, scratch.stamps)
@@ -102,6 +109,44 @@ private final class ReadAheadSlot: @unchecked Sendable {
         let mapping = known.mapping.map { $0.length >= used } == true ? nil : ReadMapping(path: path, identity: identity, length: used)
         ready = ReadValues(source: .file(identity: identity, used: used, mapping: mapping), count: n, values: values, stamps: stamps)
     }
+
+    /// Reads the file at `path` if its entries are the first of `shared`'s (the merging
+    /// thread's template of its kind), compared with the reading thread's copy of it.
+    private func prepare(path: String, kind: FileKind, template shared: KeyTemplate, copies: TemplateCopies) {
+        let template: KeyTemplate
+        if let mine = copies.templates[kind], mine.generation == shared.generation {
+            template = mine
+        } else {
+            template = KeyTemplate(copying: shared)
+            copies.templates[kind] = template
+        }
+        if template.count > scratch.capacity { scratch.grow(to: template.count, keeping: 0) }
+        var identity: FileIdentity?
+        var used = 0
+        var read = 0
+        let complete = try? reader.streamEntries(path: path, opened: { opened, usedNow in
+            identity = opened
+            used = usedNow
+        }) { (bytes, base, used) throws(MetricFileError) -> Int in
+            let (next, end, differs) = template.match(from: read, at: base, in: bytes, base: base, used: used, into: scratch)
+            read = next
+            // Another entry than the template's: the merging thread reads the file.
+            if differs { throw MetricFileError(path: path, kind: .vanished) }
+            return end - base
+        }
+        guard complete != nil, read > 0 else { return }
+        ready = ReadValues(source: .template(identity: identity, used: used, sequence: template.sequence), count: read,
+                           values: scratch.values, stamps: scratch.stamps)
+    }
+}
+
+/// One thread's copies of the templates it compares files with, per kind: each thread writes
+/// values into its own (see ``KeyTemplate/run(from:at:in:base:used:into:)``), and keeps it
+/// in its cache from file to file.
+///
+/// `@unchecked Sendable`, without run-time exclusivity checks: only its thread uses it.
+private final class TemplateCopies: @unchecked Sendable {
+    @exclusivity(unchecked) var templates: [FileKind: KeyTemplate] = [:]
 }
 
 /// The files of one merge, read ahead by threads while the merging thread merges them in
@@ -111,21 +156,27 @@ private final class ReadAhead: Sendable {
     /// What the catalog knew of each file when the merge began (its entries and mapping),
     /// for the threads, which never look at the catalog the merging thread changes.
     let known: [KnownFile?]
-    let skipDeadOwners: Bool
+    /// Each file's kind, where a thread may read it though the catalog does not know it
+    /// (nil: a bad name, or a live-mode gauge file whose owner may be dead, which the
+    /// merging thread looks at first).
+    let kinds: [FileKind?]
     private let slots: [ReadAheadSlot]
+    /// Per read-ahead thread, then for the merging thread: its template copies.
+    private let copies: [TemplateCopies]
 
     private struct State {
-        /// Per file: 0 not taken, 1 taken by a read-ahead thread, 2 read by it, 3 taken by the
-        /// merging thread.
+        /// Per file: 0 not taken, 1 taken to be read into its slot, 2 read into it, 3 taken by
+        /// the merging thread to read itself.
         var taken: [UInt8]
-        /// The first file a read-ahead thread may still take.
-        var next = 0
-        /// Files `0..<merged` are merged, so file `i`'s slot is free once `i - slots < merged`.
+        /// Files `0..<merged` are merged. File `i`'s slot (`i % slots`) is free once file
+        /// `i - slots` is merged, so threads take files below `merged + slots`.
         var merged = 0
-        /// The file the merging thread waits for, and per read-ahead thread the `merged` count
-        /// it waits for (-1: none).
-        var mergerWaitsFor = -1
-        var readerWaitsFor: [Int]
+        /// Per kind: the merging thread's latest template, for files the catalog does not know.
+        var templates: [FileKind: KeyTemplate] = [:]
+        /// Whether the merging thread waits for its file, and which threads wait for a file to
+        /// take (woken by the next file merged or template made).
+        var mergerWaits = false
+        var readersWaiting: [Bool]
     }
     private let state: Locked<State>
     private let mergerWakes = DispatchSemaphore(value: 0)
@@ -134,17 +185,23 @@ private final class ReadAhead: Sendable {
     init(paths: [String], known: [KnownFile?], skipDeadOwners: Bool, readers: Int) {
         self.paths = paths
         self.known = known
-        self.skipDeadOwners = skipDeadOwners
+        kinds = paths.map { path in
+            let base = MetricFileName.baseName(of: path)
+            guard let name = MetricFileName(parsing: base) ?? MetricFileName(parsingStaged: base) else { return nil }
+            if skipDeadOwners, case .gauge(let mode) = name.kind, mode.isLive { return nil }
+            return name.kind
+        }
         // Two files ahead per thread: one being read, one waiting for the merging thread.
         slots = (0..<(2 * readers + 1)).map { _ in ReadAheadSlot() }
         state = Locked(State(taken: [UInt8](repeating: 0, count: paths.count),
-                             readerWaitsFor: [Int](repeating: -1, count: readers)))
+                             readersWaiting: [Bool](repeating: false, count: readers)))
         readerWakes = (0..<readers).map { _ in DispatchSemaphore(value: 0) }
+        copies = (0...readers).map { _ in TemplateCopies() }
     }
 
-    /// Waits until `done` holds: first by asking again for a while (a file takes tens of
-    /// microseconds, less than a thread takes to wake), then asleep on `wakes`, which whoever
-    /// changes the state signals once it holds; `done` also records what is waited for.
+    /// Waits until `done` holds: first by asking again for a while (a file takes tens to
+    /// hundreds of microseconds, about what a thread takes to wake), then asleep on `wakes`,
+    /// which whoever changes the state signals; `done` also records that it waits.
     private func wait(on wakes: DispatchSemaphore, until done: () -> Bool) {
         for _ in 0..<200 {
             if done() { return }
@@ -153,118 +210,181 @@ private final class ReadAhead: Sendable {
         while !done() { wakes.wait() }
     }
 
-    /// Takes the first file from `next` on that the catalog knows and no thread has taken,
-    /// below `limit`; marks it taken (1).
-    private static func take(_ state: inout State, known: [KnownFile?], below limit: Int) -> Int? {
-        while state.next < limit && (state.taken[state.next] != 0 || known[state.next] == nil) { state.next += 1 }
-        guard state.next < limit else { return nil }
-        state.taken[state.next] = 1
-        return state.next
+    /// The template a thread compares file `i` with, where it may read the file.
+    private func template(for i: Int, in state: State) -> KeyTemplate? {
+        guard known[i] == nil, let kind = kinds[i] else { return nil }
+        return state.templates[kind]
     }
 
-    /// Reads file `i` (taken) into its slot and marks it read.
-    private func prepare(_ i: Int) {
-        slots[i % slots.count].prepare(path: paths[i], known: known[i], skipDeadOwners: skipDeadOwners)
+    /// Whether a thread may read file `i`: the catalog knows it, or its kind has a template
+    /// (and it is not a live-mode gauge file).
+    private func readable(_ i: Int, in state: State) -> Bool {
+        guard let kind = kinds[i] else { return false }
+        return known[i] != nil || state.templates[kind] != nil
+    }
+
+    /// Takes the first file no thread has taken that a thread may read, among those whose
+    /// slot is free; marks it taken (1).
+    private func take(_ state: inout State) -> Int? {
+        let end = Swift.min(paths.count, state.merged + slots.count)
+        var i = state.merged
+        while i < end && (state.taken[i] != 0 || !readable(i, in: state)) { i += 1 }
+        guard i < end else { return nil }
+        state.taken[i] = 1
+        return i
+    }
+
+    /// Reads file `i` (taken) into its slot on thread `thread` (the merging thread's is the
+    /// last) and marks it read.
+    private func prepare(_ i: Int, template: KeyTemplate?, thread: Int) {
+        slots[i % slots.count].prepare(path: paths[i], known: known[i], kind: kinds[i], template: template, copies: copies[thread])
         let wake = state.withLock { state in
             state.taken[i] = 2
-            return state.mergerWaitsFor == i
+            defer { state.mergerWaits = false }
+            return state.mergerWaits
         }
         if wake { mergerWakes.signal() }
     }
 
-    /// The loop of read-ahead thread `r`: takes the next file the catalog knows that no
-    /// thread has taken, waits for its slot, reads it.
+    /// The loop of read-ahead thread `r`: takes the next file it may read, reads it; ends
+    /// when every file is taken.
     func read(as r: Int) {
-        while let i = state.withLock({ Self.take(&$0, known: known, below: paths.count) }) {
-            // The slot holds file `i - slots.count` until that file is merged.
+        while true {
+            var file: (Int, KeyTemplate?)?
+            var done = false
             wait(on: readerWakes[r]) {
                 state.withLock { state in
-                    let free = state.merged > i - slots.count
-                    state.readerWaitsFor[r] = free ? -1 : i - slots.count + 1
-                    return free
+                    if let i = take(&state) {
+                        file = (i, template(for: i, in: state))
+                    } else if !state.taken[state.merged...].contains(0) {
+                        done = true
+                    } else {
+                        state.readersWaiting[r] = true
+                        return false
+                    }
+                    state.readersWaiting[r] = false
+                    return true
                 }
             }
-            prepare(i)
+            guard let (i, template) = file, !done else { return }
+            prepare(i, template: template, thread: r)
         }
     }
 
-    /// Calls `body` with the values a read-ahead thread read from file `i` (the files in
-    /// order, each once); with nil where it read none, or where no thread had taken the file
-    /// (the merging thread takes it then, and reads it itself). While a thread still reads
-    /// file `i`, the merging thread reads ahead too.
+    /// Calls `body` with the values a thread read from file `i` (the files in order, each
+    /// once), or with nil where the merging thread reads the file itself: no thread may read
+    /// it, or the one that did found it not as expected. While another thread still reads
+    /// file `i`, the merging thread reads the next files ahead too.
     func merge<R: ~Copyable>(file i: Int, _ body: (ReadValues?) -> R) -> R {
         var fromSlot = false
         while true {
-            // 0: merge it, 1: read ahead `ahead`, 2: wait.
-            var ahead = -1
-            let step = state.withLock { state in
+            var ahead: (Int, KeyTemplate?)?
+            let mine = state.withLock { state in
                 switch state.taken[i] {
-                case 0 where known[i] == nil:
+                case 0 where !readable(i, in: state):
                     state.taken[i] = 3
-                    return 0
-                case 0:
-                    // Read into its slot like any other, so that a file the catalog knows
-                    // is merged the same way whoever reads it.
-                    state.taken[i] = 1
-                    ahead = i
-                    return 1
+                    return true
                 case 2:
                     fromSlot = true
-                    return 0
+                    return true
+                case 0:
+                    // Read into its slot as another thread would, so that a file is merged the
+                    // same way whoever reads it.
+                    state.taken[i] = 1
+                    ahead = (i, template(for: i, in: state))
                 default:
-                    // Files up to `i + slots.count - 1` have a free slot (file `i - 1` is merged).
-                    if let j = Self.take(&state, known: known, below: Swift.min(paths.count, i + slots.count)) {
-                        ahead = j
-                        return 1
-                    }
-                    state.mergerWaitsFor = i
-                    return 2
+                    if let j = take(&state) { ahead = (j, template(for: j, in: state)) }
                 }
+                return false
             }
-            if step == 0 { break }
-            if step == 1 {
-                prepare(ahead)
+            if mine { break }
+            if let (j, template) = ahead {
+                prepare(j, template: template, thread: copies.count - 1)
                 continue
             }
             wait(on: mergerWakes) {
                 state.withLock { state in
-                    guard state.taken[i] == 1 else {
-                        state.mergerWaitsFor = -1
-                        return true
-                    }
-                    return false
+                    state.mergerWaits = state.taken[i] == 1
+                    return !state.mergerWaits
                 }
             }
         }
         let result = body(fromSlot ? slots[i % slots.count].ready : nil)
-        let wake = state.withLock { state in
+        let waking = state.withLock { state in
             state.merged = i + 1
-            return state.readerWaitsFor.map { $0 >= 0 && $0 <= i + 1 }
+            return wakeReaders(&state)
         }
-        for (r, wakes) in wake.enumerated() where wakes { readerWakes[r].signal() }
+        for r in waking { readerWakes[r].signal() }
         return result
+    }
+
+    /// Makes `template` the one threads compare files of `kind` with.
+    func publish(_ template: KeyTemplate, for kind: FileKind) {
+        let waking = state.withLock { state in
+            state.templates[kind] = template
+            return wakeReaders(&state)
+        }
+        for r in waking { readerWakes[r].signal() }
+    }
+
+    /// The threads that wait for a file to take, no longer marked waiting.
+    private func wakeReaders(_ state: inout State) -> [Int] {
+        var waking: [Int] = []
+        for r in state.readersWaiting.indices where state.readersWaiting[r] {
+            state.readersWaiting[r] = false
+            waking.append(r)
+        }
+        return waking
+    }
+
+    /// The generation of the template threads compare files of `kind` with (-1: none).
+    func publishedGeneration(of kind: FileKind) -> Int {
+        state.withLock { $0.templates[kind]?.generation ?? -1 }
     }
 }
 
 extension MergeEngine {
     /// Merges the files at `paths` in the order given, with up to `threads - 1` threads
-    /// reading ahead (see the comment at the top of this file) when the catalog knows them
-    /// to hold `readAheadEntries` entries or more; the result is the same as
+    /// reading ahead (see the comment at the top of this file) when the files hold about
+    /// `readAheadEntries` entries or more; the result is the same as
     /// ``add(paths:skipDeadOwners:)``'s.
     mutating func add(paths: [String], skipDeadOwners: Bool, threads: Int, readAheadEntries: Int) {
-        let known = catalog.knownFiles.isEmpty ? [] : paths.map { catalog.knownFiles[$0] }
-        let readers = Swift.min(threads - 1, known.count { $0 != nil } - 1)
-        guard readers > 0, known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) }) >= readAheadEntries else {
+        let readers = Swift.min(threads - 1, paths.count - 1)
+        let known = paths.map { catalog.knownFiles[$0] }
+        // Known files by their entries; a fresh catalog's files by their size (an entry of a
+        // prometheus_client file takes about 100 bytes).
+        let large = catalog.knownFiles.isEmpty ? Self.holdsBytes(paths, atLeast: readAheadEntries * 100)
+            : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) }) >= readAheadEntries
+        guard readers > 0, large else {
             add(paths: paths, skipDeadOwners: skipDeadOwners)
             return
         }
         let ahead = ReadAhead(paths: paths, known: known, skipDeadOwners: skipDeadOwners, readers: readers)
+        // The last file of each kind: no template is made for files that do not follow.
+        var last: [FileKind: Int] = [:]
+        for (i, kind) in ahead.kinds.enumerated() { if let kind { last[kind] = i } }
         // A thread that cannot start leaves its share to the others and to the merging thread.
         for r in 0..<readers { try? Sys.startThread(name: "pmp-merge-read-\(r)") { ahead.read(as: r) } }
         var reader = MetricFileReader()
         defer { forgetFiles(except: paths) }
         for (i, path) in paths.enumerated() {
             ahead.merge(file: i) { ready in add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: ready) }
+            // A new template of this kind, for the files of it still to come.
+            if let kind = ahead.kinds[i], let end = last[kind], end > i, let template = keyTemplate(for: kind),
+               template.generation != ahead.publishedGeneration(of: kind) {
+                ahead.publish(KeyTemplate(copying: template), for: kind)
+            }
         }
+    }
+
+    /// Whether the files at `paths` hold at least `bytes` bytes, as far as their sizes say.
+    private static func holdsBytes(_ paths: [String], atLeast bytes: Int) -> Bool {
+        var total = 0
+        for path in paths {
+            guard let status = try? Sys.lstat(path) else { continue }
+            total += status.size
+            if total >= bytes { return true }
+        }
+        return false
     }
 }
