@@ -100,17 +100,18 @@ public final class MultiProcessCollector: Sendable {
     ///     the application bootstrapped another).
     ///   - maxMergeThreads: the most threads a collection reads files on; by default one per
     ///     online processor, at most 8. The output is the same for any number. One thread
-    ///     merges; the others read ahead the values of files the last collection read (a
-    ///     serving collector's scrapes after its first), once those hold 20,000 entries or
-    ///     more.
+    ///     merges; in directories of about 20,000 entries or more, the others read ahead the
+    ///     values of files whose keys are known: files the last collection read (a serving
+    ///     collector's scrapes after its first), and files equal but for their values to the
+    ///     last file of their kind.
     public convenience init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
                             reporter: ProblemReporter = .default, maxMergeThreads: Int? = nil) {
         self.init(directory: directory, includeSelfMetrics: includeSelfMetrics, skipDeadOwners: skipDeadOwners,
                   reporter: reporter, maxMergeThreads: maxMergeThreads, readAheadEntries: 20_000)
     }
 
-    /// Creates a collector whose merge threads read ahead once the files hold
-    /// `readAheadEntries` known entries (tests read ahead in small directories).
+    /// Creates a collector whose merge threads read ahead once the files hold about
+    /// `readAheadEntries` entries (tests read ahead in small directories).
     package init(directory: String, includeSelfMetrics: Bool, skipDeadOwners: Bool = true, reporter: ProblemReporter,
                  maxMergeThreads: Int?, readAheadEntries: Int) {
         self.directory = directory

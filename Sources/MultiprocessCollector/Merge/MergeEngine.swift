@@ -199,10 +199,9 @@ struct MergeEngine: ~Copyable {
         case .template(let identity, let used, let sequence):
             guard catalog.knownFiles[path] == nil, n <= sequence.keys.count else { return false }
             return sequence.keys.withUnsafeBufferPointer { keys in
-                let entries = identity.map {
-                    remember(path: path, identity: $0, used: used, kind: name.kind, count: n, keys: keys.baseAddress!, known: nil)
-                }
-                accumulate(count: n, name: name, entries: entries, keys: keys.baseAddress!, values: ready.values, timestamps: ready.stamps)
+                guard let keys = keys.baseAddress else { return false }
+                let entries = identity.map { remember(path: path, identity: $0, used: used, kind: name.kind, count: n, keys: keys, known: nil) }
+                accumulate(count: n, name: name, entries: entries, keys: keys, values: ready.values, timestamps: ready.stamps)
                 return true
             }
         }
