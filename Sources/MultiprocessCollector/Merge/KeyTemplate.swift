@@ -88,6 +88,8 @@ final class KeyTemplate {
                         }
                         blockAt = i &+ Self.block
                     }
+                    // Bounds as `EntryBounds.entry` checks them, `used` first.
+                    guard at &+ 4 <= used else { return (i, at, true) }
                     guard at &+ 4 <= available else { return (i, at, false) }
                     let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
                     let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
