@@ -70,7 +70,6 @@ final class KeyTemplate {
     func match(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
                into scratch: borrowing EntryScratch) -> (next: Int, pos: Int, differs: Bool) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
-        let available = base &+ bytes.count
         let values = scratch.values, stamps = scratch.stamps, ids = scratch.keys
         return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
             sequence.keys.withUnsafeBufferPointer { keys in
@@ -88,19 +87,22 @@ final class KeyTemplate {
                         }
                         blockAt = i &+ Self.block
                     }
-                    // Bounds as `EntryBounds.entry` checks them, `used` first.
-                    guard at &+ 4 <= used else { return (i, at, true) }
-                    guard at &+ 4 <= available else { return (i, at, false) }
-                    let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
-                    let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-                    guard length >= 0, valueAt == Int(valueOffsets[i]), valueAt &+ 16 <= used else { return (i, at, true) }
-                    guard valueAt &+ 16 <= available else { return (i, at, false) }
-                    guard Sys.bytesEqual(start + (at &- base), room + at, count: valueAt &- at) else { return (i, at, true) }
+                    // Bounds checked as the merge checks them; out of bounds: not the image's.
+                    let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
+                    do {
+                        entry = try EntryBounds.entry(at: at, in: bytes, base: base, used: used, path: "")
+                    } catch {
+                        return (i, at, true)
+                    }
+                    guard let (_, valueAt, end) = entry else { return (i, at, false) }
+                    // Its value where the image has it, and its length, key and padding the image's.
+                    guard base &+ valueAt == Int(valueOffsets[i]),
+                          Sys.bytesEqual(start + (at &- base), room + at, count: base &+ valueAt &- at) else { return (i, at, true) }
                     ids[i] = keys[i]
-                    values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)))
-                    stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)))
+                    values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+                    stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
                     i &+= 1
-                    at = valueAt &+ 16
+                    at = end
                 }
                 return (i, at, false)
             }

@@ -350,12 +350,11 @@ extension MergeEngine {
     /// ``add(paths:skipDeadOwners:)``'s.
     mutating func add(paths: [String], skipDeadOwners: Bool, threads: Int, readAheadEntries: Int) {
         let readers = Swift.min(threads - 1, paths.count - 1)
-        let known = paths.map { catalog.knownFiles[$0] }
+        let known = readers > 0 ? paths.map { catalog.knownFiles[$0] } : []
         // Known files by their entries; a fresh catalog's files by their size (an entry of a
         // prometheus_client file takes about 100 bytes).
-        let large = catalog.knownFiles.isEmpty ? Self.holdsBytes(paths, atLeast: readAheadEntries * 100)
-            : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) }) >= readAheadEntries
-        guard readers > 0, large else {
+        guard readers > 0, catalog.knownFiles.isEmpty ? Self.holdsBytes(paths, atLeast: readAheadEntries * 100)
+                : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) }) >= readAheadEntries else {
             add(paths: paths, skipDeadOwners: skipDeadOwners)
             return
         }
