@@ -146,18 +146,15 @@ struct ParallelMergeTests {
         #expect(scrapes[0].problems.last?.contains("counter_311.db: entry_out_of_bounds") == true, "\(scrapes[0].problems)")
     }
 
-    /// Copies of a file that gives its kind a template, each damaged at random (a byte
-    /// changed, `used` moved anywhere or just past an entry's start, the file cut short, an
-    /// entry's length rewritten), merge to the
-    /// same bytes and problems on every thread count: whatever a reading thread makes of them,
-    /// the merging thread reads them itself.
-    @Test(arguments: [UInt64(1), 2, 3]) func randomlyDamagedCopiesOfATemplateFileMergeAlike(seed: UInt64) throws {
-        let dir = TempDirectory("par"); defer { dir.remove() }
-        let ops = (0..<120).map { i in
-            PyOp(type: "counter", name: "requests", help: "Requests.", labelnames: ["path"], labels: ["/p\(i)"], op: "inc", amount: Double(i + 1))
-        }
-        try pythonWrite(dir.path, pid: "401", ops)
-        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_401.db"))))
+    /// 120 counter series of one family.
+    static let requests = (0..<120).map { i in
+        PyOp(type: "counter", name: "requests", help: "Requests.", labelnames: ["path"], labels: ["/p\(i)"], op: "inc", amount: Double(i + 1))
+    }
+
+    /// `good`, a Python-written file, damaged at random in way `how % 5`: a byte changed,
+    /// `used` moved anywhere, the file cut short, `used` moved 1-3 bytes past an entry's
+    /// start, an entry's length rewritten.
+    static func damage(_ good: [UInt8], how: Int, using rng: inout ExpositionRandom) -> [UInt8] {
         let used = Int(good[0]) | Int(good[1]) << 8 | Int(good[2]) << 16 | Int(good[3]) << 24
         var starts: [Int] = []
         var at = 8
@@ -166,26 +163,55 @@ struct ParallelMergeTests {
             let length = Int(good[at]) | Int(good[at + 1]) << 8 | Int(good[at + 2]) << 16 | Int(good[at + 3]) << 24
             at += ((length + 4) & ~7) + 8 + 16
         }
+        var bytes = good
+        func put(_ value: Int, at offset: Int) {
+            for k in 0..<4 { bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
+        }
+        switch how % 5 {
+        case 0: bytes[Int.random(in: 8..<used, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
+        case 1: put(Int.random(in: 8...(used + 64), using: &rng), at: 0)
+        case 2: bytes = Array(bytes.prefix(Int.random(in: 0...used, using: &rng)))
+        case 3: put(starts[Int.random(in: 1..<starts.count, using: &rng)] + Int.random(in: 1...3, using: &rng), at: 0)
+        default:
+            let start = starts[Int.random(in: 0..<starts.count, using: &rng)]
+            put(Int.random(in: -8...(used + 8), using: &rng), at: start)
+        }
+        return bytes
+    }
+
+    /// Copies of a file that gives its kind a template, each damaged at random (``damage(_:how:using:)``),
+    /// merge to the same bytes and problems on every thread count: whatever a reading thread
+    /// makes of them, the merging thread reads them itself.
+    @Test(arguments: [UInt64(1), 2, 3]) func randomlyDamagedCopiesOfATemplateFileMergeAlike(seed: UInt64) throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        try pythonWrite(dir.path, pid: "401", Self.requests)
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_401.db"))))
         var rng = ExpositionRandom(seed: seed)
         for copy in 0..<24 {
-            var bytes = good
-            func put(_ value: Int, at offset: Int) {
-                for k in 0..<4 { bytes[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
-            }
-            switch copy % 5 {
-            case 0: bytes[Int.random(in: 8..<used, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng)
-            case 1: put(Int.random(in: 8...(used + 64), using: &rng), at: 0)
-            case 2: bytes = Array(bytes.prefix(Int.random(in: 0...used, using: &rng)))
-            case 3: put(starts[Int.random(in: 1..<starts.count, using: &rng)] + Int.random(in: 1...3, using: &rng), at: 0)
-            default:
-                let start = starts[Int.random(in: 0..<starts.count, using: &rng)]
-                put(Int.random(in: -8...(used + 8), using: &rng), at: start)
-            }
-            try CollectorTests.write(bytes, to: dir.file("counter_\(500 + copy).db"))
+            try CollectorTests.write(Self.damage(good, how: copy, using: &rng), to: dir.file("counter_\(500 + copy).db"))
         }
         try CollectorTests.write(good, to: dir.file("counter_600.db"))
         let scrapes = try Self.expectSameForEveryThreadCount(dir.path)
         #expect(!scrapes[0].problems.isEmpty)
+    }
+
+    /// A kind's lead file (its first, whose bytes threads compare the files after it with
+    /// before the merging thread has decoded it) damaged at random, then exact copies of it
+    /// and of the file whole: merged as one thread merges them, on every thread count, and
+    /// the copies of a lead the merging thread finds bad are as bad (never taken for the
+    /// keys of its image).
+    @Test(arguments: [UInt64(1), 2, 3]) func randomlyDamagedLeadFilesMergeAlike(seed: UInt64) throws {
+        let dir = TempDirectory("par"); defer { dir.remove() }
+        try pythonWrite(dir.path, pid: "401", Self.requests)
+        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_401.db"))))
+        var rng = ExpositionRandom(seed: seed)
+        for how in 0..<5 {
+            let lead = Self.damage(good, how: how, using: &rng)
+            for pid in 401...405 { try CollectorTests.write(lead, to: dir.file("counter_\(pid).db")) }
+            for pid in 500...503 { try CollectorTests.write(good, to: dir.file("counter_\(pid).db")) }
+            let scrapes = try Self.expectSameForEveryThreadCount(dir.path)
+            #expect([0, 5].contains(scrapes[0].problems.count), "damage \(how): \(scrapes[0].problems)")
+        }
     }
 
     @Test func damagedFilesAmongGoodOnesAreReportedAlike() throws {

@@ -15,9 +15,16 @@ import SystemCalls
 ///
 /// Every key of the image passed the checks of a file of its kind (the file was good), so an
 /// entry equal to the image's needs no other check; its key id is the image's.
+///
+/// A *lead* image (``init(lead:valueOffsets:generation:)``) is a file's bytes as read, made
+/// before the merging thread decodes that file: its keys have no ids yet (``sequence`` is
+/// nil), and files found equal to it are only handed over once the merging thread has read
+/// the same keys from that file (see ReadAhead.swift).
 final class KeyTemplate {
-    /// The keys and value offsets of the file the image was made from.
-    let sequence: KeySequence
+    /// The keys of the file the image was made from (nil for a lead image).
+    let sequence: KeySequence?
+    /// Per entry: the file offset of its value.
+    let valueOffsets: [UInt32]
     /// The file's bytes from offset 0 up to the end of its last entry (the header and the
     /// values are room, never compared).
     private let image: UnsafeMutableRawBufferPointer
@@ -29,6 +36,7 @@ final class KeyTemplate {
     /// The image of `sequence`, whose keys are interned in `keys`.
     init(sequence: KeySequence, keys: borrowing KeyInterner, generation: Int) {
         self.sequence = sequence
+        valueOffsets = sequence.valueOffsets
         self.generation = generation
         let end = (sequence.valueOffsets.last.map { Int($0) } ?? FileFormat.headerSize - 16) + 16
         image = .allocate(byteCount: end, alignment: 8)
@@ -44,10 +52,23 @@ final class KeyTemplate {
         }
     }
 
+    /// The lead image of a file whose first bytes, up to the end of its entry number
+    /// `valueOffsets.count - 1`, are those of `lead` (read as ``MetricFileReader`` reads a
+    /// file, its header checked and each entry's bounds as ``EntryBounds/entry(at:in:base:used:path:)``
+    /// checks them); `valueOffsets` are its entries' value offsets. The template owns `lead`
+    /// and deallocates it.
+    init(lead: UnsafeMutableRawBufferPointer, valueOffsets: [UInt32], generation: Int) {
+        sequence = nil
+        self.valueOffsets = valueOffsets
+        self.generation = generation
+        image = lead
+    }
+
     /// A template with its own copy of `other`'s image, for another thread: ``run(from:at:in:base:used:into:)``
     /// writes values into the image it compares.
     init(copying other: KeyTemplate) {
         sequence = other.sequence
+        valueOffsets = other.valueOffsets
         generation = other.generation
         image = .allocate(byteCount: other.image.count, alignment: 8)
         image.copyMemory(from: UnsafeRawBufferPointer(other.image))
@@ -55,15 +76,32 @@ final class KeyTemplate {
 
     deinit { image.deallocate() }
 
-    var count: Int { sequence.keys.count }
+    var count: Int { valueOffsets.count }
 
     /// The file offset of entry `i` (`i < count`).
-    func start(of i: Int) -> Int { i == 0 ? FileFormat.headerSize : Int(sequence.valueOffsets[i - 1]) + 16 }
+    func start(of i: Int) -> Int { i == 0 ? FileFormat.headerSize : Int(valueOffsets[i - 1]) + 16 }
+
+    /// How many of the first entries of this lead image hold the keys of `sequence` (interned
+    /// in `keys`): as many as the shorter of the two has when every one of those has the
+    /// same length, key and value offset, else 0.
+    func agreement(with sequence: KeySequence, keys: borrowing KeyInterner) -> Int {
+        let m = Swift.min(count, sequence.keys.count)
+        guard let room = image.baseAddress, valueOffsets[..<m].elementsEqual(sequence.valueOffsets[..<m]) else { return 0 }
+        for i in 0..<m {
+            let at = start(of: i)
+            let key = keys.bytes(of: sequence.keys[i])
+            guard Int32(littleEndian: image.loadUnaligned(fromByteOffset: at, as: Int32.self)) == Int32(truncatingIfNeeded: key.count) else { return 0 }
+            if let bytes = key.baseAddress, !Sys.bytesEqual(room + at + 4, bytes, count: key.count) { return 0 }
+        }
+        return m
+    }
 
     /// Resolves entries from `first` on, the first at file offset `pos`, while each equals the
     /// image's: a block at a time (``run(from:at:in:base:used:into:)``), else one entry at a
     /// time, for the entries before a block that differs or does not lie whole in `bytes`
-    /// (an entry equals the image's when its length, key and padding bytes do).
+    /// (an entry equals the image's when its length, key and padding bytes do). Their values
+    /// and timestamps go to `scratch` at their index, and their key ids too unless this is a
+    /// lead image.
     /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`,
     ///   and whether `next` is another entry than the image's (or lies past `used`, or
     ///   follows the image's last entry) rather than not lying whole inside `bytes` yet.
@@ -71,8 +109,8 @@ final class KeyTemplate {
                into scratch: borrowing EntryScratch) -> (next: Int, pos: Int, differs: Bool) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
         let values = scratch.values, stamps = scratch.stamps, ids = scratch.keys
-        return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
-            sequence.keys.withUnsafeBufferPointer { keys in
+        return valueOffsets.withUnsafeBufferPointer { valueOffsets in
+            (sequence?.keys ?? []).withUnsafeBufferPointer { keys in
                 var i = first, at = pos
                 // After a block that is not whole here or differs, its entries one by one.
                 var blockAt = i
@@ -98,7 +136,7 @@ final class KeyTemplate {
                     // Its value where the image has it, and its length, key and padding the image's.
                     guard base &+ valueAt == Int(valueOffsets[i]),
                           Sys.bytesEqual(start + (at &- base), room + at, count: base &+ valueAt &- at) else { return (i, at, true) }
-                    ids[i] = keys[i]
+                    if let keys = keys.baseAddress { ids[i] = keys[i] }
                     values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
                     stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
                     i &+= 1
@@ -111,8 +149,9 @@ final class KeyTemplate {
 
     /// Resolves entries from `first` on, the first at file offset `pos` (where the image has
     /// its entry `first`), one block of entries at a time, while a whole block lies inside
-    /// `bytes` and `used` and equals the image but for values and timestamps; their key ids,
-    /// values and timestamps go to `scratch` at their index.
+    /// `bytes` and `used` and equals the image but for values and timestamps; their values
+    /// and timestamps go to `scratch` at their index, and their key ids too unless this is a
+    /// lead image.
     /// - Returns: the entries resolved up to (not including) `next`, and the offset of
     ///   `next`; `next == first` when the first block differs or does not fit.
     func run(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
@@ -121,7 +160,7 @@ final class KeyTemplate {
         // Offsets below `used` (an Int32) plus one entry: they cannot overflow an Int.
         let limit = Swift.min(used, base &+ bytes.count, image.count)
         let values = scratch.values, stamps = scratch.stamps
-        return sequence.valueOffsets.withUnsafeBufferPointer { valueOffsets in
+        return valueOffsets.withUnsafeBufferPointer { valueOffsets in
             var i = first, pos = pos
             while i &+ Self.block <= count {
                 // Bounds as `EntryBounds.entry` checks them; the values into the image's room.
@@ -144,7 +183,7 @@ final class KeyTemplate {
                     k &+= 1
                 }
                 guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
-                sequence.keys.withUnsafeBufferPointer { keys in
+                sequence?.keys.withUnsafeBufferPointer { keys in
                     if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
                 }
                 i &+= Self.block

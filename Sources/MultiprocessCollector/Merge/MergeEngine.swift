@@ -204,6 +204,9 @@ struct MergeEngine: ~Copyable {
                 accumulate(count: n, name: name, entries: entries, keys: keys, values: ready.values, timestamps: ready.stamps)
                 return true
             }
+        case .lead:
+            // Not taken as `template` by the merge loop (ReadAhead.swift): read here.
+            return false
         }
         accumulate(count: n, name: name, entries: entries, keys: scratch.keys, values: ready.values, timestamps: ready.stamps)
         return true
@@ -310,6 +313,13 @@ struct MergeEngine: ~Copyable {
         return template
     }
 
+    /// The generation of the template ``keyTemplate(for:)`` returns for `kind`, without
+    /// making it (nil: none).
+    func templateGeneration(for kind: FileKind) -> Int? {
+        guard let sequence = lastKeySequence[kind], sequence.keys.count >= KeyTemplate.block else { return nil }
+        return sequenceGeneration[kind] ?? 0
+    }
+
     /// Drops what the catalog knows of files that were not listed this time.
     mutating func forgetFiles(except paths: [String]) {
         guard catalog.knownFiles.count > 0 else { return }
@@ -352,7 +362,7 @@ struct MergeEngine: ~Copyable {
             if let template, n >= retryAt, n < template.count, pos == template.start(of: n) {
                 let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch)
                 if next > n {
-                    previous = template.sequence.keys[next - 1]
+                    previous = template.sequence?.keys[next - 1] ?? previous
                     n = next
                     pos = at
                     if pos >= used { break }

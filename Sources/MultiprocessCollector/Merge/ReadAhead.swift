@@ -27,7 +27,18 @@ import SystemCalls
 // another core costs about what reading them does: tried, a fresh collect took longer.) While
 // the file it needs next is still being read, it reads ahead too. Threads read at most `slots`
 // files ahead of the merge, so memory stays bounded (a slot holds a file's values: 16 bytes
-// per entry).
+// per entry, and 4 for key ids).
+//
+// Decoding a kind's first file is the longest step of a fresh merge (tens of thousands of new
+// keys), and the other threads need not wait for it: a read-ahead thread makes a *lead image*
+// of that file (its bytes as it reads them, ``KeyTemplate/init(lead:valueOffsets:generation:)``)
+// and compares the files after it with that while the merging thread decodes it; the window
+// is then as wide as about `ReadAhead.window` entries. A file found equal to the lead image is
+// handed over without key ids; the merging thread takes it as equal to its own template only
+// when the keys it read from the lead file are the image's (``KeyTemplate/agreement(with:keys:)``:
+// the file may have changed between the two reads) and the lead file was good, and reads it
+// itself otherwise. When they are, the lead image stands for the merging thread's template,
+// which is then not published.
 
 /// The values and timestamps of every entry of a file whose keys are known, read by a
 /// read-ahead thread into its slot.
@@ -45,6 +56,11 @@ struct ReadValues {
         /// unknown), used as far as `used`, whose entries are the first of `sequence`'s, each
         /// equal to the template's entry byte for byte but for its value and timestamp.
         case template(identity: FileIdentity?, used: Int, sequence: KeySequence)
+        /// Read as for `template`, from a file whose entries are the first of `lead`'s, a lead
+        /// image made from its kind's first file before the merging thread decoded that file
+        /// (``KeyTemplate/init(lead:valueOffsets:generation:)``): the merging thread takes it
+        /// as `template` once it has read the same keys from that file.
+        case lead(identity: FileIdentity?, used: Int, lead: KeyTemplate)
     }
     let source: Source
     let count: Int
@@ -58,7 +74,6 @@ struct ReadValues {
 /// handed over under ``ReadAhead``'s lock (the reading thread until it marks the file ready,
 /// then the merging thread until it marks the file merged).
 private final class ReadAheadSlot: @unchecked Sendable {
-    @exclusivity(unchecked) var reader = MetricFileReader()
     @exclusivity(unchecked) var scratch = EntryScratch(capacity: 0)
     @exclusivity(unchecked) var ready: ReadValues?
 
@@ -66,17 +81,17 @@ private final class ReadAheadSlot: @unchecked Sendable {
     /// holds the same entries, through its mapping when it is the file mapped, used as far,
     /// else from the file; if not, and its entries are `template`'s, from the file. Nil where
     /// anything differs or goes wrong.
-    func prepare(path: String, known: KnownFile?, kind: FileKind?, template: KeyTemplate?, copies: TemplateCopies) {
+    func prepare(path: String, known: KnownFile?, kind: FileKind?, template: KeyTemplate?, thread: ThreadTools) {
         ready = nil
         guard let known, known.entries.keys.count > 0 else {
-            if let kind, let template { prepare(path: path, kind: kind, template: template, copies: copies) }
+            if let kind, let template { prepare(path: path, kind: kind, template: template, thread: thread) }
             return
         }
         let n = known.entries.keys.count
         if n > scratch.capacity { scratch.grow(to: n, keeping: 0) }
         let (values, stamps) = (scratch.values, scratch.stamps)
         if let mapping = known.mapping {
-            guard case let (identity, used)? = try? reader.peek(path: path) else { return }
+            guard case let (identity, used)? = try? thread.reader.peek(path: path) else { return }
             if identity == known.identity, used == known.used, used <= mapping.length {
                 // Truncated under the mapping: the merging thread finds that out again and
                 // drops the mapping.
@@ -91,7 +106,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
         var trusted = 0
         var read = 0
         let complete = try? known.entries.lengths.withUnsafeBufferPointer { lengths throws(MetricFileError) in
-            try reader.streamEntries(path: path, opened: { opened, usedNow in
+            try thread.reader.streamEntries(path: path, opened: { opened, usedNow in
                 identity = opened
                 used = usedNow
                 trusted = known.trustedEntries(opened: opened, used: usedNow)
@@ -112,19 +127,19 @@ private final class ReadAheadSlot: @unchecked Sendable {
 
     /// Reads the file at `path` if its entries are the first of `shared`'s (the merging
     /// thread's template of its kind), compared with the reading thread's copy of it.
-    private func prepare(path: String, kind: FileKind, template shared: KeyTemplate, copies: TemplateCopies) {
+    private func prepare(path: String, kind: FileKind, template shared: KeyTemplate, thread: ThreadTools) {
         let template: KeyTemplate
-        if let mine = copies.templates[kind], mine.generation == shared.generation {
+        if let mine = thread.templates[kind], mine.generation == shared.generation {
             template = mine
         } else {
             template = KeyTemplate(copying: shared)
-            copies.templates[kind] = template
+            thread.templates[kind] = template
         }
         if template.count > scratch.capacity { scratch.grow(to: template.count, keeping: 0) }
         var identity: FileIdentity?
         var used = 0
         var read = 0
-        let complete = try? reader.streamEntries(path: path, opened: { opened, usedNow in
+        let complete = try? thread.reader.streamEntries(path: path, opened: { opened, usedNow in
             identity = opened
             used = usedNow
         }) { (bytes, base, used) throws(MetricFileError) -> Int in
@@ -135,17 +150,60 @@ private final class ReadAheadSlot: @unchecked Sendable {
             return end - base
         }
         guard complete != nil, read > 0 else { return }
-        ready = ReadValues(source: .template(identity: identity, used: used, sequence: template.sequence), count: read,
-                           values: scratch.values, stamps: scratch.stamps)
+        let source: ReadValues.Source = template.sequence.map { .template(identity: identity, used: used, sequence: $0) }
+            ?? .lead(identity: identity, used: used, lead: shared)
+        ready = ReadValues(source: source, count: read, values: scratch.values, stamps: scratch.stamps)
+    }
+
+    /// The lead image (``KeyTemplate/init(lead:valueOffsets:generation:)``) of the file at
+    /// `path`: its whole entries up to the first that lies out of bounds; nil where it cannot
+    /// be read or has fewer than a block of entries.
+    static func lead(path: String, generation: Int, reader: inout MetricFileReader) -> KeyTemplate? {
+        var image = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        var offsets: [UInt32] = []
+        do {
+            _ = try reader.streamEntries(path: path, opened: { _, used in
+                image = .allocate(byteCount: used, alignment: 8)
+            }) { (chunk, base, used) throws(MetricFileError) -> Int in
+                var pos = base
+                var ended = false
+                var found: [UInt32] = []
+                found.reserveCapacity(chunk.count / 24 + 1)
+                while pos < used {
+                    let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
+                    do {
+                        entry = try EntryBounds.entry(at: pos, in: chunk, base: base, used: used, path: path)
+                    } catch {
+                        ended = true
+                        break
+                    }
+                    guard let (_, valueAt, end) = entry else { break }
+                    found.append(UInt32(truncatingIfNeeded: base + valueAt))
+                    pos = end
+                }
+                offsets.append(contentsOf: found)
+                // The chunk lies inside `used`, the image's size.
+                UnsafeMutableRawBufferPointer(rebasing: image[base..<pos]).copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[0..<(pos - base)]))
+                // An entry out of bounds: the image ends before it.
+                if ended { throw MetricFileError(path: path, kind: .vanished) }
+                return pos - base
+            }
+        } catch {}
+        guard offsets.count >= KeyTemplate.block else {
+            image.deallocate()
+            return nil
+        }
+        return KeyTemplate(lead: image, valueOffsets: offsets, generation: generation)
     }
 }
 
-/// One thread's copies of the templates it compares files with, per kind: each thread writes
-/// values into its own (see ``KeyTemplate/run(from:at:in:base:used:into:)``), and keeps it
-/// in its cache from file to file.
+/// What one thread reads files with: its reader, and its copies of the templates it compares
+/// files with, per kind (each thread writes values into its own: see
+/// ``KeyTemplate/run(from:at:in:base:used:into:)``); both stay in its cache from file to file.
 ///
 /// `@unchecked Sendable`, without run-time exclusivity checks: only its thread uses it.
-private final class TemplateCopies: @unchecked Sendable {
+private final class ThreadTools: @unchecked Sendable {
+    @exclusivity(unchecked) var reader = MetricFileReader()
     @exclusivity(unchecked) var templates: [FileKind: KeyTemplate] = [:]
 }
 
@@ -160,9 +218,13 @@ private final class ReadAhead: Sendable {
     /// (nil: a bad name, or a live-mode gauge file whose owner may be dead, which the
     /// merging thread looks at first).
     let kinds: [FileKind?]
+    /// Per kind: its lead file, the first file of it the catalog does not know when others
+    /// of it follow, whose lead image a read-ahead thread makes when it has no file to read
+    /// but those after it.
+    let leads: [FileKind: Int]
     private let slots: [ReadAheadSlot]
-    /// Per read-ahead thread, then for the merging thread: its template copies.
-    private let copies: [TemplateCopies]
+    /// Per read-ahead thread, then for the merging thread: what it reads files with.
+    private let tools: [ThreadTools]
 
     private struct State {
         /// Per file: 0 not taken, 1 taken to be read into its slot, 2 read into it, 3 taken by
@@ -171,18 +233,28 @@ private final class ReadAhead: Sendable {
         /// Files `0..<merged` are merged. File `i`'s slot (`i % slots`) is free once file
         /// `i - slots` is merged, so threads take files below `merged + slots`.
         var merged = 0
-        /// Per kind: the merging thread's latest template, for files the catalog does not know.
+        /// Per kind: the merging thread's latest template, for files the catalog does not know,
+        /// and the generation of the one it stands for (see `adopt`).
         var templates: [FileKind: KeyTemplate] = [:]
+        var generations: [FileKind: Int] = [:]
+        /// Per kind: the lead image of its lead file, for the files of it after that one while
+        /// the merging thread has published no template; whether a thread is making it.
+        var leadImages: [FileKind: KeyTemplate] = [:]
+        var leadsTaken: Set<FileKind> = []
         /// Whether the merging thread waits for its file, and which threads wait for a file to
         /// take (woken by the next file merged or template made).
         var mergerWaits = false
         var readersWaiting: [Bool]
     }
     private let state: Locked<State>
+    /// Entries the read-ahead slots of one merge hold at most, about (20 bytes each), where
+    /// the slots are more than two per thread.
+    static let window = 1 << 19
     private let mergerWakes = DispatchSemaphore(value: 0)
     private let readerWakes: [DispatchSemaphore]
 
-    init(paths: [String], known: [KnownFile?], skipDeadOwners: Bool, readers: Int) {
+    /// - Parameter entries: about how many entries the files hold.
+    init(paths: [String], known: [KnownFile?], skipDeadOwners: Bool, readers: Int, entries: Int) {
         self.paths = paths
         self.known = known
         kinds = paths.map { path in
@@ -191,12 +263,24 @@ private final class ReadAhead: Sendable {
             if skipDeadOwners, case .gauge(let mode) = name.kind, mode.isLive { return nil }
             return name.kind
         }
-        // Two files ahead per thread: one being read, one waiting for the merging thread.
-        slots = (0..<(2 * readers + 1)).map { _ in ReadAheadSlot() }
+        var leads: [FileKind: Int] = [:]
+        var followed: Set<FileKind> = []
+        for (i, kind) in kinds.enumerated() where known[i] == nil {
+            guard let kind else { continue }
+            if leads[kind] == nil { leads[kind] = i } else { followed.insert(kind) }
+        }
+        self.leads = leads.filter { followed.contains($0.key) }
+        // Two files ahead per thread (one being read, one waiting for the merging thread);
+        // where the merging thread will decode lead files, as many as hold about
+        // `ReadAhead.window` entries, so that the threads read on meanwhile (a wider window
+        // only costs where files are quick to read: the values handed over leave the cache).
+        var count = 2 * readers + 1
+        if !self.leads.isEmpty { count = Swift.max(count, Swift.min(paths.count, Self.window / Swift.max(1, entries / paths.count))) }
+        slots = (0..<count).map { _ in ReadAheadSlot() }
         state = Locked(State(taken: [UInt8](repeating: 0, count: paths.count),
                              readersWaiting: [Bool](repeating: false, count: readers)))
         readerWakes = (0..<readers).map { _ in DispatchSemaphore(value: 0) }
-        copies = (0...readers).map { _ in TemplateCopies() }
+        tools = (0...readers).map { _ in ThreadTools() }
     }
 
     /// Waits until `done` holds: first by asking again for a while (a file takes tens to
@@ -210,17 +294,19 @@ private final class ReadAhead: Sendable {
         while !done() { wakes.wait() }
     }
 
-    /// The template a thread compares file `i` with, where it may read the file.
+    /// The template a thread compares file `i` with, where it may read the file: the merging
+    /// thread's, else the lead image for a file after its kind's lead file.
     private func template(for i: Int, in state: State) -> KeyTemplate? {
         guard known[i] == nil, let kind = kinds[i] else { return nil }
-        return state.templates[kind]
+        if let template = state.templates[kind] { return template }
+        guard let lead = leads[kind], i > lead else { return nil }
+        return state.leadImages[kind]
     }
 
-    /// Whether a thread may read file `i`: the catalog knows it, or its kind has a template
-    /// (and it is not a live-mode gauge file).
+    /// Whether a thread may read file `i`: the catalog knows it, or there is a template to
+    /// compare it with (and it is not a live-mode gauge file).
     private func readable(_ i: Int, in state: State) -> Bool {
-        guard let kind = kinds[i] else { return false }
-        return known[i] != nil || state.templates[kind] != nil
+        known[i] != nil ? kinds[i] != nil : template(for: i, in: state) != nil
     }
 
     /// Takes the first file no thread has taken that a thread may read, among those whose
@@ -234,10 +320,23 @@ private final class ReadAhead: Sendable {
         return i
     }
 
+    /// Takes the making of a lead image the first file no thread has taken, among those
+    /// whose slot is free, waits for (see `leads`).
+    private func takeLead(_ state: inout State) -> (FileKind, Int)? {
+        let end = Swift.min(paths.count, state.merged + slots.count)
+        for i in state.merged..<end where state.taken[i] == 0 && known[i] == nil {
+            guard let kind = kinds[i], let lead = leads[kind], i > lead, state.templates[kind] == nil,
+                  !state.leadsTaken.contains(kind) else { continue }
+            state.leadsTaken.insert(kind)
+            return (kind, lead)
+        }
+        return nil
+    }
+
     /// Reads file `i` (taken) into its slot on thread `thread` (the merging thread's is the
     /// last) and marks it read.
     private func prepare(_ i: Int, template: KeyTemplate?, thread: Int) {
-        slots[i % slots.count].prepare(path: paths[i], known: known[i], kind: kinds[i], template: template, copies: copies[thread])
+        slots[i % slots.count].prepare(path: paths[i], known: known[i], kind: kinds[i], template: template, thread: tools[thread])
         let wake = state.withLock { state in
             state.taken[i] = 2
             defer { state.mergerWaits = false }
@@ -246,16 +345,20 @@ private final class ReadAhead: Sendable {
         if wake { mergerWakes.signal() }
     }
 
-    /// The loop of read-ahead thread `r`: takes the next file it may read, reads it; ends
-    /// when every file is taken.
+    /// The loop of read-ahead thread `r`: takes the next file it may read, reads it, or where
+    /// there is none, makes the lead image files after it need; ends when every file is
+    /// taken.
     func read(as r: Int) {
         while true {
             var file: (Int, KeyTemplate?)?
+            var lead: (FileKind, Int)?
             var done = false
             wait(on: readerWakes[r]) {
                 state.withLock { state in
                     if let i = take(&state) {
                         file = (i, template(for: i, in: state))
+                    } else if let next = takeLead(&state) {
+                        lead = next
                     } else if !state.taken[state.merged...].contains(0) {
                         done = true
                     } else {
@@ -265,6 +368,16 @@ private final class ReadAhead: Sendable {
                     state.readersWaiting[r] = false
                     return true
                 }
+            }
+            if let (kind, i) = lead {
+                // Generations below -1 (the merging thread's are 0 and up, -1 is none): one per file.
+                let image = ReadAheadSlot.lead(path: paths[i], generation: -2 - i, reader: &tools[r].reader)
+                let waking = state.withLock { state in
+                    state.leadImages[kind] = image
+                    return wakeReaders(&state)
+                }
+                for w in waking { readerWakes[w].signal() }
+                continue
             }
             guard let (i, template) = file, !done else { return }
             prepare(i, template: template, thread: r)
@@ -299,7 +412,7 @@ private final class ReadAhead: Sendable {
             }
             if mine { break }
             if let (j, template) = ahead {
-                prepare(j, template: template, thread: copies.count - 1)
+                prepare(j, template: template, thread: tools.count - 1)
                 continue
             }
             wait(on: mergerWakes) {
@@ -322,9 +435,21 @@ private final class ReadAhead: Sendable {
     func publish(_ template: KeyTemplate, for kind: FileKind) {
         let waking = state.withLock { state in
             state.templates[kind] = template
+            state.generations[kind] = template.generation
             return wakeReaders(&state)
         }
         for r in waking { readerWakes[r].signal() }
+    }
+
+    /// The lead image of `kind`'s lead file, once made.
+    func leadImage(of kind: FileKind) -> KeyTemplate? {
+        state.withLock { $0.leadImages[kind] }
+    }
+
+    /// Records that the merging thread's template of `kind` of `generation` holds the keys of
+    /// the kind's lead image, which threads go on comparing files with instead.
+    func adopt(_ generation: Int, for kind: FileKind) {
+        state.withLock { $0.generations[kind] = generation }
     }
 
     /// The threads that wait for a file to take, no longer marked waiting.
@@ -337,9 +462,10 @@ private final class ReadAhead: Sendable {
         return waking
     }
 
-    /// The generation of the template threads compare files of `kind` with (-1: none).
+    /// The generation of the merging thread's template that threads compare files of `kind`
+    /// with, or its lead image in its place (-1: none).
     func publishedGeneration(of kind: FileKind) -> Int {
-        state.withLock { $0.templates[kind]?.generation ?? -1 }
+        state.withLock { $0.generations[kind] ?? -1 }
     }
 }
 
@@ -353,12 +479,13 @@ extension MergeEngine {
         let known = readers > 0 ? paths.map { catalog.knownFiles[$0] } : []
         // Known files by their entries; a fresh catalog's files by their size (an entry of a
         // prometheus_client file takes about 100 bytes).
-        guard readers > 0, catalog.knownFiles.isEmpty ? Self.holdsBytes(paths, atLeast: readAheadEntries * 100)
-                : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) }) >= readAheadEntries else {
+        let entries = readers == 0 ? 0 : catalog.knownFiles.isEmpty ? Self.bytes(of: paths) / 100
+            : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) })
+        guard readers > 0, entries >= readAheadEntries else {
             add(paths: paths, skipDeadOwners: skipDeadOwners)
             return
         }
-        let ahead = ReadAhead(paths: paths, known: known, skipDeadOwners: skipDeadOwners, readers: readers)
+        let ahead = ReadAhead(paths: paths, known: known, skipDeadOwners: skipDeadOwners, readers: readers, entries: entries)
         // The last file of each kind: no template is made for files that do not follow.
         var last: [FileKind: Int] = [:]
         for (i, kind) in ahead.kinds.enumerated() { if let kind { last[kind] = i } }
@@ -366,24 +493,47 @@ extension MergeEngine {
         for r in 0..<readers { try? Sys.startThread(name: "pmp-merge-read-\(r)") { ahead.read(as: r) } }
         var reader = MetricFileReader()
         defer { forgetFiles(except: paths) }
+        // Per lead image: how many of its first entries hold the keys this thread read from
+        // its lead file, `entries`.
+        var agreements: [ObjectIdentifier: Int] = [:]
+        func agreement(_ lead: KeyTemplate, _ entries: KeySequence) -> Int {
+            if let known = agreements[ObjectIdentifier(lead)] { return known }
+            let agreeing = lead.agreement(with: entries, keys: catalog.keys)
+            agreements[ObjectIdentifier(lead)] = agreeing
+            return agreeing
+        }
         for (i, path) in paths.enumerated() {
-            ahead.merge(file: i) { ready in add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: ready) }
-            // A new template of this kind, for the files of it still to come.
-            if let kind = ahead.kinds[i], let end = last[kind], end > i, let template = keyTemplate(for: kind),
-               template.generation != ahead.publishedGeneration(of: kind) {
-                ahead.publish(KeyTemplate(copying: template), for: kind)
+            ahead.merge(file: i) { ready in
+                var ready = ready
+                if let values = ready, case let .lead(identity, used, lead) = values.source {
+                    ready = nil
+                    if let kind = ahead.kinds[i], let leadFile = ahead.leads[kind],
+                       let entries = catalog.knownFiles[paths[leadFile]]?.entries {
+                        if values.count <= agreement(lead, entries) {
+                            ready = ReadValues(source: .template(identity: identity, used: used, sequence: entries), count: values.count,
+                                               values: values.values, stamps: values.stamps)
+                        }
+                    }
+                }
+                add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: ready)
+            }
+            // A new template of this kind, for the files of it still to come; the lead image
+            // stands for it where it holds the same keys.
+            if let kind = ahead.kinds[i], let end = last[kind], end > i, let generation = templateGeneration(for: kind),
+               generation != ahead.publishedGeneration(of: kind) {
+                if ahead.leads[kind] == i, let lead = ahead.leadImage(of: kind), let entries = catalog.knownFiles[path]?.entries,
+                   entries.keys.count == lead.count, agreement(lead, entries) == lead.count {
+                    ahead.adopt(generation, for: kind)
+                } else if let template = keyTemplate(for: kind) {
+                    ahead.publish(KeyTemplate(copying: template), for: kind)
+                }
             }
         }
     }
 
-    /// Whether the files at `paths` hold at least `bytes` bytes, as far as their sizes say.
-    private static func holdsBytes(_ paths: [String], atLeast bytes: Int) -> Bool {
-        var total = 0
-        for path in paths {
-            guard let status = try? Sys.lstat(path) else { continue }
-            total += status.size
-            if total >= bytes { return true }
-        }
-        return false
+
+    /// The bytes the files at `paths` hold, as far as their sizes say.
+    private static func bytes(of paths: [String]) -> Int {
+        paths.reduce(0) { total, path in total + ((try? Sys.lstat(path))?.size ?? 0) }
     }
 }
