@@ -162,9 +162,12 @@ private final class ReadAheadSlot: @unchecked Sendable {
         var image = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         var offsets: [UInt32] = []
         do {
-            _ = try reader.streamEntries(path: path, opened: { _, used in
-                image = .allocate(byteCount: used, alignment: 8)
+            _ = try reader.streamEntries(path: path, opened: { identity, used in
+                // Without a birth time the merging thread does not remember the lead's keys,
+                // so no file could be taken as equal to its image: none is made.
+                if identity != nil { image = .allocate(byteCount: used, alignment: 8) }
             }) { (chunk, base, used) throws(MetricFileError) -> Int in
+                guard image.count > 0 else { throw MetricFileError(path: path, kind: .vanished) }
                 var pos = base
                 var ended = false
                 var found: [UInt32] = []
@@ -253,8 +256,8 @@ private final class ReadAhead: Sendable {
     private let mergerWakes = DispatchSemaphore(value: 0)
     private let readerWakes: [DispatchSemaphore]
 
-    /// - Parameter entries: about how many entries the files hold.
-    init(paths: [String], known: [KnownFile?], skipDeadOwners: Bool, readers: Int, entries: Int) {
+    /// - Parameter entriesPerFile: about how many entries a file holds.
+    init(paths: [String], known: [KnownFile?], skipDeadOwners: Bool, readers: Int, entriesPerFile: Int) {
         self.paths = paths
         self.known = known
         kinds = paths.map { path in
@@ -275,7 +278,7 @@ private final class ReadAhead: Sendable {
         // `ReadAhead.window` entries, so that the threads read on meanwhile (a wider window
         // only costs where files are quick to read: the values handed over leave the cache).
         var count = 2 * readers + 1
-        if !self.leads.isEmpty { count = Swift.max(count, Swift.min(paths.count, Self.window / Swift.max(1, entries / paths.count))) }
+        if !self.leads.isEmpty { count = Swift.max(count, Swift.min(paths.count, Self.window / Swift.max(1, entriesPerFile))) }
         slots = (0..<count).map { _ in ReadAheadSlot() }
         state = Locked(State(taken: [UInt8](repeating: 0, count: paths.count),
                              readersWaiting: [Bool](repeating: false, count: readers)))
@@ -449,7 +452,11 @@ private final class ReadAhead: Sendable {
     /// Records that the merging thread's template of `kind` of `generation` holds the keys of
     /// the kind's lead image, which threads go on comparing files with instead.
     func adopt(_ generation: Int, for kind: FileKind) {
-        state.withLock { $0.generations[kind] = generation }
+        state.withLock { state in
+            state.generations[kind] = generation
+            // A template of an earlier file of the kind no longer stands for the latest keys.
+            state.templates[kind] = nil
+        }
     }
 
     /// The threads that wait for a file to take, no longer marked waiting.
@@ -481,11 +488,14 @@ extension MergeEngine {
         // prometheus_client file takes about 100 bytes).
         let entries = readers == 0 ? 0 : catalog.knownFiles.isEmpty ? Self.bytes(of: paths) / 100
             : known.reduce(0, { $0 + ($1?.entries.keys.count ?? 0) })
+        // Entries per file, for the window: of the files whose entries are counted.
+        let counted = catalog.knownFiles.isEmpty ? paths.count : known.count { $0 != nil }
         guard readers > 0, entries >= readAheadEntries else {
             add(paths: paths, skipDeadOwners: skipDeadOwners)
             return
         }
-        let ahead = ReadAhead(paths: paths, known: known, skipDeadOwners: skipDeadOwners, readers: readers, entries: entries)
+        let ahead = ReadAhead(paths: paths, known: known, skipDeadOwners: skipDeadOwners, readers: readers,
+                              entriesPerFile: entries / Swift.max(1, counted))
         // The last file of each kind: no template is made for files that do not follow.
         var last: [FileKind: Int] = [:]
         for (i, kind) in ahead.kinds.enumerated() { if let kind { last[kind] = i } }
