@@ -211,6 +211,11 @@ struct ByteWriter: ~Copyable {
         count = position
     }
 
+    /// Calls `body` with the bytes written so far.
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
     /// Appends everything written to `array`.
     mutating func append(to array: inout [UInt8]) {
         array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))

@@ -36,9 +36,21 @@ package final class ExpositionCache: Sendable {
     }
 
     private let state = Locked(State())
+    /// The most threads a full render uses, and the fewest lines it gives a thread
+    /// (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``).
+    private let threads: Int
+    private let minimumPieceLines: Int
 
     /// Creates an empty cache.
-    package init() {}
+    /// - Parameters:
+    ///   - threads: the most threads a render in full uses (at least one): a large exposition
+    ///     is cut into pieces rendered at once, with the same bytes.
+    ///   - minimumPieceLines: the fewest lines worth a thread (nil: a few thousand; tests
+    ///     cut small expositions with 1).
+    package init(threads: Int = 1, minimumPieceLines: Int? = nil) {
+        self.threads = Swift.max(1, threads)
+        self.minimumPieceLines = minimumPieceLines ?? RenderPiece.minimumLines
+    }
 
     /// Renders made by writing new values into a kept body.
     package var reusedRenders: Int { state.withLock { $0.reused } }
@@ -46,7 +58,10 @@ package final class ExpositionCache: Sendable {
     /// The exposition of `families`, as `Exposition.render(_:format:escaping:)` writes it.
     package func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                         escaping: NameEscaping = .underscores) -> [UInt8] {
-        guard format != .protobuf else { return Exposition.render(families, format: format, escaping: escaping) }
+        guard format != .protobuf else {
+            return Exposition.write(families, format: format, escaping: escaping, log: nil, threads: threads,
+                                    minimumPieceLines: minimumPieceLines).bytes()
+        }
         let last = state.withLock { $0.kept.removeValue(forKey: format) }
         if let last, last.escaping == escaping, Self.sameSamples(last.families, families, format: format) {
             let next = Self.rewrite(last, values: families)
@@ -58,7 +73,7 @@ package final class ExpositionCache: Sendable {
         }
         var log = ValueLog()
         let body = withUnsafeMutablePointer(to: &log) { log in
-            Exposition.write(families, format: format, escaping: escaping, log: log).bytes()
+            Exposition.write(families, format: format, escaping: escaping, log: log, threads: threads, minimumPieceLines: minimumPieceLines).bytes()
         }
         if log.reusable {
             let kept = Kept(escaping: escaping, families: families, body: body, slots: log.slots)
@@ -190,5 +205,18 @@ struct ValueLog {
             return
         }
         slots.append(Slot(family: Int32(family), sample: Int32(sample - first), start: start, end: end))
+    }
+
+    /// Adds the slots of `other`, a log of the piece written `offset` bytes into the body.
+    mutating func append(_ other: ValueLog, shiftedBy offset: Int) {
+        reusable = reusable && other.reusable
+        if slots.isEmpty && offset == 0 {
+            slots = other.slots
+            return
+        }
+        slots.reserveCapacity(slots.count + other.slots.count)
+        for slot in other.slots {
+            slots.append(Slot(family: slot.family, sample: slot.sample, start: slot.start + offset, end: slot.end + offset))
+        }
     }
 }

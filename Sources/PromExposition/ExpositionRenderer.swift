@@ -1,3 +1,4 @@
+import Dispatch
 import MmapStore
 import PromMetrics
 
@@ -41,37 +42,66 @@ public enum Exposition {
     ///   - buffer: The buffer the bytes are appended to.
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                               escaping: NameEscaping = .underscores, into buffer: inout [UInt8]) {
-        var writer = write(families, format: format, escaping: escaping, log: nil)
-        buffer.reserveCapacity(buffer.count + writer.count)
-        writer.append(to: &buffer)
+        write(families, format: format, escaping: escaping, log: nil).append(to: &buffer)
     }
 
-    /// The exposition of `families` in a writer; with a `log` (text formats only), where each
-    /// sample's value went (``ExpositionCache``).
+    /// The exposition of `families`, in pieces; with a `log` (text formats only), where each
+    /// sample's value went in the joined bytes (``ExpositionCache``).
+    ///
+    /// With `threads` above one and enough samples, the families are cut into that many pieces
+    /// of about equal cost (``RenderPiece``), rendered at once on as many threads: every sample
+    /// line depends only on its sample and its family, so the joined bytes and the log are
+    /// those of one thread. `minimumPieceLines` keeps small expositions on one thread
+    /// (starting a thread costs more than rendering a few thousand lines).
     static func write(_ families: [MetricFamilySnapshot], format: ExpositionFormat, escaping: NameEscaping,
-                      log: UnsafeMutablePointer<ValueLog>?) -> ByteWriter {
-        var sampleCount = 0
-        for family in families { sampleCount += family.samples.count + family.nativeHistograms.count * 4 }
-        var writer = ByteWriter(capacity: families.count * 96 + sampleCount * 80 + 8)
-        writer.valueLog = log
+                      log: UnsafeMutablePointer<ValueLog>?, threads: Int = 1,
+                      minimumPieceLines: Int = RenderPiece.minimumLines) -> RenderedPieces {
         // Native histograms write samples made while rendering, whose values are not logged.
         if families.contains(where: { !$0.nativeHistograms.isEmpty }) { log?.pointee.reusable = false }
-        switch format {
-        case .prometheusText:
-            for (index, family) in families.enumerated() {
-                log?.pointee.family = index
-                renderText(family, escaping: escaping, into: &writer)
+        let pieces = RenderPiece.cut(families, format: format, into: threads, minimumLines: minimumPieceLines)
+        var out = RenderedPieces(count: pieces.count, logged: log != nil)
+        if pieces.count == 1 {
+            out.writers.initialize(to: write(families, piece: pieces[0], format: format, escaping: escaping, log: log))
+        } else {
+            let shared = out.shared
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
+                (shared.writers + i).initialize(to: write(families, piece: pieces[i], format: format, escaping: escaping,
+                                                          log: shared.logs.map { $0 + i }))
             }
-        case .openMetrics:
-            for (index, family) in families.enumerated() {
-                log?.pointee.family = index
-                renderOpenMetrics(family, escaping: escaping, into: &writer)
+            var offset = 0
+            for i in 0..<pieces.count {
+                if let logs = out.logs { log?.pointee.append(logs[i], shiftedBy: offset) }
+                offset += out.writers[i].count
             }
-            writer.write("# EOF\n" as StaticString)
-        case .protobuf:
-            log?.pointee.reusable = false
-            for family in families { ProtobufExposition.render(family, escaping: escaping, into: &writer) }
         }
+        out.initialized = true
+        return out
+    }
+
+    /// The exposition of the part of `families` that `piece` covers.
+    private static func write(_ families: [MetricFamilySnapshot], piece: RenderPiece, format: ExpositionFormat,
+                              escaping: NameEscaping, log: UnsafeMutablePointer<ValueLog>?) -> ByteWriter {
+        var lines = 0
+        for f in piece.start.family..<min(piece.end.family + 1, families.count) {
+            lines += 1 + piece.samples(of: f, count: families[f].samples.count).count + families[f].nativeHistograms.count * 4
+        }
+        var writer = ByteWriter(capacity: lines * 80 + 8)
+        writer.valueLog = log
+        for f in piece.start.family..<min(piece.end.family + 1, families.count) {
+            let family = families[f]
+            let samples = piece.samples(of: f, count: family.samples.count)
+            if samples.isEmpty && !(family.samples.isEmpty && f < piece.end.family) { continue }
+            log?.pointee.family = f
+            let head = samples.lowerBound == 0, tail = samples.upperBound == family.samples.count
+            switch format {
+            case .prometheusText: renderText(family, samples: samples, head: head, tail: tail, escaping: escaping, into: &writer)
+            case .openMetrics: renderOpenMetrics(family, samples: samples, head: head, tail: tail, escaping: escaping, into: &writer)
+            case .protobuf:
+                log?.pointee.reusable = false
+                ProtobufExposition.render(family, escaping: escaping, into: &writer)
+            }
+        }
+        if format == .openMetrics && piece.end.family == families.count { writer.write("# EOF\n" as StaticString) }
         return writer
     }
 
@@ -94,20 +124,25 @@ public enum Exposition {
     /// after the family, in this (sorted) order, as prometheus_client does.
     private static let openMetricsOnlySuffixes: [StaticString] = ["_created", "_gcount", "_gsum"]
 
-    private static func renderText(_ family: MetricFamilySnapshot, escaping: NameEscaping,
-                                   into buffer: inout ByteWriter) {
-        let headerName: String
-        let typeName: StaticString
-        switch family.kind {
-        case .counter: headerName = family.name + "_total"; typeName = "counter"
-        case .gauge: headerName = family.name; typeName = "gauge"
-        case .histogram: headerName = family.name; typeName = "histogram"
-        case .summary: headerName = family.name; typeName = "summary"
-        case .info: headerName = family.name + "_info"; typeName = "gauge"
-        case .stateset: headerName = family.name; typeName = "gauge"
-        case .unknown: headerName = family.name; typeName = "untyped"
+    /// The lines of `family` for `samples`: its header first when `head`, and when `tail`, what
+    /// comes after its last sample (a native histogram's classic part, then the
+    /// OpenMetrics-only samples of the whole family as gauges of their own).
+    private static func renderText(_ family: MetricFamilySnapshot, samples range: Range<Int>, head: Bool, tail: Bool,
+                                   escaping: NameEscaping, into buffer: inout ByteWriter) {
+        if head {
+            let headerName: String
+            let typeName: StaticString
+            switch family.kind {
+            case .counter: headerName = family.name + "_total"; typeName = "counter"
+            case .gauge: headerName = family.name; typeName = "gauge"
+            case .histogram: headerName = family.name; typeName = "histogram"
+            case .summary: headerName = family.name; typeName = "summary"
+            case .info: headerName = family.name + "_info"; typeName = "gauge"
+            case .stateset: headerName = family.name; typeName = "gauge"
+            case .unknown: headerName = family.name; typeName = "untyped"
+            }
+            appendTextHeader(name: headerName, help: family.help, type: typeName, escaping: escaping, into: &buffer)
         }
-        appendTextHeader(name: headerName, help: family.help, type: typeName, escaping: escaping, into: &buffer)
 
         // Which of the three suffixes appear (bit i for openMetricsOnlySuffixes[i]).
         var deferred: UInt8 = 0
@@ -116,7 +151,7 @@ public enum Exposition {
             buffer.valueLog?.pointee.samples = samples
             defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
             if let first = samples.baseAddress {
-                for index in samples.indices {
+                for index in range {
                     if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
                                                          familyLength: familyLength) {
                         deferred |= 1 << suffix
@@ -125,8 +160,15 @@ public enum Exposition {
                     appendSample(first + index, escaping: escaping, into: &buffer)
                 }
             }
+            guard tail else { return }
             // A native-only histogram has no samples, and still its classic part.
             for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+            // The suffixes of the samples an earlier piece wrote.
+            for index in 0..<range.lowerBound {
+                if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength) {
+                    deferred |= 1 << suffix
+                }
+            }
             guard deferred != 0, let first = samples.baseAddress else { return }
             for (suffix, text) in openMetricsOnlySuffixes.enumerated() where deferred & (1 << suffix) != 0 {
                 appendTextHeader(name: family.name + "\(text)", help: family.help, type: "gauge", escaping: escaping,
@@ -180,8 +222,35 @@ public enum Exposition {
 
     // MARK: - OpenMetrics 1.0.0
 
-    private static func renderOpenMetrics(_ family: MetricFamilySnapshot, escaping: NameEscaping,
-                                          into buffer: inout ByteWriter) {
+    /// The lines of `family` for `samples`: its header first when `head`, and a native
+    /// histogram's classic part after its last sample when `tail`.
+    private static func renderOpenMetrics(_ family: MetricFamilySnapshot, samples range: Range<Int>, head: Bool, tail: Bool,
+                                          escaping: NameEscaping, into buffer: inout ByteWriter) {
+        if head { appendOpenMetricsHeader(family, escaping: escaping, into: &buffer) }
+        let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
+        family.samples.withUnsafeBufferPointer { samples in
+            buffer.valueLog?.pointee.samples = samples
+            defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
+            guard let first = samples.baseAddress else { return }
+            for index in range {
+                if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
+                   withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
+                    continue
+                }
+                if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) {
+                    // Which samples are written depends on a value here, not only on names.
+                    buffer.valueLog?.pointee.reusable = false
+                    continue
+                }
+                appendSample(first + index, escaping: escaping, exemplar: true, into: &buffer)
+            }
+        }
+        guard tail else { return }
+        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+    }
+
+    private static func appendOpenMetricsHeader(_ family: MetricFamilySnapshot, escaping: NameEscaping,
+                                                into buffer: inout ByteWriter) {
         let typeName: StaticString
         switch family.kind {
         case .counter: typeName = "counter"
@@ -208,25 +277,6 @@ public enum Exposition {
             buffer.write(unit)
             buffer.write(ExpositionBytes.newline)
         }
-        let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
-        family.samples.withUnsafeBufferPointer { samples in
-            buffer.valueLog?.pointee.samples = samples
-            defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
-            guard let first = samples.baseAddress else { return }
-            for index in samples.indices {
-                if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
-                   withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
-                    continue
-                }
-                if family.kind == .summary, isNegativeSummaryValue(samples[index], family: family.name) {
-                    // Which samples are written depends on a value here, not only on names.
-                    buffer.valueLog?.pointee.reusable = false
-                    continue
-                }
-                appendSample(first + index, escaping: escaping, exemplar: true, into: &buffer)
-            }
-        }
-        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
     }
 
     /// Whether `sample` is a negative quantile or `_sum` of summary `family`: OpenMetrics 1.0
@@ -272,28 +322,27 @@ public enum Exposition {
     /// inlined; by pointer it is inlined into the loop, and the fields are read in place.
     private static func appendSample(_ pointer: UnsafePointer<Sample>, escaping: NameEscaping, exemplar: Bool = false,
                                      into buffer: inout ByteWriter) {
-        let sample = pointer.pointee
-        if escaping == .allowUTF8 && !ExpositionNames.isLegacy(sample.name, metric: true) {
+        if escaping == .allowUTF8 && !ExpositionNames.isLegacy(pointer.pointee.name, metric: true) {
             buffer.write(ExpositionBytes.openBrace)
-            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
-            if !sample.labels.isEmpty {
+            ExpositionNames.write(pointer.pointee.name, metric: true, escaping: escaping, to: &buffer)
+            if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.comma)
-                appendLabels(sample.labels, escaping: escaping, into: &buffer)
+                appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
             }
             buffer.write(ExpositionBytes.closeBrace)
         } else {
-            ExpositionNames.write(sample.name, metric: true, escaping: escaping, to: &buffer)
-            if !sample.labels.isEmpty {
+            ExpositionNames.write(pointer.pointee.name, metric: true, escaping: escaping, to: &buffer)
+            if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.openBrace)
-                appendLabels(sample.labels, escaping: escaping, into: &buffer)
+                appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
                 buffer.write(ExpositionBytes.closeBrace)
             }
         }
         buffer.write(ExpositionBytes.space)
         let valueStart = buffer.count
-        buffer.writeValue(sample.value)
+        buffer.writeValue(pointer.pointee.value)
         if let log = buffer.valueLog { log.pointee.record(pointer, start: valueStart, end: buffer.count) }
-        if exemplar, let e = sample.exemplar {
+        if exemplar, let e = pointer.pointee.exemplar {
             // The exemplar's value and time change between scrapes, outside the logged slots.
             buffer.valueLog?.pointee.reusable = false
             buffer.write(" # {" as StaticString)
@@ -389,5 +438,154 @@ public enum Exposition {
                 return x.count < y.count
             }
         }
+    }
+}
+
+/// An exposition in pieces (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``),
+/// joined by one copy into the caller's bytes.
+struct RenderedPieces: ~Copyable {
+    /// One writer per piece, in order; each thread of a cut render initializes its own.
+    fileprivate let writers: UnsafeMutablePointer<ByteWriter>
+    /// One log per piece, for a logged render of several pieces.
+    fileprivate let logs: UnsafeMutablePointer<ValueLog>?
+    fileprivate let count: Int
+    fileprivate var initialized = false
+
+    fileprivate init(count: Int, logged: Bool) {
+        self.count = count
+        writers = .allocate(capacity: count)
+        if logged && count > 1 {
+            let logs = UnsafeMutablePointer<ValueLog>.allocate(capacity: count)
+            logs.initialize(repeating: ValueLog(), count: count)
+            self.logs = logs
+        } else {
+            logs = nil
+        }
+    }
+
+    deinit {
+        if initialized { writers.deinitialize(count: count) }
+        writers.deallocate()
+        if let logs {
+            logs.deinitialize(count: count)
+            logs.deallocate()
+        }
+    }
+
+    /// The storage, for the threads of a cut render (`@unchecked Sendable`: no two threads
+    /// touch one index, and nothing reads it before every thread is done).
+    fileprivate struct Shared: @unchecked Sendable {
+        let writers: UnsafeMutablePointer<ByteWriter>
+        let logs: UnsafeMutablePointer<ValueLog>?
+    }
+
+    fileprivate var shared: Shared { Shared(writers: writers, logs: logs) }
+
+    /// The number of bytes of all pieces.
+    var byteCount: Int {
+        var n = 0
+        for i in 0..<count { n += writers[i].count }
+        return n
+    }
+
+    /// Appends the pieces' bytes to `array`.
+    func append(to array: inout [UInt8]) {
+        array.reserveCapacity(array.count + byteCount)
+        for i in 0..<count { writers[i].withBytes { array.append(contentsOf: $0) } }
+    }
+
+    /// The pieces' bytes, joined.
+    func bytes() -> [UInt8] {
+        let total = byteCount
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            var offset = 0
+            for i in 0..<count {
+                writers[i].withBytes { piece in
+                    if let base = buffer.baseAddress, let source = piece.baseAddress {
+                        UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
+                    }
+                    offset += piece.count
+                }
+            }
+            initialized = total
+        }
+    }
+}
+
+/// A part of an exposition, rendered on a thread of its own (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``):
+/// from position `start` up to `end`, where a position is a family and one of its samples.
+///
+/// A piece that starts at a family's first sample writes the family's header; the piece that
+/// writes its last sample writes what follows it (text's OpenMetrics-only gauges, a native
+/// histogram's classic part). Protobuf families, and families with native histograms, are
+/// never cut.
+struct RenderPiece: Sendable {
+    /// A family's index and one of its samples' (0 is before the family's header).
+    struct Position: Comparable, Sendable {
+        var family: Int
+        var sample: Int
+
+        static func < (a: Position, b: Position) -> Bool { (a.family, a.sample) < (b.family, b.sample) }
+    }
+
+    var start: Position
+    var end: Position
+
+    /// Below this many lines a piece is not worth a thread of its own.
+    static let minimumLines = 4096
+
+    /// All of `families`.
+    static func whole(_ families: [MetricFamilySnapshot]) -> RenderPiece {
+        RenderPiece(start: Position(family: 0, sample: 0), end: Position(family: families.count, sample: 0))
+    }
+
+    /// The samples of family `f` (of `count`) that the piece writes.
+    func samples(of f: Int, count: Int) -> Range<Int> {
+        let lower = f == start.family ? start.sample : 0
+        return lower..<(f == end.family ? Swift.max(lower, end.sample) : count)
+    }
+
+    /// `families` in at most `threads` pieces of about the same cost, each at least
+    /// `minimumLines` lines long; one piece (the whole) when they are fewer.
+    ///
+    /// A line costs about as much as its labels: a histogram bucket's (two labels and `le`'s
+    /// sorting) about twice a one-label counter's. So a family's samples weigh one more than
+    /// its first sample's labels each, and its header one.
+    static func cut(_ families: [MetricFamilySnapshot], format: ExpositionFormat, into threads: Int,
+                    minimumLines: Int) -> [RenderPiece] {
+        var lines = 0
+        for family in families { lines += 1 + family.samples.count + family.nativeHistograms.count * 4 }
+        let n = Swift.min(threads, lines / Swift.max(1, minimumLines))
+        guard n > 1 else { return [whole(families)] }
+        func perSample(_ family: MetricFamilySnapshot) -> Int { 1 + (family.samples.first?.labels.count ?? 0) }
+        func weight(_ family: MetricFamilySnapshot) -> Int {
+            1 + (family.samples.count + family.nativeHistograms.count * 4) * perSample(family)
+        }
+        var total = 0
+        for family in families { total += weight(family) }
+        let target = (total + n - 1) / n
+        var starts = [Position(family: 0, sample: 0)]
+        var before = 0
+        var k = 1
+        for (f, family) in families.enumerated() {
+            let w = weight(family)
+            // Every cut that falls inside this family: before a sample when the family may be
+            // cut, after the family otherwise.
+            while k < n, before + w > k * target {
+                let sample = (k * target - before - 1) / perSample(family)
+                var at = Position(family: f + 1, sample: 0)
+                if format != .protobuf, family.nativeHistograms.isEmpty, sample < family.samples.count {
+                    at = Position(family: f, sample: Swift.max(0, sample))
+                }
+                if let last = starts.last, at > last, at.family < families.count { starts.append(at) }
+                k += 1
+            }
+            before += w
+        }
+        var pieces: [RenderPiece] = []
+        for (i, start) in starts.enumerated() {
+            pieces.append(RenderPiece(start: start, end: i + 1 < starts.count ? starts[i + 1] : Position(family: families.count, sample: 0)))
+        }
+        return pieces
     }
 }

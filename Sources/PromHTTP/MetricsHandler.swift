@@ -98,7 +98,7 @@ public final class MetricsHandler: Sendable {
     private let createdSeries: Bool
     /// The last text and OpenMetrics bodies, rewritten with new values while the series stay
     /// the same.
-    private let exposition = ExpositionCache()
+    private let exposition: ExpositionCache
 
     /// Creates a handler over a multiprocess directory and, optionally, the server's own
     /// registry.
@@ -144,6 +144,8 @@ public final class MetricsHandler: Sendable {
     public init(collector: MultiProcessCollector?, registry: Registry? = nil, processMetrics: Bool = true,
                 createdSeries: Bool? = nil) {
         self.collector = collector
+        // Renders in full on as many threads as the merge reads on.
+        exposition = ExpositionCache(threads: collector?.mergeThreads ?? 1)
         self.createdSeries = createdSeries ?? !CreatedSeries.disabledByEnvironment()
         self.registry = registry
         if let registry, let collector, let store = registry.storage.store,

@@ -38,7 +38,7 @@ func collectCommand(_ options: Options) throws {
     }
     // Rendered as `serve` renders: a body kept from the last scrape gets the new values when
     // the series are the same.
-    let exposition = ExpositionCache()
+    let exposition = ExpositionCache(threads: collector.mergeThreads)
     for _ in 0..<(options.int("warm") ?? 0) { _ = exposition.render(collect().families, format: format) }
     let start = Sys.monotonicNanoseconds()
     let result = collect()

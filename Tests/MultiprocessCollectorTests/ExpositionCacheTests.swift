@@ -165,6 +165,53 @@ struct ExpositionCacheTests {
         #expect(cache.reusedRenders == 0)
     }
 
+    /// A render cut into pieces on several threads (down to a line each, so that families are
+    /// cut between any two samples) writes prometheus_client's bytes, and its body takes the
+    /// next values as a one-thread body does.
+    @Test(arguments: [(ExpositionFormat.prometheusText, 2), (.prometheusText, 5), (.openMetrics, 3)])
+    func bodiesRenderedInPiecesMatchPrometheusClient(format: ExpositionFormat, threads: Int) throws {
+        let seed = UInt64(30 + threads)
+        let first = Self.families(seed: seed, colons: format == .prometheusText)
+        let second = Self.revalued(first, seed: seed &+ 100)
+        let third = Self.revalued(second, seed: seed &+ 200)
+        let python = try [first, second, third].map { try Differential.pythonRenders($0, renders: [(format, .underscores)])[0] }
+        for minimumPieceLines in [1, 7, 40] {
+            let cache = ExpositionCache(threads: threads, minimumPieceLines: minimumPieceLines)
+            for (round, families) in [first, second, third].enumerated() {
+                let body = cache.render(families, format: format)
+                Differential.expectSameText(body, python[round], "\(format) \(threads) threads, \(minimumPieceLines) lines, round \(round)")
+            }
+            #expect(cache.reusedRenders == 2, "\(format) \(threads) threads, \(minimumPieceLines) lines")
+        }
+    }
+
+    /// Every format, with native histograms (never cut, and writing classic samples of their
+    /// own after their last sample) and empty families among the others: a render in pieces
+    /// has the bytes of a render on one thread, whatever the number of threads.
+    @Test func piecesJoinIntoOneThreadsBytesInEveryFormat() {
+        var families = Self.families(seed: 41, colons: false)
+        let native = NativeHistogramSnapshot(labels: [Label("method", "GET")], schema: 0, count: 12, sum: 1.5,
+                                             positiveBuckets: [.init(index: -2, count: 5), .init(index: 1, count: 7)])
+        families.insert(MetricFamilySnapshot(name: "native_only", kind: .histogram, help: "Native.", samples: [],
+                                             nativeHistograms: [native]), at: 7)
+        families.insert(MetricFamilySnapshot(name: "mixed", kind: .histogram, help: "Mixed.", samples: [
+            Sample(name: "mixed_bucket", labels: [Label("method", "PUT"), Label("le", "+Inf")], value: 1),
+            Sample(name: "mixed_count", labels: [Label("method", "PUT")], value: 1),
+            Sample(name: "mixed_sum", labels: [Label("method", "PUT")], value: 0.5),
+        ], nativeHistograms: [native]), at: 20)
+        families.insert(MetricFamilySnapshot(name: "empty", kind: .gauge, help: "Nothing yet.", samples: []), at: 0)
+        families.append(MetricFamilySnapshot(name: "empty_last", kind: .counter, help: "Nothing yet.", samples: []))
+        for format in [ExpositionFormat.prometheusText, .openMetrics, .protobuf] {
+            let expected = Exposition.render(families, format: format)
+            for threads in [2, 3, 4, 9, 64, 500] {
+                for minimumPieceLines in [1, 3, 50] {
+                    let body = ExpositionCache(threads: threads, minimumPieceLines: minimumPieceLines).render(families, format: format)
+                    #expect(body == expected, "\(format), \(threads) threads, \(minimumPieceLines) lines")
+                }
+            }
+        }
+    }
+
     /// Several threads rendering four value sets of the same series with one cache: each body
     /// is the one prometheus_client writes for its set.
     @Test func concurrentRendersEachGetTheirOwnValues() throws {
