@@ -79,6 +79,7 @@ public final class MultiProcessCollector: Sendable {
     package let mergeThreads: Int
     /// How many entries the files a collection reads must hold, as the last collection knew
     /// them, before other threads read ahead of the merge (fewer: starting them costs more).
+    /// 0 (tests) also makes the families of any merge on several threads.
     package let readAheadEntries: Int
     private let reporter: ProblemReporter
     /// Problems already reported (`path NUL reason`), so a lasting problem is reported once.
@@ -327,7 +328,8 @@ public final class MultiProcessCollector: Sendable {
                       catalog: consuming KeyCatalog, filter: SampleNameFilter? = nil) -> MergeRun {
         var engine = MergeEngine(catalog: catalog, filter: filter)
         engine.add(paths: sortedPaths, skipDeadOwners: skipDeadOwners, threads: threads, readAheadEntries: readAheadEntries)
-        return engine.finish(accumulate: accumulate)
+        return engine.finish(accumulate: accumulate, threads: threads,
+                             parallelSeries: readAheadEntries == 0 ? 0 : MergeEngine.parallelFinishSeries)
     }
 
     // MARK: self-metrics and in-process families

@@ -370,9 +370,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     }
 
     /// The family's series sorted for output as a counter, gauge or summary: by labels,
-    /// then sample name.
-    mutating func plainOrder(of f: Int) -> [Int32] {
-        if let cached = plainOrder[f] { return cached }
+    /// then sample name. Changes nothing: threads may sort several families at once (the
+    /// merge caches the order in `plainOrder`).
+    func sortedPlain(_ f: Int) -> [Int32] {
         let series = familySeries[f]
         // The sample name as its rank among the family's names (fixed width, after a
         // prefix-free label key: the same order as the name's own sort key).
@@ -386,24 +386,28 @@ struct KeyCatalog: ~Copyable, Sendable {
             keys.key.append(rank: sampleRank[Int(seriesSampleID[Int(s)])])
             keys.next()
         }
-        let order = keys.sorted(series)
-        plainOrder[f] = order
-        return order
+        return keys.sorted(series)
+    }
+
+    /// Computes the group of each of the family's series that has none yet
+    /// (``computeGroup(_:)``), as ``sortedHistogram(_:)`` needs.
+    mutating func groupSeries(of f: Int) {
+        for s in familySeries[f] { computeGroup(Int(s)) }
     }
 
     /// The family's series sorted for output as a histogram: by label set without `le`,
     /// then buckets ascending by `le` (NaN first, as its byte key has it), then the other
-    /// samples by name.
+    /// samples by name. Changes nothing, once the series' groups are computed
+    /// (``groupSeries(of:)``): threads may sort several families at once (the merge caches the
+    /// order in `histogramOrder`).
     ///
     /// That is the byte order of the key `group's sort key, 1, le (8 bytes, order-preserving)
     /// or 2, sample name's sort key`; as label-set and name sort keys are prefix-free, it is
     /// the order of the integers `(rank of the group, 0 or 1, le, rank of the sample name)`,
     /// which are compared instead (groups and names ranked once, ties by the family's order,
     /// as the stable sort of byte keys leaves them).
-    mutating func histogramOrder(of f: Int) -> [Int32] {
-        if let cached = histogramOrder[f] { return cached }
+    func sortedHistogram(_ f: Int) -> [Int32] {
         let series = familySeries[f]
-        for s in series { computeGroup(Int(s)) }
         let groupRank = rank(of: series, count: groups.count, id: { seriesGroup[Int($0)] }) {
             bytesPrecede(groups.bytes(of: $0).assumingMemoryBound(to: UInt8.self), groups.bytes(of: $1).assumingMemoryBound(to: UInt8.self))
         }
@@ -425,9 +429,7 @@ struct KeyCatalog: ~Copyable, Sendable {
             keys.append(Key(group: group, le: le, sample: UInt64(sampleRank[Int(seriesSampleID[s])]) << 32 | UInt64(i)))
         }
         keys.sort()
-        let order = keys.map { series[Int(truncatingIfNeeded: $0.sample & 0xFFFF_FFFF)] }
-        histogramOrder[f] = order
-        return order
+        return keys.map { series[Int(truncatingIfNeeded: $0.sample & 0xFFFF_FFFF)] }
     }
 
     /// Per id (of `0..<count`), the rank by `precedes` among the ids of `series` (-1 for an

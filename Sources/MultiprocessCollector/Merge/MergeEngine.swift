@@ -1,5 +1,7 @@
+import Dispatch
 import MmapStore
 import PromMetrics
+import Synchronization
 
 /// What merging a list of metric files produced.
 package struct MergeOutput: Sendable {
@@ -634,34 +636,62 @@ struct MergeEngine: ~Copyable {
     // MARK: output
 
     /// Finishes the merge and hands the catalog back for the next one.
-    /// - Parameter accumulate: `true` for exposition (cumulative buckets and `_count`);
-    ///   `false` for writing merged data back into a file (per-bucket counts, no `_count`).
-    consuming func finish(accumulate: Bool) -> MergeRun {
+    /// - Parameters:
+    ///   - accumulate: `true` for exposition (cumulative buckets and `_count`); `false` for
+    ///     writing merged data back into a file (per-bucket counts, no `_count`).
+    ///   - threads: the most threads that sort families and make their samples at once.
+    ///   - parallelSeries: how many series the families must have for more than one thread.
+    consuming func finish(accumulate: Bool, threads: Int = 1, parallelSeries: Int = parallelFinishSeries) -> MergeRun {
         combineContributions()
         syncSizes()
-        var families: [MetricFamilySnapshot] = []
         var modes: [String: GaugeMode] = [:]
+        var work: [FamilyWork] = []
+        var series = 0
         for f in 0..<catalog.familyCount {
             guard let kind = familyKind[f] else { continue }
-            let name = catalog.familyName[f]
             let metricKind: MetricKind
             switch kind {
             case .counter: metricKind = .counter
             case .summary: metricKind = .summary
-            case .histogram: metricKind = .histogram
+            case .histogram:
+                metricKind = .histogram
+                // Computing a group may intern one: done here, on one thread.
+                if catalog.histogramOrder[f] == nil { catalog.groupSeries(of: f) }
             case .gauge:
                 metricKind = .gauge
-                if let m = familyMode[f] { modes[name] = m }
+                if let m = familyMode[f] { modes[catalog.familyName[f]] = m }
             }
-            let samples: [Sample]
-            if metricKind == .histogram {
-                samples = histogramSamples(family: f, accumulate: accumulate)
-            } else {
-                samples = catalog.plainOrder(of: f).compactMap { s in
-                    seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
+            work.append(FamilyWork(family: f, kind: metricKind))
+            series += catalog.familySeries[f].count
+        }
+        let built = UnsafeMutablePointer<BuiltFamily>.allocate(capacity: work.count)
+        defer { built.deallocate() }
+        let makers = Swift.min(threads, work.count)
+        if makers > 1 && series >= parallelSeries {
+            // The largest families first, each to whichever thread is free next.
+            work.sort { catalog.familySeries[$0.family].count > catalog.familySeries[$1.family].count }
+            let next = FamilyQueue()
+            withUnsafeMutablePointer(to: &self) { engine in
+                let shared = FinishShared(engine: engine, work: work, built: built)
+                DispatchQueue.concurrentPerform(iterations: makers) { _ in
+                    while true {
+                        let i = next.take()
+                        guard i < shared.work.count else { return }
+                        (shared.built + i).initialize(to: shared.engine.pointee.build(shared.work[i], accumulate: accumulate))
+                    }
                 }
             }
-            families.append(MetricFamilySnapshot(name: name, kind: metricKind, help: familyHelp[f], samples: samples))
+        } else {
+            for (i, item) in work.enumerated() { (built + i).initialize(to: build(item, accumulate: accumulate)) }
+        }
+        var families: [MetricFamilySnapshot] = []
+        families.reserveCapacity(work.count)
+        for (i, item) in work.enumerated() {
+            let done = (built + i).move()
+            if let order = done.newOrder {
+                if item.kind == .histogram { catalog.histogramOrder[item.family] = order } else { catalog.plainOrder[item.family] = order }
+            }
+            families.append(done.snapshot)
         }
         families.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         let output = MergeOutput(families: families, problems: problems, gaugeModes: modes, mergedFiles: mergedFiles,
@@ -670,12 +700,56 @@ struct MergeEngine: ~Copyable {
         return MergeRun(output: output, catalog: catalog)
     }
 
+    /// Below this many series, a merge's families are made on one thread.
+    static let parallelFinishSeries = 8192
+
+    /// A family to make: its index and type.
+    private struct FamilyWork {
+        var family: Int
+        var kind: MetricKind
+    }
+
+    /// A family made, and its sort order when the catalog had none cached.
+    private struct BuiltFamily {
+        var snapshot: MetricFamilySnapshot
+        var newOrder: [Int32]?
+    }
+
+    /// What the threads of ``finish(accumulate:threads:parallelSeries:)`` share (`@unchecked Sendable`: they
+    /// only read the engine, which nothing changes meanwhile, and each initializes its own
+    /// results).
+    private struct FinishShared: @unchecked Sendable {
+        let engine: UnsafeMutablePointer<MergeEngine>
+        let work: [FamilyWork]
+        let built: UnsafeMutablePointer<BuiltFamily>
+    }
+
+    /// The family `item` with its samples in output order, changing nothing: several threads
+    /// make families at once.
+    private func build(_ item: FamilyWork, accumulate: Bool) -> BuiltFamily {
+        let f = item.family
+        let samples: [Sample]
+        var newOrder: [Int32]?
+        if item.kind == .histogram {
+            let order = catalog.histogramOrder[f] ?? catalog.sortedHistogram(f)
+            if catalog.histogramOrder[f] == nil { newOrder = order }
+            samples = histogramSamples(family: f, order: order, accumulate: accumulate)
+        } else {
+            let order = catalog.plainOrder[f] ?? catalog.sortedPlain(f)
+            if catalog.plainOrder[f] == nil { newOrder = order }
+            samples = order.compactMap { s in
+                seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
+            }
+        }
+        let snapshot = MetricFamilySnapshot(name: catalog.familyName[f], kind: item.kind, help: familyHelp[f], samples: samples)
+        return BuiltFamily(snapshot: snapshot, newOrder: newOrder)
+    }
+
     /// Samples of a histogram, per label set (sorted): buckets ascending by `le` (summed per
     /// float value, re-rendered in Go's form, `le` last), `_count`, then the other samples
     /// (`_sum`) by name. Without `accumulate`, bucket counts stay per bucket and no `_count`
-    /// is made.
-    private mutating func histogramSamples(family f: Int, accumulate: Bool) -> [Sample] {
-        let order = catalog.histogramOrder(of: f)
+    /// is made. `order` is the family's series in ``KeyCatalog/sortedHistogram(_:)``'s order.
+    private func histogramSamples(family f: Int, order: [Int32], accumulate: Bool) -> [Sample] {
         let bucketName = catalog.familyBucketName[f]
         let countName = catalog.familyCountName[f]
         var out: [Sample] = []
@@ -859,4 +933,12 @@ enum EntryBounds {
         }
         return (i, pos, false)
     }
+}
+
+/// Hands out the indexes `0, 1, 2, ...` to threads, each once.
+private final class FamilyQueue: Sendable {
+    private let next = Atomic<Int>(0)
+
+    /// The next index.
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
