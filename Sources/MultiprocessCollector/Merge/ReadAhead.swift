@@ -512,20 +512,20 @@ extension MergeEngine {
             agreements[ObjectIdentifier(lead)] = agreeing
             return agreeing
         }
+        // A lead hand-over for file `i` as a template one, when its kind's lead file was merged
+        // good and the lead image holds that file's keys for every value handed over; nil
+        // otherwise (the file is read again). Any other hand-over as it is.
+        func resolve(_ ready: ReadValues?, file i: Int) -> ReadValues? {
+            guard let values = ready, case let .lead(identity, used, lead) = values.source else { return ready }
+            guard let kind = ahead.kinds[i], let leadFile = ahead.leads[kind],
+                  let entries = catalog.knownFiles[paths[leadFile]]?.entries, values.count <= agreement(lead, entries)
+            else { return nil }
+            return ReadValues(source: .template(identity: identity, used: used, sequence: entries), count: values.count,
+                              values: values.values, stamps: values.stamps)
+        }
         for (i, path) in paths.enumerated() {
             ahead.merge(file: i) { ready in
-                var ready = ready
-                if let values = ready, case let .lead(identity, used, lead) = values.source {
-                    ready = nil
-                    if let kind = ahead.kinds[i], let leadFile = ahead.leads[kind],
-                       let entries = catalog.knownFiles[paths[leadFile]]?.entries {
-                        if values.count <= agreement(lead, entries) {
-                            ready = ReadValues(source: .template(identity: identity, used: used, sequence: entries), count: values.count,
-                                               values: values.values, stamps: values.stamps)
-                        }
-                    }
-                }
-                add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: ready)
+                add(path: path, skipDeadOwners: skipDeadOwners, reader: &reader, ready: resolve(ready, file: i))
             }
             // A new template of this kind, for the files of it still to come; the lead image
             // stands for it where it holds the same keys.
@@ -540,7 +540,6 @@ extension MergeEngine {
             }
         }
     }
-
 
     /// The bytes the files at `paths` hold, as far as their sizes say.
     private static func bytes(of paths: [String]) -> Int {
