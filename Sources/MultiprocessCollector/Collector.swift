@@ -100,7 +100,8 @@ public final class MultiProcessCollector: Sendable {
     ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
     ///     the application bootstrapped another).
     ///   - maxMergeThreads: the most threads a collection reads files on; by default one per
-    ///     online processor, at most 8. The output is the same for any number. One thread
+    ///     processor the process can use (its CPU affinity and its cgroup's CPU quota count),
+    ///     at most 8. The output is the same for any number. One thread
     ///     merges; in directories of about 20,000 entries or more, the others read ahead the
     ///     values of files whose keys are known: files the last collection read (a serving
     ///     collector's scrapes after its first), and files equal but for their values to the
@@ -119,7 +120,7 @@ public final class MultiProcessCollector: Sendable {
         self.includesSelfMetrics = includeSelfMetrics
         self.skipsDeadOwners = skipDeadOwners
         self.reporter = reporter
-        self.mergeThreads = Swift.max(1, maxMergeThreads ?? Swift.min(8, Sys.onlineProcessors()))
+        self.mergeThreads = Swift.max(1, maxMergeThreads ?? Swift.min(8, Sys.usableProcessors()))
         self.readAheadEntries = readAheadEntries
     }
 

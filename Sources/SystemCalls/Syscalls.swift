@@ -427,6 +427,76 @@ package enum Sys {
     /// How many processors are online (`sysconf`; at least 1).
     package static func onlineProcessors() -> Int { Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
+    /// The processors this process can use: the online ones, or fewer when its CPU affinity
+    /// (`taskset`, a container's `cpuset`: `Cpus_allowed_list` in `/proc/self/status`) or the
+    /// CPU quota of its cgroup or an ancestor (`cpu.max` in cgroup v2, `cpu.cfs_quota_us` in
+    /// v1; a quota of 1.5 processors counts as 2) allows fewer. At least 1; what cannot be
+    /// read does not count.
+    package static func usableProcessors() -> Int {
+        var count = onlineProcessors()
+        if let status = try? readWholeFile("/proc/self/status", limit: 1 << 16),
+           let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }),
+           let allowed = cpuListCount(line.dropFirst("Cpus_allowed_list:".count)) {
+            count = Swift.min(count, allowed)
+        }
+        if let quota = cgroupCPUQuota() { count = Swift.min(count, quota) }
+        return Swift.max(1, count)
+    }
+
+    /// The number of processors in a Linux CPU list such as `0-3,8,10-11` (nil when it is not one).
+    package static func cpuListCount(_ text: Substring) -> Int? {
+        var count = 0
+        for part in text.trimmingWhitespace.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+            guard bounds.count <= 2, let first = Int(bounds[0]), let last = Int(bounds[bounds.count - 1]), first <= last
+            else { return nil }
+            count += last - first + 1
+        }
+        return count > 0 ? count : nil
+    }
+
+    /// The processors a cgroup v2 `cpu.max` (`max 100000`, `150000 100000`) or a v1 quota and
+    /// period allow, rounded up; nil for no limit or text that is not a limit.
+    package static func cpuQuota(_ text: Substring) -> Int? {
+        let fields = text.trimmingWhitespace.split(separator: " ")
+        guard fields.count == 2, let quota = Int(fields[0]), let period = Int(fields[1]), quota > 0, period > 0 else { return nil }
+        return (quota + period - 1) / period
+    }
+
+    /// The smallest CPU quota of this process's cgroup and its ancestors, in processors.
+    private static func cgroupCPUQuota() -> Int? {
+        guard let text = try? readWholeFile("/proc/self/cgroup", limit: 1 << 16) else { return nil }
+        var smallest: Int?
+        func consider(_ quota: Int?) {
+            if let quota { smallest = Swift.min(smallest ?? quota, quota) }
+        }
+        func read(_ path: String) -> Substring? {
+            (try? readWholeFile(path, limit: 4096)).map { Substring(String(decoding: $0, as: UTF8.self)) }
+        }
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") {
+            // `hierarchy-id:controllers:path`: v2 is `0::/path`; v1 names `cpu` among its controllers.
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let controllers = fields[1].split(separator: ",")
+            var path = String(fields[2])
+            while true {
+                if fields[0] == "0" && fields[1].isEmpty {
+                    consider(read("/sys/fs/cgroup\(path)/cpu.max").flatMap(cpuQuota))
+                } else if controllers.contains("cpu") {
+                    let directory = "/sys/fs/cgroup/\(fields[1])\(path)"
+                    if let quota = read(directory + "/cpu.cfs_quota_us"), let period = read(directory + "/cpu.cfs_period_us") {
+                        consider(cpuQuota(Substring(quota.trimmingWhitespace + " " + period.trimmingWhitespace)))
+                    }
+                } else {
+                    break
+                }
+                guard path != "/", let slash = path.lastIndex(of: "/") else { break }
+                path = slash == path.startIndex ? "/" : String(path[..<slash])
+            }
+        }
+        return smallest
+    }
+
     /// Gives the processor to another runnable thread, if there is one (`sched_yield`): a
     /// thread waiting a few microseconds for another asks again after it.
     package static func yieldProcessor() { _ = sched_yield() }
@@ -592,3 +662,14 @@ extension Errno {
 @inline(__always) private func c_lstat(_ path: String, _ st: inout stat) -> Int32 { lstat(path, &st) }
 @inline(__always) private func c_fstat(_ fd: Int32, _ st: inout stat) -> Int32 { fstat(fd, &st) }
 @inline(__always) private func c_flock(_ fd: Int32, _ op: Int32) -> Int32 { flock(fd, op) }
+
+extension Substring {
+    /// Without leading and trailing spaces, tabs and newlines.
+    fileprivate var trimmingWhitespace: Substring {
+        func blank(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
+        var text = self
+        while let first = text.first, blank(first) { text = text.dropFirst() }
+        while let last = text.last, blank(last) { text = text.dropLast() }
+        return text
+    }
+}

@@ -11,7 +11,7 @@ import PromMetrics
 // as `/metrics` does for OpenMetrics (Info/Enum types and `_created`), to measure what they add;
 // `--names a,b` restricts the scrape to those samples, as `name[]` does.
 //
-// `--threads N` sets the merge threads (default: the collector's, one per online processor,
+// `--threads N` sets the merge threads (default: the collector's, one per usable processor,
 // at most 8). `--warm N` first collects N times
 // untimed, then times one more collection with the catalog they left: a warm `serve` scrape
 // without the HTTP part. `--warm 1` is the second scrape, which trusts the keys the first one

@@ -1,6 +1,7 @@
 // Worker modes for the maintenance tests (Tests/EndToEndTests/CompactionTests) and the soak
 // (scripts/soak.sh): faults injected through the library's internal seams, so that no shipped
-// binary carries a hook that kills it.
+// binary carries a hook that kills it. And the collector's default thread count, as a process
+// started under a CPU affinity sees it.
 import MmapStore
 import MultiprocessCollector
 import SystemCalls
@@ -8,7 +9,16 @@ import SystemCalls
 let maintenanceModes: [String: WorkerMode] = [
     "compact-crash-after": WorkerMode(usage: "compact-crash-after DIR STEP [native]", run: compactCrashAfterMode),
     "scan-in-use": WorkerMode(usage: "scan-in-use DIR [ROUNDS]", run: scanInUseMode),
+    "merge-threads": WorkerMode(usage: "merge-threads DIR", run: mergeThreadsMode),
 ]
+
+/// Prints `merge-threads N`: how many threads a collector of DIR merges on by default in this
+/// process.
+@Sendable func mergeThreadsMode(_ a: [String]) throws -> Int32 {
+    let dir = try argument(a, 0, "merge-threads DIR")
+    say("merge-threads \(MultiProcessCollector(directory: dir, includeSelfMetrics: false).mergeThreads)")
+    return 0
+}
 
 /// Compacts DIR as `prom-multiproc-cli compact --dir DIR` does, and ends with SIGKILL right
 /// after STEP (one of ``CompactionStep``: journal-staged, first-source-hidden, sources-hidden,
