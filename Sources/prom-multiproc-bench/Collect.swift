@@ -17,6 +17,10 @@ import PromMetrics
 // without the HTTP part. `--warm 1` is the second scrape, which trusts the keys the first one
 // checked; from `--warm 2` on, the steady state: files read twice the same are mapped and
 // only their values read, and the body of the last scrape gets the new values.
+//
+// `--render-pairs P` then renders the merged families in full P times on one thread and P
+// times on the merge threads, alternately, each with a new `ExpositionCache` (as a first
+// scrape renders), and prints one more line per render: `{"render_threads": T, "ms": ...}`.
 
 func collectCommand(_ options: Options) throws {
     guard let directory = options.directory else { throw UsageError("collect needs --dir") }
@@ -51,4 +55,13 @@ func collectCommand(_ options: Options) throws {
         "impl": .string("swift"), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
         "entries": .int(result.statistics.entries), "mapped_entries": .int(result.statistics.mappedEntries), "baseline_hwm_kib": .int(baseline), "hwm_kib": .int(peakRSSKiB()),
     ]))
+    for _ in 0..<(options.int("render-pairs") ?? 0) {
+        for threads in [1, collector.mergeThreads] {
+            let renderStart = Sys.monotonicNanoseconds()
+            let rendered = ExpositionCache(threads: threads).render(result.families, format: format)
+            let renderElapsed = Sys.monotonicNanoseconds() - renderStart
+            guard rendered == body else { throw UsageError("a render on \(threads) threads differs from the scrape's body") }
+            print(jsonLine(["render_threads": .int(threads), "ms": .double(Double(renderElapsed) / 1e6)]))
+        }
+    }
 }

@@ -18,6 +18,7 @@ let usage = """
       alloc-probe --op OP --n N
       write-dir --dir DIR --pid PID --series S
       collect --dir DIR [--reps R] [--format text|openmetrics|protobuf] [--threads N] [--warm 1] [--metadata on|off] [--names a,b]
+              [--render-pairs P]
       render --dir DIR [--reps R] [--text-out FILE]
       process-metrics --dir DIR [--reps R]
     """
