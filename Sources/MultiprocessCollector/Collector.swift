@@ -100,8 +100,8 @@ public final class MultiProcessCollector: Sendable {
     ///     default the process-wide reporter (`ProblemReporter.default`, standard error unless
     ///     the application bootstrapped another).
     ///   - maxMergeThreads: the most threads a collection reads files on; by default one per
-    ///     processor the process can use (its CPU affinity and its cgroup's CPU quota count),
-    ///     at most 8. The output is the same for any number. One thread
+    ///     processor the process can use (its CPU affinity and its cgroup's CPU quota count,
+    ///     as they are when the process makes its first collector), at most 8. The output is the same for any number. One thread
     ///     merges; in directories of about 20,000 entries or more, the others read ahead the
     ///     values of files whose keys are known: files the last collection read (a serving
     ///     collector's scrapes after its first), and files equal but for their values to the
@@ -112,6 +112,11 @@ public final class MultiProcessCollector: Sendable {
                   reporter: reporter, maxMergeThreads: maxMergeThreads, readAheadEntries: 20_000)
     }
 
+    /// One merge thread per processor the process may use, at most 8: read once per process
+    /// (a few small files under `/proc` and `/sys`), not for every collector, as applications
+    /// that make a collector per scrape would.
+    private static let defaultMergeThreads = Swift.min(8, Sys.usableProcessors())
+
     /// Creates a collector whose merge threads read ahead once the files hold about
     /// `readAheadEntries` entries (tests read ahead in small directories).
     package init(directory: String, includeSelfMetrics: Bool, skipDeadOwners: Bool = true, reporter: ProblemReporter,
@@ -120,7 +125,7 @@ public final class MultiProcessCollector: Sendable {
         self.includesSelfMetrics = includeSelfMetrics
         self.skipsDeadOwners = skipDeadOwners
         self.reporter = reporter
-        self.mergeThreads = Swift.max(1, maxMergeThreads ?? Swift.min(8, Sys.usableProcessors()))
+        self.mergeThreads = Swift.max(1, maxMergeThreads ?? Self.defaultMergeThreads)
         self.readAheadEntries = readAheadEntries
     }
 

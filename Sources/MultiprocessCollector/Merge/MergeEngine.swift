@@ -728,21 +728,19 @@ struct MergeEngine: ~Copyable {
     /// make families at once.
     private func build(_ item: FamilyWork, accumulate: Bool) -> BuiltFamily {
         let f = item.family
+        let histogram = item.kind == .histogram
+        let cached = histogram ? catalog.histogramOrder[f] : catalog.plainOrder[f]
+        let order = cached ?? (histogram ? catalog.sortedHistogram(f) : catalog.sortedPlain(f))
         let samples: [Sample]
-        var newOrder: [Int32]?
-        if item.kind == .histogram {
-            let order = catalog.histogramOrder[f] ?? catalog.sortedHistogram(f)
-            if catalog.histogramOrder[f] == nil { newOrder = order }
+        if histogram {
             samples = histogramSamples(family: f, order: order, accumulate: accumulate)
         } else {
-            let order = catalog.plainOrder[f] ?? catalog.sortedPlain(f)
-            if catalog.plainOrder[f] == nil { newOrder = order }
             samples = order.compactMap { s in
                 seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
             }
         }
         let snapshot = MetricFamilySnapshot(name: catalog.familyName[f], kind: item.kind, help: familyHelp[f], samples: samples)
-        return BuiltFamily(snapshot: snapshot, newOrder: newOrder)
+        return BuiltFamily(snapshot: snapshot, newOrder: cached == nil ? order : nil)
     }
 
     /// Samples of a histogram, per label set (sorted): buckets ascending by `le` (summed per
