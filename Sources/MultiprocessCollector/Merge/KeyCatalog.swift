@@ -86,6 +86,10 @@ struct KeyCatalog: ~Copyable, Sendable {
     var lastSample: Int32 = -1
     var lastLabelNames: [Int32] = []
     var lastHelp: Int32 = -1
+    /// The last plain key decoded to a new series: where the next key differs from it only
+    /// inside one label value, nearly every key of a file (a counter's children, a histogram
+    /// child's buckets), most of what it decodes to is the same (``parseSibling(_:)``).
+    var sibling = PlainSibling()
     /// Sample and label names by their UTF-8 bytes, each made a `String` once.
     var sampleNames = KeyInterner()
     var sampleTexts: [String] = []
@@ -127,41 +131,68 @@ struct KeyCatalog: ~Copyable, Sendable {
     private mutating func decodeSeries(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
         successor.append(-1)
         labelScratch.removeAll(keepingCapacity: true)
-        if let plain = PlainKey(parsing: key, labels: &labelScratch) {
+        let changed = sibling.key >= 0 && sibling.histogramFile == histogramFile ? parseSibling(key) : nil
+        if let plain = changed?.plain ?? PlainKey(parsing: key, labels: &labelScratch) {
             // The series identity: the key's bytes up to its help text (see `series`).
             let (s, isNew) = identities.intern(UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]), hint: -1)
+            let helpText = changed != nil ? sibling.help : help(UnsafeRawBufferPointer(rebasing: key[plain.help]))
             if isNew {
-                // Names and samples repeat from key to key: interned by their bytes, each
-                // made a `String` once.
-                let f = family(bytes: UnsafeRawBufferPointer(rebasing: key[plain.family]))
-                let (sample, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
-                if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
-                lastSample = sample
-                var le = -1
-                var leText: Int32 = -1
-                let count = labelScratch.count / 4
-                for k in 0..<count {
-                    let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k]..<labelScratch[4 * k + 1]])
-                    let (n, newName) = labelNames.intern(name, hint: k < lastLabelNames.count ? lastLabelNames[k] : -1)
-                    if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
-                    if k < lastLabelNames.count { lastLabelNames[k] = n } else { lastLabelNames.append(n) }
-                    if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 {  // "le"
-                        le = k
-                        leText = self.leText(UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]]))
-                    }
-                }
-                var labels: [Label] = []
-                labels.reserveCapacity(count)
-                for k in 0..<count {
+                let f: Int32
+                let sample: Int32
+                let le: Int
+                let leText: Int32
+                let labels: [Label]
+                if let k = changed?.label {
+                    // The sibling's, but for label `k`'s value.
+                    (f, sample, le) = (sibling.family, sibling.sample, sibling.le)
                     let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]])
-                    labels.append(Label(labelNameTexts[Int(lastLabelNames[k])], String(decoding: value, as: UTF8.self)))
+                    leText = k == le ? self.leText(value) : sibling.leText
+                    let siblings = seriesLabels[Int(sibling.series)]
+                    labels = Label.array(count: siblings.count) { j in
+                        j == k ? Label(siblings[j].name, String(decoding: value, as: UTF8.self)) : siblings[j]
+                    }
+                } else {
+                    // Names and samples repeat from key to key: interned by their bytes, each
+                    // made a `String` once.
+                    f = family(bytes: UnsafeRawBufferPointer(rebasing: key[plain.family]))
+                    let (id, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
+                    if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
+                    sample = id
+                    lastSample = sample
+                    var leAt = -1
+                    var leID: Int32 = -1
+                    let count = labelScratch.count / 4
+                    for k in 0..<count {
+                        let name = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k]..<labelScratch[4 * k + 1]])
+                        let (n, newName) = labelNames.intern(name, hint: k < lastLabelNames.count ? lastLabelNames[k] : -1)
+                        if newName { labelNameTexts.append(String(decoding: name, as: UTF8.self)) }
+                        if k < lastLabelNames.count { lastLabelNames[k] = n } else { lastLabelNames.append(n) }
+                        if name.count == 2 && name[0] == 0x6C && name[1] == 0x65 {  // "le"
+                            leAt = k
+                            leID = self.leText(UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]]))
+                        }
+                    }
+                    (le, leText) = (leAt, leID)
+                    labels = Label.array(count: count) { k in
+                        let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]])
+                        return Label(labelNameTexts[Int(lastLabelNames[k])], String(decoding: value, as: UTF8.self))
+                    }
                 }
                 let (leState, leValue) = leText >= 0 ? leParsed[Int(leText)] : (0, 0)
                 addSeries(s, family: f, sample: sampleTexts[Int(sample)], sampleID: sample, labels: labels, leState: leState, le: leValue)
-                if histogramFile { computeGroup(Int(s), plainKey: key, skipping: le, leText: leText) }
+                if histogramFile {
+                    if let k = changed?.label, k == le, sibling.group >= 0 {
+                        // Only the bound changed: the sibling's group (its labels without `le`).
+                        setGroup(sibling.group, isNew: false, of: Int(s), goLe: { $0.leGoTexts[Int(leText)] })
+                    } else {
+                        computeGroup(Int(s), plainKey: key, skipping: le, leText: leText)
+                    }
+                }
+                sibling.remember(key: id, plain: plain, series: s, family: f, sample: sample, help: helpText, le: le, leText: leText,
+                                 group: histogramFile ? seriesGroup[Int(s)] : -1, histogramFile: histogramFile, labels: &labelScratch)
             }
             keySeries.append(s)
-            keyHelp.append(help(UnsafeRawBufferPointer(rebasing: key[plain.help])))
+            keyHelp.append(helpText)
             return
         }
         let decoded: SeriesKey
@@ -177,6 +208,51 @@ struct KeyCatalog: ~Copyable, Sendable {
         keySeries.append(series(family: f, sample: decoded.sample, labels: decoded.labels))
         var text = decoded.help
         keyHelp.append(text.withUTF8 { help(UnsafeRawBufferPointer($0)) })
+    }
+
+    /// `key` parsed from the last plain key decoded to a new series (`sibling`), where it is
+    /// that key with the value of one label (`label`) changed to other plain text: its label
+    /// ranges in `labelScratch`, exactly as `PlainKey(parsing:labels:)` would put them. Nil
+    /// (and `labelScratch` untouched) for any other key.
+    ///
+    /// `key` is compared with the sibling's bytes: the same up to somewhere in that label's
+    /// value, plain text (0x20...0x7E but `"` and `\`) from there to a quote, and from that
+    /// quote to its end the same as the sibling's from its value's closing quote: the key
+    /// spells the same family, sample, label names and help text, and only that value differs.
+    mutating func parseSibling(_ key: UnsafeRawBufferPointer) -> (plain: PlainKey, label: Int)? {
+        let old = keys.bytes(of: sibling.key)
+        guard let p = key.baseAddress, let q = old.baseAddress else { return nil }
+        let shorter = Swift.min(key.count, old.count)
+        var same = 0
+        while same &+ 8 <= shorter && p.loadUnaligned(fromByteOffset: same, as: UInt64.self) == q.loadUnaligned(fromByteOffset: same, as: UInt64.self) {
+            same &+= 8
+        }
+        while same < shorter && p.load(fromByteOffset: same, as: UInt8.self) == q.load(fromByteOffset: same, as: UInt8.self) { same &+= 1 }
+        // The label whose value (from its first byte to its closing quote) holds the first difference.
+        let ranges = sibling.labels
+        let count = ranges.count / 4
+        var k = 0
+        while k < count && ranges[4 * k + 3] < same { k += 1 }
+        guard k < count, ranges[4 * k + 2] <= same else { return nil }
+        let shift = key.count - old.count
+        let quote = ranges[4 * k + 3]
+        let newQuote = quote + shift
+        guard newQuote >= same, KeyInterner.equal(p + newQuote, q + quote, old.count - quote) else { return nil }
+        for i in same..<newQuote {
+            let b = p.load(fromByteOffset: i, as: UInt8.self)
+            guard b >= 0x20, b < 0x7F, b != 0x22, b != 0x5C else { return nil }
+        }
+        for j in 0..<count {
+            let by = j > k ? shift : 0
+            labelScratch.append(ranges[4 * j] + by)
+            labelScratch.append(ranges[4 * j + 1] + by)
+            labelScratch.append(ranges[4 * j + 2] + by)
+            labelScratch.append(ranges[4 * j + 3] + (j >= k ? shift : 0))
+        }
+        var plain = sibling.plain
+        plain.help = (plain.help.lowerBound + shift)..<(plain.help.upperBound + shift)
+        plain.helpQuote += shift
+        return (plain, k)
     }
 
     /// The index in `helpTexts` of the help text whose UTF-8 bytes are `bytes`.
@@ -278,11 +354,9 @@ struct KeyCatalog: ~Copyable, Sendable {
         if isNew { groupLabels.append(seriesLeState[s] != 0 ? labels.filter { $0.name != "le" } : labels) }
         seriesGroup[s] = g
         if seriesLeState[s] == 1 {
-            var bucket: [Label] = []
-            bucket.reserveCapacity(groupLabels[Int(g)].count + 1)
-            bucket.append(contentsOf: groupLabels[Int(g)])
-            bucket.append(Label("le", goLe(&self)))
-            seriesBucketLabels[s] = bucket
+            let group = groupLabels[Int(g)]
+            let le = Label("le", goLe(&self))
+            seriesBucketLabels[s] = Label.array(count: group.count + 1) { $0 < group.count ? group[$0] : le }
         } else {
             seriesBucketLabels[s] = labels
         }
@@ -625,6 +699,10 @@ struct PlainKey {
     /// The offset of the help text's opening quote.
     var helpQuote: Int
 
+    init(family: Range<Int>, sample: Range<Int>, help: Range<Int>, helpQuote: Int) {
+        (self.family, self.sample, self.help, self.helpQuote) = (family, sample, help, helpQuote)
+    }
+
     /// Parses `bytes`; appends each label's name start, name end, value start, value end to
     /// `labels`.
     init?(parsing bytes: UnsafeRawBufferPointer, labels: inout [Int]) {
@@ -713,6 +791,54 @@ struct PlainKey {
         let isControl = (w &- ones &* 0x20) & ~w
         let isHigh = w | (w &+ ones)  // 0x7F and above: the high bit, in the byte or once plus one
         return (isQuote | isBackslash | isControl | isHigh) & highs
+    }
+}
+
+/// The last plain key a catalog decoded to a new series, and what it decoded to: where the
+/// next key is the same but for one label's value (``KeyCatalog/decode(id:key:histogramFile:)``),
+/// its family, sample name, label names, help text and, when that label is not `le`, its
+/// bound are the same.
+struct PlainSibling {
+    /// The key's id (-1: none yet) and spelling.
+    var key: Int32 = -1
+    var plain = PlainKey(family: 0..<0, sample: 0..<0, help: 0..<0, helpQuote: 0)
+    /// Its label ranges, as `PlainKey(parsing:labels:)` appends them.
+    var labels: [Int] = []
+    var series: Int32 = -1
+    var family: Int32 = -1
+    var sample: Int32 = -1
+    var help: Int32 = -1
+    /// The number of its `le` label (-1: none), and that label's text in `leTexts`.
+    var le = -1
+    var leText: Int32 = -1
+    /// Its series' group, where it was decoded from a histogram file (-1 otherwise).
+    var group: Int32 = -1
+    var histogramFile = false
+
+    /// Records the key just decoded; takes its label ranges from `labels`, which it leaves
+    /// holding the last key's (to be cleared).
+    mutating func remember(key: Int32, plain: PlainKey, series: Int32, family: Int32, sample: Int32, help: Int32, le: Int,
+                           leText: Int32, group: Int32, histogramFile: Bool, labels: inout [Int]) {
+        (self.key, self.plain, self.series, self.family, self.sample, self.help) = (key, plain, series, family, sample, help)
+        (self.le, self.leText, self.group, self.histogramFile) = (le, leText, group, histogramFile)
+        swap(&self.labels, &labels)
+    }
+}
+
+extension Label {
+    /// The labels `label(0)`, `label(1)`, ..., `label(count - 1)`: up to four made as an array
+    /// literal is (one allocation of the exact size, without the growth path that reserving
+    /// capacity takes), as the catalog makes one or two such arrays for nearly every new series.
+    @inline(__always)
+    static func array(count: Int, _ label: (Int) -> Label) -> [Label] {
+        switch count {
+        case 0: return []
+        case 1: return [label(0)]
+        case 2: return [label(0), label(1)]
+        case 3: return [label(0), label(1), label(2)]
+        case 4: return [label(0), label(1), label(2), label(3)]
+        default: return (0..<count).map(label)
+        }
     }
 }
 
