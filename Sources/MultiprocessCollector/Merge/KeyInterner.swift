@@ -213,11 +213,17 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         }
         if i < n {
             var w: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << shift
-                shift += 8
-                i += 1
+            if n >= 8 {
+                // The last eight bytes, some of them hashed already: one load instead of a
+                // loop over the few left.
+                w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self))
+            } else {
+                var shift: UInt64 = 0
+                while i < n {
+                    w |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << shift
+                    shift += 8
+                    i += 1
+                }
             }
             h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
             h ^= h >> 32
