@@ -27,7 +27,10 @@ import SystemCalls
 // another core costs about what reading them does: tried, a fresh collect took longer.) While
 // the file it needs next is still being read, it reads ahead too. Threads read at most `slots`
 // files ahead of the merge, so memory stays bounded (a slot holds a file's values: 16 bytes
-// per entry, and 4 for key ids).
+// per entry, and 4 for key ids); a file takes the slot freed last, so that a merge touches
+// only as many slots as it holds files at once (a slot's first use maps new memory, a page
+// fault per 4 KiB: on a fresh merge of 188 MB, about 1,600 faults fewer than taking them in
+// turn).
 //
 // Decoding a kind's first file is the longest step of a fresh merge (tens of thousands of new
 // keys), and the other threads need not wait for it: a read-ahead thread makes a *lead image*
@@ -233,9 +236,17 @@ private final class ReadAhead: Sendable {
         /// Per file: 0 not taken, 1 taken to be read into its slot, 2 read into it, 3 taken by
         /// the merging thread to read itself.
         var taken: [UInt8]
-        /// Files `0..<merged` are merged. File `i`'s slot (`i % slots`) is free once file
-        /// `i - slots` is merged, so threads take files below `merged + slots`.
+        /// Files `0..<merged` are merged. Threads take files below `merged + slots`: at most
+        /// as many files as slots hold one at once, so a file in that window always finds a
+        /// slot free.
         var merged = 0
+        /// The slots no file holds, the one freed last on top, and per file the slot it holds
+        /// from being taken until merged (-1: none). A file takes the slot the last merged file
+        /// freed: its buffers were touched already (on first use they are new memory, whose
+        /// pages the system maps one fault at a time) and are likely still cached, so a merge
+        /// touches only as many slots as it ever holds files at once.
+        var freeSlots: [Int]
+        var slotOf: [Int]
         /// Per kind: the merging thread's latest template, for files the catalog does not know,
         /// and the generation of the one it stands for (see `adopt`).
         var templates: [FileKind: KeyTemplate] = [:]
@@ -280,8 +291,8 @@ private final class ReadAhead: Sendable {
         var count = 2 * readers + 1
         if !self.leads.isEmpty { count = Swift.max(count, Swift.min(paths.count, Self.window / Swift.max(1, entriesPerFile))) }
         slots = (0..<count).map { _ in ReadAheadSlot() }
-        state = Locked(State(taken: [UInt8](repeating: 0, count: paths.count),
-                             readersWaiting: [Bool](repeating: false, count: readers)))
+        state = Locked(State(taken: [UInt8](repeating: 0, count: paths.count), freeSlots: Array((0..<count).reversed()),
+                             slotOf: [Int](repeating: -1, count: paths.count), readersWaiting: [Bool](repeating: false, count: readers)))
         readerWakes = (0..<readers).map { _ in DispatchSemaphore(value: 0) }
         tools = (0...readers).map { _ in ThreadTools() }
     }
@@ -312,19 +323,27 @@ private final class ReadAhead: Sendable {
         known[i] != nil ? kinds[i] != nil : template(for: i, in: state) != nil
     }
 
-    /// Takes the first file no thread has taken that a thread may read, among those whose
-    /// slot is free; marks it taken (1).
+    /// Takes the first file no thread has taken that a thread may read, in the window of
+    /// files threads may read ahead; marks it taken (1) and gives it a slot.
     private func take(_ state: inout State) -> Int? {
         let end = Swift.min(paths.count, state.merged + slots.count)
         var i = state.merged
         while i < end && (state.taken[i] != 0 || !readable(i, in: state)) { i += 1 }
-        guard i < end else { return nil }
-        state.taken[i] = 1
+        guard i < end, hold(i, &state) else { return nil }
         return i
     }
 
-    /// Takes the making of a lead image the first file no thread has taken, among those
-    /// whose slot is free, waits for (see `leads`).
+    /// Marks file `i` taken to be read into a slot (1) and gives it the slot freed last;
+    /// false where none is free (never, in the window: see `State.merged`).
+    private func hold(_ i: Int, _ state: inout State) -> Bool {
+        guard let slot = state.freeSlots.popLast() else { return false }
+        state.taken[i] = 1
+        state.slotOf[i] = slot
+        return true
+    }
+
+    /// Takes the making of a lead image the first file no thread has taken, in the window,
+    /// waits for (see `leads`).
     private func takeLead(_ state: inout State) -> (FileKind, Int)? {
         let end = Swift.min(paths.count, state.merged + slots.count)
         for i in state.merged..<end where state.taken[i] == 0 && known[i] == nil {
@@ -336,10 +355,10 @@ private final class ReadAhead: Sendable {
         return nil
     }
 
-    /// Reads file `i` (taken) into its slot on thread `thread` (the merging thread's is the
-    /// last) and marks it read.
-    private func prepare(_ i: Int, template: KeyTemplate?, thread: Int) {
-        slots[i % slots.count].prepare(path: paths[i], known: known[i], kind: kinds[i], template: template, thread: tools[thread])
+    /// Reads file `i` (taken) into its slot, `slot`, on thread `thread` (the merging thread's is
+    /// the last) and marks it read.
+    private func prepare(_ i: Int, slot: Int, template: KeyTemplate?, thread: Int) {
+        slots[slot].prepare(path: paths[i], known: known[i], kind: kinds[i], template: template, thread: tools[thread])
         let wake = state.withLock { state in
             state.taken[i] = 2
             defer { state.mergerWaits = false }
@@ -353,13 +372,13 @@ private final class ReadAhead: Sendable {
     /// taken.
     func read(as r: Int) {
         while true {
-            var file: (Int, KeyTemplate?)?
+            var file: (Int, Int, KeyTemplate?)?
             var lead: (FileKind, Int)?
             var done = false
             wait(on: readerWakes[r]) {
                 state.withLock { state in
                     if let i = take(&state) {
-                        file = (i, template(for: i, in: state))
+                        file = (i, state.slotOf[i], template(for: i, in: state))
                     } else if let next = takeLead(&state) {
                         lead = next
                     } else if !state.taken[state.merged...].contains(0) {
@@ -382,8 +401,8 @@ private final class ReadAhead: Sendable {
                 for w in waking { readerWakes[w].signal() }
                 continue
             }
-            guard let (i, template) = file, !done else { return }
-            prepare(i, template: template, thread: r)
+            guard let (i, slot, template) = file, !done else { return }
+            prepare(i, slot: slot, template: template, thread: r)
         }
     }
 
@@ -392,30 +411,33 @@ private final class ReadAhead: Sendable {
     /// it, or the one that did found it not as expected. While another thread still reads
     /// file `i`, the merging thread reads the next files ahead too.
     func merge<R: ~Copyable>(file i: Int, _ body: (ReadValues?) -> R) -> R {
-        var fromSlot = false
+        var fromSlot: Int?
         while true {
-            var ahead: (Int, KeyTemplate?)?
+            var ahead: (Int, Int, KeyTemplate?)?
             let mine = state.withLock { state in
                 switch state.taken[i] {
                 case 0 where !readable(i, in: state):
                     state.taken[i] = 3
                     return true
                 case 2:
-                    fromSlot = true
+                    fromSlot = state.slotOf[i]
                     return true
                 case 0:
-                    // Read into its slot as another thread would, so that a file is merged the
+                    // Read into a slot as another thread would, so that a file is merged the
                     // same way whoever reads it.
-                    state.taken[i] = 1
-                    ahead = (i, template(for: i, in: state))
+                    guard hold(i, &state) else {
+                        state.taken[i] = 3
+                        return true
+                    }
+                    ahead = (i, state.slotOf[i], template(for: i, in: state))
                 default:
-                    if let j = take(&state) { ahead = (j, template(for: j, in: state)) }
+                    if let j = take(&state) { ahead = (j, state.slotOf[j], template(for: j, in: state)) }
                 }
                 return false
             }
             if mine { break }
-            if let (j, template) = ahead {
-                prepare(j, template: template, thread: tools.count - 1)
+            if let (j, slot, template) = ahead {
+                prepare(j, slot: slot, template: template, thread: tools.count - 1)
                 continue
             }
             wait(on: mergerWakes) {
@@ -425,8 +447,12 @@ private final class ReadAhead: Sendable {
                 }
             }
         }
-        let result = body(fromSlot ? slots[i % slots.count].ready : nil)
+        let result = body(fromSlot.map { slots[$0].ready } ?? nil)
         let waking = state.withLock { state in
+            if state.slotOf[i] >= 0 {
+                state.freeSlots.append(state.slotOf[i])
+                state.slotOf[i] = -1
+            }
             state.merged = i + 1
             return wakeReaders(&state)
         }
