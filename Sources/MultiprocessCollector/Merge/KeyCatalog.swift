@@ -112,6 +112,23 @@ struct KeyCatalog: ~Copyable, Sendable {
 
     init() {}
 
+    /// Makes room for about `n` new keys, each a new series: a file whose keys are mostly new
+    /// (a fresh merge's first file of a kind) grows the per-key and per-series arrays and the
+    /// interners once, where appending would grow them over and over, each time in new
+    /// memory. Grows by at least half again, so that small reservations cannot copy an array
+    /// every time.
+    mutating func reserve(newKeys n: Int) {
+        func room<T>(_ array: inout [T], _ extra: Int) {
+            let needed = array.count + extra
+            if needed > array.capacity { array.reserveCapacity(Swift.max(needed, array.capacity + array.capacity / 2)) }
+        }
+        room(&keySeries, n); room(&keyHelp, n); room(&keyCheck, n); room(&successor, n)
+        room(&seriesFamily, n); room(&seriesSample, n); room(&seriesSampleID, n); room(&seriesLabels, n)
+        room(&seriesLeState, n); room(&seriesLe, n); room(&seriesGroup, n); room(&seriesBucketLabels, n)
+        keys.reserve(n)
+        identities.reserve(n)
+    }
+
     /// Decodes a new key (just interned as `id`); records -1 for a key that is not valid.
     ///
     /// Keys spelled exactly as prometheus_client writes them with plain ASCII strings (no

@@ -157,8 +157,20 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         return (Int32(truncatingIfNeeded: id), true)
     }
 
-    private mutating func growIDs() {
-        let newCapacity = idCapacity * 2
+    /// Makes room for `n` more keys without growing again (their bytes aside): where many new
+    /// keys are coming, growing the id arrays and the table once, at the start, instead of
+    /// doubling them again and again (each time in new memory, mapped a page fault at a time).
+    mutating func reserve(_ n: Int) {
+        let needed = count + n
+        if needed > idCapacity { growIDs(to: Swift.max(needed, idCapacity * 2)) }
+        var size = tableMask + 1
+        while needed * 2 > size { size *= 2 }
+        if size > tableMask + 1 { rehash(to: size) }
+    }
+
+    private mutating func growIDs() { growIDs(to: idCapacity * 2) }
+
+    private mutating func growIDs(to newCapacity: Int) {
         func grown<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
             let q = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)
             q.moveInitialize(from: p, count: count)
@@ -182,8 +194,9 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         arenaUsed = 0
     }
 
-    private mutating func rehash() {
-        let size = (tableMask + 1) * 2
+    private mutating func rehash() { rehash(to: (tableMask + 1) * 2) }
+
+    private mutating func rehash(to size: Int) {
         table.deallocate()
         table = .allocate(capacity: size)
         table.initialize(repeating: -1, count: size)

@@ -345,6 +345,10 @@ struct MergeEngine: ~Copyable {
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
         if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
+        // A file the catalog knows nothing of, and no template for: its keys are likely new
+        // (prometheus_client's entries take about 100 bytes). At most 2^18 of them: the file's
+        // `used` is only its claim (a damaged or sparse file may claim gigabytes).
+        if n == 0, template == nil, knownKeys.isEmpty, used >= 1 << 16 { catalog.reserve(newKeys: Swift.min(used / 96, 1 << 18)) }
         var pos = base
         if n < trusted {
             let (i, end, ended) = EntryBounds.known(from: n, to: trusted, at: pos, in: bytes, base: base, used: used,
