@@ -100,24 +100,29 @@ final class KeyTemplate {
     /// image's: a block at a time (``run(from:at:in:base:used:into:)``), else one entry at a
     /// time, for the entries before a block that differs or does not lie whole in `bytes`
     /// (an entry equals the image's when its length, key and padding bytes do). Their values
-    /// and timestamps go to `scratch` at their index, and their key ids too unless this is a
-    /// lead image.
+    /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`
+    /// and `ids` say so (no ids from a lead image, which has none).
     /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`,
     ///   and whether `next` is another entry than the image's (or lies past `used`, or
     ///   follows the image's last entry) rather than not lying whole inside `bytes` yet.
     func match(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
-               into scratch: borrowing EntryScratch) -> (next: Int, pos: Int, differs: Bool) {
+               into scratch: borrowing EntryScratch, ids: Bool, stamps writeStamps: Bool) -> (next: Int, pos: Int, differs: Bool) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
-        let values = scratch.values, stamps = scratch.stamps, ids = scratch.keys
+        let values = scratch.values, stamps = scratch.stamps, keyIDs = scratch.keys
+        // The ids to copy, if any: none from a lead image, which has no sequence (an empty
+        // array's buffer may still have an address, so whether to copy is decided here).
+        let sequenceKeys = ids ? sequence?.keys : nil
+        let copyIDs = sequenceKeys != nil
         return valueOffsets.withUnsafeBufferPointer { valueOffsets in
-            (sequence?.keys ?? []).withUnsafeBufferPointer { keys in
+            (sequenceKeys ?? []).withUnsafeBufferPointer { keys in
                 var i = first, at = pos
                 // After a block that is not whole here or differs, its entries one by one.
                 var blockAt = i
                 while at < used {
                     guard i < count else { return (i, at, true) }
                     if i >= blockAt {
-                        let (next, end) = run(from: i, at: at, in: bytes, base: base, used: used, into: scratch)
+                        let (next, end) = run(from: i, at: at, in: bytes, base: base, used: used, into: scratch, ids: ids,
+                                              stamps: writeStamps)
                         if next > i {
                             i = next
                             at = end
@@ -136,9 +141,11 @@ final class KeyTemplate {
                     // Its value where the image has it, and its length, key and padding the image's.
                     guard base &+ valueAt == Int(valueOffsets[i]),
                           Sys.bytesEqual(start + (at &- base), room + at, count: base &+ valueAt &- at) else { return (i, at, true) }
-                    if let keys = keys.baseAddress { ids[i] = keys[i] }
+                    if copyIDs { keyIDs[i] = keys[i] }
                     values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-                    stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+                    if writeStamps {
+                        stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+                    }
                     i &+= 1
                     at = end
                 }
@@ -150,12 +157,12 @@ final class KeyTemplate {
     /// Resolves entries from `first` on, the first at file offset `pos` (where the image has
     /// its entry `first`), one block of entries at a time, while a whole block lies inside
     /// `bytes` and `used` and equals the image but for values and timestamps; their values
-    /// and timestamps go to `scratch` at their index, and their key ids too unless this is a
-    /// lead image.
+    /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`
+    /// and `ids` say so (no ids from a lead image, which has none).
     /// - Returns: the entries resolved up to (not including) `next`, and the offset of
     ///   `next`; `next == first` when the first block differs or does not fit.
     func run(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
-             into scratch: borrowing EntryScratch) -> (next: Int, pos: Int) {
+             into scratch: borrowing EntryScratch, ids: Bool, stamps writeStamps: Bool) -> (next: Int, pos: Int) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos) }
         // Offsets below `used` (an Int32) plus one entry: they cannot overflow an Int.
         let limit = Swift.min(used, base &+ bytes.count, image.count)
@@ -178,13 +185,15 @@ final class KeyTemplate {
                     room.storeBytes(of: value, toByteOffset: valueAt, as: UInt64.self)
                     room.storeBytes(of: stamp, toByteOffset: valueAt &+ 8, as: UInt64.self)
                     values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
-                    stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp))
+                    if writeStamps { stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp)) }
                     at = valueAt &+ 16
                     k &+= 1
                 }
                 guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
-                sequence?.keys.withUnsafeBufferPointer { keys in
-                    if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+                if ids {
+                    sequence?.keys.withUnsafeBufferPointer { keys in
+                        if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+                    }
                 }
                 i &+= Self.block
                 pos = at

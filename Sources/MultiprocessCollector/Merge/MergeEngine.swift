@@ -200,6 +200,8 @@ struct MergeEngine: ~Copyable {
             catalog.knownFiles[path]?.mapping = known.mapping.flatMap { $0.length >= used ? $0 : nil } ?? mapping
         case .template(let identity, let used, let sequence):
             guard catalog.knownFiles[path] == nil, n <= sequence.keys.count else { return false }
+            // Timestamps not read, where they would count: read here.
+            if ready.stamps == nil, sequence.families.contains(where: { familyIsGauge($0.family) }) { return false }
             return sequence.keys.withUnsafeBufferPointer { keys in
                 guard let keys = keys.baseAddress else { return false }
                 let entries = identity.map { remember(path: path, identity: $0, used: used, kind: name.kind, count: n, keys: keys, known: nil) }
@@ -211,6 +213,12 @@ struct MergeEngine: ~Copyable {
             return false
         }
         accumulate(count: n, name: name, entries: entries, keys: scratch.keys, values: ready.values, timestamps: ready.stamps)
+        return true
+    }
+
+    /// Whether a gauge file typed family `f` (so far).
+    private func familyIsGauge(_ f: Int32) -> Bool {
+        guard Int(f) < familyKind.count, let kind = familyKind[Int(f)], case .gauge = kind else { return false }
         return true
     }
 
@@ -366,7 +374,7 @@ struct MergeEngine: ~Copyable {
         var retryAt = 0
         while pos < used {
             if let template, n >= retryAt, n < template.count, pos == template.start(of: n) {
-                let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch)
+                let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch, ids: true, stamps: true)
                 if next > n {
                     previous = template.sequence?.keys[next - 1] ?? previous
                     n = next
@@ -439,7 +447,7 @@ struct MergeEngine: ~Copyable {
 
     /// Pass 2 for a good file whose keys are `entries` (as remembered), else `keys`.
     mutating func accumulate(count n: Int, name: MetricFileName, entries: KeySequence?, keys: UnsafePointer<Int32>,
-                             values: UnsafePointer<Double>, timestamps: UnsafePointer<Double>) {
+                             values: UnsafePointer<Double>, timestamps: UnsafePointer<Double>?) {
         guard let entries else {
             accumulate(count: n, name: name, keys: keys, values: values, timestamps: timestamps)
             return
@@ -487,8 +495,11 @@ struct MergeEngine: ~Copyable {
     }
 
     /// Pass 2, entry by entry: each entry's series, family and type looked up.
+    /// - Parameter entryStamps: the entries' timestamps; nil only for a counter, summary or
+    ///   histogram file none of whose families a gauge file typed (``ReadValues/stamps``), so
+    ///   that none of its entries is kept as a gauge contribution.
     private mutating func accumulate(count n: Int, name: MetricFileName, keys entryKeys: UnsafePointer<Int32>,
-                             values entryValues: UnsafePointer<Double>, timestamps entryStamps: UnsafePointer<Double>) {
+                             values entryValues: UnsafePointer<Double>, timestamps entryStamps: UnsafePointer<Double>?) {
         syncSizes()
         mergedFiles += 1
         entries += n
@@ -528,9 +539,9 @@ struct MergeEngine: ~Copyable {
                     }
                     if let mode {
                         familyMode[f] = mode
-                        contributions.append(Contribution(series: s, owner: owner, value: entryValues[i], timestamp: entryStamps[i]))
+                        contributions.append(Contribution(series: s, owner: owner, value: entryValues[i], timestamp: entryStamps?[i] ?? 0))
                     } else if familyIsGauge {
-                        contributions.append(Contribution(series: s, owner: -1, value: entryValues[i], timestamp: entryStamps[i]))
+                        contributions.append(Contribution(series: s, owner: -1, value: entryValues[i], timestamp: entryStamps?[i] ?? 0))
                     } else {
                         // `Combination.sum`, written out for the loop.
                         sums[Int(s)] += entryValues[i]

@@ -68,7 +68,11 @@ struct ReadValues {
     let source: Source
     let count: Int
     let values: UnsafePointer<Double>
-    let stamps: UnsafePointer<Double>
+    /// Nil where not read: from a `template` or `lead` counter, summary or histogram file,
+    /// whose timestamps count only where a gauge file typed one of its families (then the
+    /// merging thread reads the file itself: `MergeEngine.takeReadAhead`). Not writing them
+    /// keeps a slot's memory to 8 bytes an entry, and touching new memory is dear.
+    let stamps: UnsafePointer<Double>?
 }
 
 /// Where one read-ahead thread reads a file for the merging thread.
@@ -139,6 +143,10 @@ private final class ReadAheadSlot: @unchecked Sendable {
             thread.templates[kind] = template
         }
         if template.count > scratch.capacity { scratch.grow(to: template.count, keeping: 0) }
+        // Key ids come from the template's sequence, not the slot; timestamps only count in
+        // gauge files (see `ReadValues.stamps`).
+        var stamps = false
+        if case .gauge = kind { stamps = true }
         var identity: FileIdentity?
         var used = 0
         var read = 0
@@ -146,7 +154,8 @@ private final class ReadAheadSlot: @unchecked Sendable {
             identity = opened
             used = usedNow
         }) { (bytes, base, used) throws(MetricFileError) -> Int in
-            let (next, end, differs) = template.match(from: read, at: base, in: bytes, base: base, used: used, into: scratch)
+            let (next, end, differs) = template.match(from: read, at: base, in: bytes, base: base, used: used, into: scratch,
+                                                      ids: false, stamps: stamps)
             read = next
             // Another entry than the template's: the merging thread reads the file.
             if differs { throw MetricFileError(path: path, kind: .vanished) }
@@ -155,7 +164,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
         guard complete != nil, read > 0 else { return }
         let source: ReadValues.Source = template.sequence.map { .template(identity: identity, used: used, sequence: $0) }
             ?? .lead(identity: identity, used: used, lead: shared)
-        ready = ReadValues(source: source, count: read, values: scratch.values, stamps: scratch.stamps)
+        ready = ReadValues(source: source, count: read, values: scratch.values, stamps: stamps ? scratch.stamps : nil)
     }
 
     /// The lead image (``KeyTemplate/init(lead:valueOffsets:generation:)``) of the file at

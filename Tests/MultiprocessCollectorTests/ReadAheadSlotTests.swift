@@ -1,0 +1,75 @@
+// What a read-ahead thread writes for the merging thread: a file's values, and its timestamps
+// only where they can count (gauge files); never key ids from a lead image, which has none.
+import Foundation
+import MmapStore
+@testable import MultiprocessCollector
+import Testing
+import TestSupport
+
+@Suite("What reading threads hand over")
+struct ReadAheadSlotTests {
+    /// A Python-format file of `keys`: per entry its length, key, padding, `values(i)` and the
+    /// timestamp `stamps(i)`.
+    static func file(_ keys: [String], values: (Int) -> Double, stamps: (Int) -> Double) -> [UInt8] {
+        var body: [UInt8] = []
+        for (i, k) in keys.enumerated() {
+            let key = Array(k.utf8)
+            body += withUnsafeBytes(of: Int32(key.count).littleEndian) { Array($0) } + key
+            body += [UInt8](repeating: 0x20, count: 8 - (key.count + 4) % 8)
+            body += withUnsafeBytes(of: values(i).bitPattern.littleEndian) { Array($0) }
+            body += withUnsafeBytes(of: stamps(i).bitPattern.littleEndian) { Array($0) }
+        }
+        return CollectorTests.header(used: 8 + body.count, marker: [0, 0, 0, 0]) + body
+    }
+
+    /// A file matched against a lead image of its own keys (300 entries: four blocks, then 44
+    /// matched one by one): every value is copied, timestamps only when asked, and the key ids
+    /// in the scratch are left as they were whatever `ids` says (a lead image has none; an
+    /// empty array's buffer still has an address, which was once taken for ids to copy).
+    @Test(arguments: [false, true]) func aLeadImageGivesValuesAndNoKeyIDs(stamps: Bool) {
+        let keys = (0..<300).map { KeyTemplateTests.key($0) }
+        let image = LeadAgreementTests.image(of: keys)
+        let bytes = Self.file(keys, values: { Double($0) * 2 }, stamps: { Double($0) + 0.5 })
+        let scratch = EntryScratch(capacity: keys.count)
+        for i in 0..<keys.count {
+            scratch.keys[i] = -7
+            scratch.stamps[i] = -1
+        }
+        let (next, _, differs) = bytes.withUnsafeBytes { raw in
+            image.match(from: 0, at: FileFormat.headerSize, in: raw, base: 0, used: raw.count, into: scratch, ids: true, stamps: stamps)
+        }
+        #expect(next == keys.count)
+        #expect(!differs)
+        #expect((0..<keys.count).allSatisfy { scratch.values[$0] == Double($0) * 2 })
+        #expect((0..<keys.count).allSatisfy { scratch.keys[$0] == -7 })
+        #expect((0..<keys.count).allSatisfy { scratch.stamps[$0] == (stamps ? Double($0) + 0.5 : -1) })
+    }
+
+    /// A family a `mostrecent` gauge file typed first, then summary files with the same keys,
+    /// each with its own timestamps. Their entries join the gauge family, where the newest
+    /// value wins (python-format.md §4), so their timestamps count; a reading thread does not
+    /// read a summary file's timestamps, so the merging thread reads these files itself. Every
+    /// thread count merges them as one thread does, each `c_sum` the value of the file with the
+    /// largest timestamp for it (the first such file on a tie).
+    @Test func filesOfAFamilyAGaugeFileTypedKeepTheirTimestamps() throws {
+        let dir = TempDirectory("stamps"); defer { dir.remove() }
+        let n = 200
+        let gauge = (0..<n).map { #"["c", "c", {"i": "\#($0)"}, "h"]"# }
+        try CollectorTests.write(Self.file(gauge, values: { Double($0) }, stamps: { _ in 1 }), to: dir.file("gauge_mostrecent_1.db"))
+        let summary = (0..<n).map { #"["c", "c_sum", {"i": "\#($0)"}, "h"]"# }
+        let files = 2...7
+        func stamp(_ i: Int, _ p: Int) -> Double { Double((i * 7 + p * 13) % 5 + 1) }
+        for p in files {
+            try CollectorTests.write(Self.file(summary, values: { Double($0 * 10 + p) }, stamps: { stamp($0, p) }),
+                                     to: dir.file("summary_\(p).db"))
+        }
+        let scrapes = try ParallelMergeTests.expectSameForEveryThreadCount(dir.path)
+        let text = String(decoding: scrapes[0].text, as: UTF8.self)
+        for i in 0..<n {
+            // The newest: files are merged in name order, summary_2 ... summary_7.
+            var newest = files.lowerBound
+            for p in files where stamp(i, p) > stamp(i, newest) { newest = p }
+            #expect(text.contains("c_sum{i=\"\(i)\"} \(Double(i * 10 + newest))\n"), "c_sum{i=\"\(i)\"}")
+        }
+    }
+}
