@@ -7,7 +7,7 @@ import SystemCalls
 ///
 /// Workers of one application create their series in the same order, so most files of a
 /// directory are their kind's last file again with other values. The merge checks such a file
-/// block by block against this image (``run(from:at:in:base:used:into:)``): it copies each
+/// block by block against this image (``run(from:at:in:base:used:into:ids:stamps:)``): it copies each
 /// entry's value and timestamp into the image's room for them, and then one `memcmp` of the
 /// block against the image compares every length, key and padding byte at once. A block that
 /// differs anywhere is left to the entry-by-entry check, which finds the same keys or
@@ -64,7 +64,7 @@ final class KeyTemplate {
         image = lead
     }
 
-    /// A template with its own copy of `other`'s image, for another thread: ``run(from:at:in:base:used:into:)``
+    /// A template with its own copy of `other`'s image, for another thread: ``run(from:at:in:base:used:into:ids:stamps:)``
     /// writes values into the image it compares.
     init(copying other: KeyTemplate) {
         sequence = other.sequence
@@ -97,7 +97,7 @@ final class KeyTemplate {
     }
 
     /// Resolves entries from `first` on, the first at file offset `pos`, while each equals the
-    /// image's: a block at a time (``run(from:at:in:base:used:into:)``), else one entry at a
+    /// image's: a block at a time (``run(from:at:in:base:used:into:ids:stamps:)``), else one entry at a
     /// time, for the entries before a block that differs or does not lie whole in `bytes`
     /// (an entry equals the image's when its length, key and padding bytes do). Their values
     /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`

@@ -214,7 +214,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
 
 /// What one thread reads files with: its reader, and its copies of the templates it compares
 /// files with, per kind (each thread writes values into its own: see
-/// ``KeyTemplate/run(from:at:in:base:used:into:)``); both stay in its cache from file to file.
+/// ``KeyTemplate/run(from:at:in:base:used:into:ids:stamps:)``); both stay in its cache from file to file.
 ///
 /// `@unchecked Sendable`, without run-time exclusivity checks: only its thread uses it.
 private final class ThreadTools: @unchecked Sendable {
