@@ -173,7 +173,9 @@ struct KeyCatalog: ~Copyable, Sendable {
                     // made a `String` once.
                     f = family(bytes: UnsafeRawBufferPointer(rebasing: key[plain.family]))
                     let (id, newSample) = sampleNames.intern(UnsafeRawBufferPointer(rebasing: key[plain.sample]), hint: lastSample)
-                    if newSample { sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self)) }
+                    if newSample {
+                        sampleTexts.append(String(decoding: UnsafeRawBufferPointer(rebasing: key[plain.sample]), as: UTF8.self))
+                    }
                     sample = id
                     lastSample = sample
                     var leAt = -1
@@ -241,7 +243,8 @@ struct KeyCatalog: ~Copyable, Sendable {
         guard let p = key.baseAddress, let q = old.baseAddress else { return nil }
         let shorter = Swift.min(key.count, old.count)
         var same = 0
-        while same &+ 8 <= shorter && p.loadUnaligned(fromByteOffset: same, as: UInt64.self) == q.loadUnaligned(fromByteOffset: same, as: UInt64.self) {
+        while same &+ 8 <= shorter,
+              p.loadUnaligned(fromByteOffset: same, as: UInt64.self) == q.loadUnaligned(fromByteOffset: same, as: UInt64.self) {
             same &+= 8
         }
         while same < shorter && p.load(fromByteOffset: same, as: UInt8.self) == q.load(fromByteOffset: same, as: UInt8.self) { same &+= 1 }

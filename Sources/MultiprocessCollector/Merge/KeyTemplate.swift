@@ -144,7 +144,8 @@ final class KeyTemplate {
                     if copyIDs { keyIDs[i] = keys[i] }
                     values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
                     if writeStamps {
-                        stamps[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)))
+                        let stamp = start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)
+                        stamps[i] = Double(bitPattern: UInt64(littleEndian: stamp))
                     }
                     i &+= 1
                     at = end

@@ -26,8 +26,9 @@ import SystemCalls
 // it decodes, and files unlike their kind's template. (Handing a file's bytes to it from
 // another core costs about what reading them does: tried, a fresh collect took longer.) While
 // the file it needs next is still being read, it reads ahead too. Threads read at most `slots`
-// files ahead of the merge, so memory stays bounded (a slot holds a file's values: 16 bytes
-// per entry, and 4 for key ids); a file takes the slot freed last, so that a merge touches
+// files ahead of the merge, so memory stays bounded (a slot holds a file's values, 8 bytes an
+// entry, and for a gauge file or one read before their timestamps, 8 more; see
+// `ReadValues.stamps`); a file takes the slot freed last, so that a merge touches
 // only as many slots as it holds files at once (a slot's first use maps new memory, a page
 // fault per 4 KiB: on a fresh merge of 188 MB, about 1,600 faults fewer than taking them in
 // turn).
