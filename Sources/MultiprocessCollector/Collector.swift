@@ -101,11 +101,11 @@ public final class MultiProcessCollector: Sendable {
     ///     the application bootstrapped another).
     ///   - maxMergeThreads: the most threads a collection reads files on; by default one per
     ///     processor the process can use (its CPU affinity and its cgroup's CPU quota count,
-    ///     as they are when the process makes its first collector), at most 8. The output is the same for any number. One thread
-    ///     merges; in directories of about 20,000 entries or more, the others read ahead the
-    ///     values of files whose keys are known: files the last collection read (a serving
-    ///     collector's scrapes after its first), and files equal but for their values to the
-    ///     last file of their kind.
+    ///     as they are when the process makes its first collector), at most 8. The output is
+    ///     the same for any number. One thread merges; in directories of about 20,000
+    ///     entries or more, the others read ahead the values of files whose keys are known:
+    ///     files the last collection read (a serving collector's scrapes after its first), and
+    ///     files equal but for their values to the last file of their kind.
     public convenience init(directory: String, includeSelfMetrics: Bool = true, skipDeadOwners: Bool = true,
                             reporter: ProblemReporter = .default, maxMergeThreads: Int? = nil) {
         self.init(directory: directory, includeSelfMetrics: includeSelfMetrics, skipDeadOwners: skipDeadOwners,

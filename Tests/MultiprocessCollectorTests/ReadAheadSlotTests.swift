@@ -24,8 +24,8 @@ struct ReadAheadSlotTests {
 
     /// A file matched against a lead image of its own keys (300 entries: four blocks, then 44
     /// matched one by one): every value is copied, timestamps only when asked, and the key ids
-    /// in the scratch are left as they were whatever `ids` says (a lead image has none; an
-    /// empty array's buffer still has an address, which was once taken for ids to copy).
+    /// in the scratch are left as they were (a lead image has none; an empty array's buffer
+    /// still has an address, which was once taken for ids to copy).
     @Test(arguments: [false, true]) func aLeadImageGivesValuesAndNoKeyIDs(stamps: Bool) {
         let keys = (0..<300).map { KeyTemplateTests.key($0) }
         let image = LeadAgreementTests.image(of: keys)
@@ -36,7 +36,7 @@ struct ReadAheadSlotTests {
             scratch.stamps[i] = -1
         }
         let (next, _, differs) = bytes.withUnsafeBytes { raw in
-            image.match(from: 0, at: FileFormat.headerSize, in: raw, base: 0, used: raw.count, into: scratch, ids: true, stamps: stamps)
+            image.match(from: 0, at: FileFormat.headerSize, in: raw, base: 0, used: raw.count, into: scratch, stamps: stamps)
         }
         #expect(next == keys.count)
         #expect(!differs)

@@ -100,58 +100,52 @@ final class KeyTemplate {
     /// image's: a block at a time (``run(from:at:in:base:used:into:ids:stamps:)``), else one entry at a
     /// time, for the entries before a block that differs or does not lie whole in `bytes`
     /// (an entry equals the image's when its length, key and padding bytes do). Their values
-    /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`
-    /// and `ids` say so (no ids from a lead image, which has none).
+    /// go to `scratch` at their index, and their timestamps too where `stamps` says so; not
+    /// their key ids (a reading thread's hand-over takes them from the template's sequence,
+    /// and a lead image has none).
     /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`,
     ///   and whether `next` is another entry than the image's (or lies past `used`, or
     ///   follows the image's last entry) rather than not lying whole inside `bytes` yet.
     func match(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
-               into scratch: borrowing EntryScratch, ids: Bool, stamps writeStamps: Bool) -> (next: Int, pos: Int, differs: Bool) {
+               into scratch: borrowing EntryScratch, stamps writeStamps: Bool) -> (next: Int, pos: Int, differs: Bool) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
-        let values = scratch.values, stamps = scratch.stamps, keyIDs = scratch.keys
-        // The ids to copy, if any: none from a lead image, which has no sequence (an empty
-        // array's buffer may still have an address, so whether to copy is decided here).
-        let sequenceKeys = ids ? sequence?.keys : nil
-        let copyIDs = sequenceKeys != nil
+        let values = scratch.values, stamps = scratch.stamps
         return valueOffsets.withUnsafeBufferPointer { valueOffsets in
-            (sequenceKeys ?? []).withUnsafeBufferPointer { keys in
-                var i = first, at = pos
-                // After a block that is not whole here or differs, its entries one by one.
-                var blockAt = i
-                while at < used {
-                    guard i < count else { return (i, at, true) }
-                    if i >= blockAt {
-                        let (next, end) = run(from: i, at: at, in: bytes, base: base, used: used, into: scratch, ids: ids,
-                                              stamps: writeStamps)
-                        if next > i {
-                            i = next
-                            at = end
-                            continue
-                        }
-                        blockAt = i &+ Self.block
+            var i = first, at = pos
+            // After a block that is not whole here or differs, its entries one by one.
+            var blockAt = i
+            while at < used {
+                guard i < count else { return (i, at, true) }
+                if i >= blockAt {
+                    let (next, end) = run(from: i, at: at, in: bytes, base: base, used: used, into: scratch, ids: false,
+                                          stamps: writeStamps)
+                    if next > i {
+                        i = next
+                        at = end
+                        continue
                     }
-                    // Bounds checked as the merge checks them; out of bounds: not the image's.
-                    let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
-                    do {
-                        entry = try EntryBounds.entry(at: at, in: bytes, base: base, used: used, path: "")
-                    } catch {
-                        return (i, at, true)
-                    }
-                    guard let (_, valueAt, end) = entry else { return (i, at, false) }
-                    // Its value where the image has it, and its length, key and padding the image's.
-                    guard base &+ valueAt == Int(valueOffsets[i]),
-                          Sys.bytesEqual(start + (at &- base), room + at, count: base &+ valueAt &- at) else { return (i, at, true) }
-                    if copyIDs { keyIDs[i] = keys[i] }
-                    values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
-                    if writeStamps {
-                        let stamp = start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)
-                        stamps[i] = Double(bitPattern: UInt64(littleEndian: stamp))
-                    }
-                    i &+= 1
-                    at = end
+                    blockAt = i &+ Self.block
                 }
-                return (i, at, false)
+                // Bounds checked as the merge checks them; out of bounds: not the image's.
+                let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
+                do {
+                    entry = try EntryBounds.entry(at: at, in: bytes, base: base, used: used, path: "")
+                } catch {
+                    return (i, at, true)
+                }
+                guard let (_, valueAt, end) = entry else { return (i, at, false) }
+                // Its value where the image has it, and its length, key and padding the image's.
+                guard base &+ valueAt == Int(valueOffsets[i]),
+                      Sys.bytesEqual(start + (at &- base), room + at, count: base &+ valueAt &- at) else { return (i, at, true) }
+                values[i] = Double(bitPattern: UInt64(littleEndian: start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)))
+                if writeStamps {
+                    let stamp = start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)
+                    stamps[i] = Double(bitPattern: UInt64(littleEndian: stamp))
+                }
+                i &+= 1
+                at = end
             }
+            return (i, at, false)
         }
     }
 

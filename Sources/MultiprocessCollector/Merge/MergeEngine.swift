@@ -470,9 +470,7 @@ struct MergeEngine: ~Copyable {
         guard filter == nil, n == entries.keys.count else { return false }
         if case .gauge = kind { return false }
         syncSizes()
-        for (f, _) in entries.families {
-            if let k = familyKind[Int(f)], case .gauge = k { return false }
-        }
+        if entries.families.contains(where: { familyIsGauge($0.family) }) { return false }
         for (f, firstKey) in entries.families where familyKind[Int(f)] == nil {
             familyKind[Int(f)] = kind
             familyHelp[Int(f)] = catalog.helpText(ofKey: Int(firstKey))

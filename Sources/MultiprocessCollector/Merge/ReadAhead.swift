@@ -156,7 +156,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
             used = usedNow
         }) { (bytes, base, used) throws(MetricFileError) -> Int in
             let (next, end, differs) = template.match(from: read, at: base, in: bytes, base: base, used: used, into: scratch,
-                                                      ids: false, stamps: stamps)
+                                                      stamps: stamps)
             read = next
             // Another entry than the template's: the merging thread reads the file.
             if differs { throw MetricFileError(path: path, kind: .vanished) }
