@@ -86,6 +86,10 @@ package struct MetricFileReader: ~Copyable {
     /// again with the rest once more is read. When `body` throws, the rest of the file is read
     /// first, so that a file that turns out shorter than its header says is reported as
     /// truncated, as ``load(path:)`` reports it.
+    ///
+    /// The bytes are the reader's own copy: `body` may write over those it consumes (a
+    /// comparison that blanks the values first), but must leave the rest as it was given them,
+    /// for they are given again with the next read.
     /// - Parameters:
     ///   - path: the file's path.
     ///   - opened: called once the header is checked, before `body`, with the identity of the
@@ -96,7 +100,7 @@ package struct MetricFileReader: ~Copyable {
     /// - Throws: ``MetricFileError`` naming the file and the problem, or what `body` throws.
     package mutating func streamEntries(
         path: String, opened: ((_ identity: FileIdentity?, _ used: Int) -> Void)? = nil,
-        _ body: (_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
+        _ body: (_ bytes: UnsafeMutableRawBufferPointer, _ offset: Int, _ used: Int) throws(MetricFileError) -> Int
     ) throws(MetricFileError) -> FileFormat.Writer {
         let fd = try open(path)
         defer { Sys.close(fd) }
@@ -111,7 +115,7 @@ package struct MetricFileReader: ~Copyable {
         while true {
             let available = base + filled
             do throws(MetricFileError) {
-                let consumed = try body(UnsafeRawBufferPointer(rebasing: buffer[(pos - base)..<filled]), pos, used)
+                let consumed = try body(UnsafeMutableRawBufferPointer(rebasing: buffer[(pos - base)..<filled]), pos, used)
                 precondition(consumed >= 0 && pos + consumed <= available, "streamEntries: body consumed bytes it was not given")
                 pos += consumed
             } catch {

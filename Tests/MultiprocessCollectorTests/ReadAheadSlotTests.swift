@@ -29,13 +29,13 @@ struct ReadAheadSlotTests {
     @Test(arguments: [false, true]) func aLeadImageGivesValuesAndNoKeyIDs(stamps: Bool) {
         let keys = (0..<300).map { KeyTemplateTests.key($0) }
         let image = LeadAgreementTests.image(of: keys)
-        let bytes = Self.file(keys, values: { Double($0) * 2 }, stamps: { Double($0) + 0.5 })
         let scratch = EntryScratch(capacity: keys.count)
         for i in 0..<keys.count {
             scratch.keys[i] = -7
             scratch.stamps[i] = -1
         }
-        let (next, _, differs) = bytes.withUnsafeBytes { raw in
+        var bytes = Self.file(keys, values: { Double($0) * 2 }, stamps: { Double($0) + 0.5 })
+        let (next, _, differs) = bytes.withUnsafeMutableBytes { raw in
             image.match(from: 0, at: FileFormat.headerSize, in: raw, base: 0, used: raw.count, into: scratch, stamps: stamps)
         }
         #expect(next == keys.count)
@@ -43,6 +43,46 @@ struct ReadAheadSlotTests {
         #expect((0..<keys.count).allSatisfy { scratch.values[$0] == Double($0) * 2 })
         #expect((0..<keys.count).allSatisfy { scratch.keys[$0] == -7 })
         #expect((0..<keys.count).allSatisfy { scratch.stamps[$0] == (stamps ? Double($0) + 0.5 : -1) })
+    }
+
+    /// A template compares a block by zeroing its values and timestamps in the bytes read and
+    /// comparing them with its image; a block that differs, or does not lie whole in the bytes
+    /// given, must get them back, for its entries are then read one by one from the same
+    /// bytes (and the bytes not consumed are given again with the next read). The file: 300
+    /// entries of the image's keys but for `changed` (another value of the same length, so
+    /// every offset stays the image's), of which only the first `given` bytes are read.
+    @Test(arguments: [(changed: 100, given: Int.max), (changed: 63, given: Int.max), (changed: 299, given: 9_000),
+                      (changed: 299, given: Int.max)])
+    func aBlockNotTheImagesKeepsItsValues(changed: Int, given: Int) {
+        let keys = (0..<300).map { KeyTemplateTests.key($0) }
+        let image = LeadAgreementTests.image(of: keys)
+        var fileKeys = keys
+        fileKeys[changed] = KeyTemplateTests.key(changed, value: String(String(changed).dropLast()) + "x")
+        let original = Self.file(fileKeys, values: { Double($0) * 2 + 1 }, stamps: { Double($0) + 0.5 })
+        var bytes = original
+        let offsets = KeyTemplateTests.file(fileKeys) { _ in 0 }.offsets
+        let scratch = EntryScratch(capacity: keys.count)
+        let count = Swift.min(given, bytes.count)
+        let (next, end, differs) = bytes.withUnsafeMutableBytes { raw in
+            image.match(from: 0, at: FileFormat.headerSize, in: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), base: 0,
+                        used: raw.count, into: scratch, stamps: true)
+        }
+        // Each entry's value offset (pad = 8 - (L + 4) % 8: python-format.md), and the
+        // entries that lie whole inside the first `count` bytes.
+        func valueAt(_ i: Int) -> Int { offsets[i] + 4 + fileKeys[i].utf8.count + 8 - (fileKeys[i].utf8.count + 4) % 8 }
+        let whole = offsets.indices.count { valueAt($0) + 16 <= count }
+        #expect(next == Swift.min(changed, whole))
+        #expect(differs == (changed < whole))
+        #expect(end == (next < offsets.count ? offsets[next] : original.count))
+        #expect((0..<next).allSatisfy { scratch.values[$0] == Double($0) * 2 + 1 && scratch.stamps[$0] == Double($0) + 0.5 })
+        // Blocks resolved whole have their values zeroed; every byte after them is as read.
+        let resolved = next / KeyTemplate.block * KeyTemplate.block
+        let kept = resolved < offsets.count ? offsets[resolved] : original.count
+        #expect(bytes[kept...] == original[kept...])
+        for i in 0..<resolved {
+            #expect(bytes[valueAt(i)..<(valueAt(i) + 16)].allSatisfy { $0 == 0 })
+            #expect(bytes[offsets[i]..<valueAt(i)] == original[offsets[i]..<valueAt(i)])
+        }
     }
 
     /// A family a `mostrecent` gauge file typed first, then summary files with the same keys,

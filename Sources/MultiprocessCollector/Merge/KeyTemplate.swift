@@ -3,15 +3,17 @@ import SystemCalls
 
 /// The bytes a file of one kind has when it holds exactly the keys of the last good file of
 /// that kind, in the same order: each entry's length, key and padding where that file had
-/// them, its value and timestamp left as room.
+/// them, its value and timestamp zero.
 ///
 /// Workers of one application create their series in the same order, so most files of a
 /// directory are their kind's last file again with other values. The merge checks such a file
-/// block by block against this image (``run(from:at:in:base:used:into:ids:stamps:)``): it copies each
-/// entry's value and timestamp into the image's room for them, and then one `memcmp` of the
-/// block against the image compares every length, key and padding byte at once. A block that
-/// differs anywhere is left to the entry-by-entry check, which finds the same keys or
-/// reports the same problem.
+/// block by block against this image (``run(from:at:in:base:used:into:ids:stamps:)``): it takes
+/// each entry's value and timestamp out of the bytes read and zeroes them there, and then one
+/// `memcmp` of the block against the image compares every length, key and padding byte at
+/// once. A block that differs anywhere gets its values back and is left to the
+/// entry-by-entry check, which finds the same keys or reports the same problem.
+///
+/// The image is never written once made, so every thread compares files with the same one.
 ///
 /// Every key of the image passed the checks of a file of its kind (the file was good), so an
 /// entry equal to the image's needs no other check; its key id is the image's.
@@ -25,9 +27,9 @@ final class KeyTemplate {
     let sequence: KeySequence?
     /// Per entry: the file offset of its value.
     let valueOffsets: [UInt32]
-    /// The file's bytes from offset 0 up to the end of its last entry (the header and the
-    /// values are room, never compared).
-    private let image: UnsafeMutableRawBufferPointer
+    /// The file's bytes from offset 0 up to the end of its last entry (the header is never
+    /// compared, and the values and timestamps are zero).
+    private let image: UnsafeRawBufferPointer
     /// Which of the kind's key sequences it was made from (see `MergeEngine.remember`).
     let generation: Int
     /// Entries compared with one `memcmp`.
@@ -39,7 +41,7 @@ final class KeyTemplate {
         valueOffsets = sequence.valueOffsets
         self.generation = generation
         let end = (sequence.valueOffsets.last.map { Int($0) } ?? FileFormat.headerSize - 16) + 16
-        image = .allocate(byteCount: end, alignment: 8)
+        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: end, alignment: 8)
         image.initializeMemory(as: UInt8.self, repeating: 0x20)
         var pos = FileFormat.headerSize
         for (i, id) in sequence.keys.enumerated() {
@@ -50,31 +52,32 @@ final class KeyTemplate {
             }
             pos = Int(sequence.valueOffsets[i]) + 16
         }
+        Self.zeroValues(of: image, at: sequence.valueOffsets)
+        self.image = UnsafeRawBufferPointer(image)
     }
 
     /// The lead image of a file whose first bytes, up to the end of its entry number
     /// `valueOffsets.count - 1`, are those of `lead` (read as ``MetricFileReader`` reads a
     /// file, its header checked and each entry's bounds as ``EntryBounds/entry(at:in:base:used:path:)``
-    /// checks them); `valueOffsets` are its entries' value offsets. The template owns `lead`
-    /// and deallocates it.
+    /// checks them); `valueOffsets` are its entries' value offsets. The template owns `lead`,
+    /// zeroes its values and timestamps, and deallocates it.
     init(lead: UnsafeMutableRawBufferPointer, valueOffsets: [UInt32], generation: Int) {
         sequence = nil
         self.valueOffsets = valueOffsets
         self.generation = generation
-        image = lead
-    }
-
-    /// A template with its own copy of `other`'s image, for another thread: ``run(from:at:in:base:used:into:ids:stamps:)``
-    /// writes values into the image it compares.
-    init(copying other: KeyTemplate) {
-        sequence = other.sequence
-        valueOffsets = other.valueOffsets
-        generation = other.generation
-        image = .allocate(byteCount: other.image.count, alignment: 8)
-        image.copyMemory(from: UnsafeRawBufferPointer(other.image))
+        Self.zeroValues(of: lead, at: valueOffsets)
+        image = UnsafeRawBufferPointer(lead)
     }
 
     deinit { image.deallocate() }
+
+    /// Zeroes the value and timestamp at each of `offsets` in `image` (each inside it).
+    private static func zeroValues(of image: UnsafeMutableRawBufferPointer, at offsets: [UInt32]) {
+        for offset in offsets {
+            image.storeBytes(of: 0, toByteOffset: Int(offset), as: UInt64.self)
+            image.storeBytes(of: 0, toByteOffset: Int(offset) + 8, as: UInt64.self)
+        }
+    }
 
     var count: Int { valueOffsets.count }
 
@@ -102,11 +105,12 @@ final class KeyTemplate {
     /// (an entry equals the image's when its length, key and padding bytes do). Their values
     /// go to `scratch` at their index, and their timestamps too where `stamps` says so; not
     /// their key ids (a reading thread's hand-over takes them from the template's sequence,
-    /// and a lead image has none).
+    /// and a lead image has none). Those resolved a block at a time have their values and
+    /// timestamps zeroed in `bytes`.
     /// - Returns: the entries resolved up to (not including) `next`, the offset of `next`,
     ///   and whether `next` is another entry than the image's (or lies past `used`, or
     ///   follows the image's last entry) rather than not lying whole inside `bytes` yet.
-    func match(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
+    func match(from first: Int, at pos: Int, in bytes: UnsafeMutableRawBufferPointer, base: Int, used: Int,
                into scratch: borrowing EntryScratch, stamps writeStamps: Bool) -> (next: Int, pos: Int, differs: Bool) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos, false) }
         let values = scratch.values, stamps = scratch.stamps
@@ -129,7 +133,7 @@ final class KeyTemplate {
                 // Bounds checked as the merge checks them; out of bounds: not the image's.
                 let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
                 do {
-                    entry = try EntryBounds.entry(at: at, in: bytes, base: base, used: used, path: "")
+                    entry = try EntryBounds.entry(at: at, in: UnsafeRawBufferPointer(bytes), base: base, used: used, path: "")
                 } catch {
                     return (i, at, true)
                 }
@@ -153,47 +157,69 @@ final class KeyTemplate {
     /// its entry `first`), one block of entries at a time, while a whole block lies inside
     /// `bytes` and `used` and equals the image but for values and timestamps; their values
     /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`
-    /// and `ids` say so (no ids from a lead image, which has none).
+    /// and `ids` say so (no ids from a lead image, which has none). The values and timestamps
+    /// of the blocks resolved are zeroed in `bytes`; the rest of `bytes` is left as it was.
     /// - Returns: the entries resolved up to (not including) `next`, and the offset of
     ///   `next`; `next == first` when the first block differs or does not fit.
-    func run(from first: Int, at pos: Int, in bytes: UnsafeRawBufferPointer, base: Int, used: Int,
+    func run(from first: Int, at pos: Int, in bytes: UnsafeMutableRawBufferPointer, base: Int, used: Int,
              into scratch: borrowing EntryScratch, ids: Bool, stamps writeStamps: Bool) -> (next: Int, pos: Int) {
         guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos) }
         // Offsets below `used` (an Int32) plus one entry: they cannot overflow an Int.
         let limit = Swift.min(used, base &+ bytes.count, image.count)
         let values = scratch.values, stamps = scratch.stamps
         return valueOffsets.withUnsafeBufferPointer { valueOffsets in
-            var i = first, pos = pos
-            while i &+ Self.block <= count {
-                // Bounds as `EntryBounds.entry` checks them; the values into the image's room.
-                var at = pos
-                var k = 0
-                while k < Self.block {
-                    guard at &+ 4 <= limit else { return (i, pos) }
-                    let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
-                    let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-                    // Where the image has its value (else the layouts differ: the entry is not the
-                    // image's, and its value must not be written over the image's key bytes).
-                    guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else { return (i, pos) }
-                    let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
-                    let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
-                    room.storeBytes(of: value, toByteOffset: valueAt, as: UInt64.self)
-                    room.storeBytes(of: stamp, toByteOffset: valueAt &+ 8, as: UInt64.self)
-                    values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
-                    if writeStamps { stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp)) }
-                    at = valueAt &+ 16
-                    k &+= 1
-                }
-                guard Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else { return (i, pos) }
-                if ids {
-                    sequence?.keys.withUnsafeBufferPointer { keys in
-                        if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+            // A block's values and timestamps as read, to put back where it is not the image's.
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 &* Self.block) { saved in
+                let saved = saved.baseAddress.unsafelyUnwrapped
+                var i = first, pos = pos
+                while i &+ Self.block <= count {
+                    // Bounds as `EntryBounds.entry` checks them; the values out, zero in their place.
+                    var at = pos
+                    var k = 0
+                    var whole = true
+                    while k < Self.block {
+                        guard at &+ 4 <= limit else {
+                            whole = false
+                            break
+                        }
+                        let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
+                        let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
+                        // Where the image has its value (else the layouts differ: the entry is not
+                        // the image's).
+                        guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else {
+                            whole = false
+                            break
+                        }
+                        let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
+                        let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                        saved[2 &* k] = value
+                        saved[2 &* k &+ 1] = stamp
+                        start.storeBytes(of: 0, toByteOffset: valueAt &- base, as: UInt64.self)
+                        start.storeBytes(of: 0, toByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                        values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
+                        if writeStamps { stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp)) }
+                        at = valueAt &+ 16
+                        k &+= 1
                     }
+                    guard whole, Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else {
+                        // The first k entries' values and timestamps back where they were.
+                        for j in 0..<k {
+                            let valueAt = Int(valueOffsets[i &+ j]) &- base
+                            start.storeBytes(of: saved[2 &* j], toByteOffset: valueAt, as: UInt64.self)
+                            start.storeBytes(of: saved[2 &* j &+ 1], toByteOffset: valueAt &+ 8, as: UInt64.self)
+                        }
+                        return (i, pos)
+                    }
+                    if ids {
+                        sequence?.keys.withUnsafeBufferPointer { keys in
+                            if let keys = keys.baseAddress { (scratch.keys + i).update(from: keys + i, count: Self.block) }
+                        }
+                    }
+                    i &+= Self.block
+                    pos = at
                 }
-                i &+= Self.block
-                pos = at
+                return (i, pos)
             }
-            return (i, pos)
         }
     }
 }

@@ -337,19 +337,22 @@ struct MergeEngine: ~Copyable {
         for path in catalog.knownFiles.keys where !listed.contains(path) { catalog.knownFiles[path] = nil }
     }
 
-    /// Checks and resolves the whole entries in `bytes` (the file from offset `base` on);
-    /// returns the bytes consumed. A method of its own, so the interner is inlined into it.
+    /// Checks and resolves the whole entries in `buffer` (the file from offset `base` on, as
+    /// `streamEntries` read it); returns the bytes consumed. A method of its own, so the
+    /// interner is inlined into it.
     ///
     /// The first `trusted` entries are those of the last read of the same file, whose key ids
     /// and key lengths are `knownKeys` and `knownLengths`: their bounds are checked, their keys
     /// only by length (a length that differs ends the trust: the rest is interned and checked
     /// as new). Their ids are not put in the scratch buffer unless entries follow that are not
     /// trusted (then `check` builds a new ``KeySequence`` from the buffer).
-    private mutating func checkEntries(_ bytes: UnsafeRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
+    private mutating func checkEntries(_ buffer: UnsafeMutableRawBufferPointer, base: Int, used: Int, path: String, kind: FileKind,
                                        isHistogramFile: Bool, count n: inout Int, previous: inout Int32, trusted: inout Int,
                                        knownKeys: UnsafeBufferPointer<Int32>, knownLengths: UnsafeBufferPointer<Int32>,
                                        template: KeyTemplate?)
         throws(MetricFileError) -> Int {
+        // Written only where the template resolves a block (it zeroes the values it took).
+        let bytes = UnsafeRawBufferPointer(buffer)
         // The smallest entry is 24 bytes (an empty key padded to 8, value, timestamp).
         let most = n + bytes.count / 24 + 1
         if most > scratch.capacity { scratch.grow(to: most, keeping: n) }
@@ -374,7 +377,7 @@ struct MergeEngine: ~Copyable {
         var retryAt = 0
         while pos < used {
             if let template, n >= retryAt, n < template.count, pos == template.start(of: n) {
-                let (next, at) = template.run(from: n, at: pos, in: bytes, base: base, used: used, into: scratch, ids: true, stamps: true)
+                let (next, at) = template.run(from: n, at: pos, in: buffer, base: base, used: used, into: scratch, ids: true, stamps: true)
                 if next > n {
                     previous = template.sequence?.keys[next - 1] ?? previous
                     n = next

@@ -119,7 +119,8 @@ private final class ReadAheadSlot: @unchecked Sendable {
                 used = usedNow
                 trusted = known.trustedEntries(opened: opened, used: usedNow)
             }) { (bytes, base, used) throws(MetricFileError) -> Int in
-                let (next, end, ended) = EntryBounds.known(from: read, to: trusted, at: base, in: bytes, base: base, used: used,
+                let (next, end, ended) = EntryBounds.known(from: read, to: trusted, at: base, in: UnsafeRawBufferPointer(bytes),
+                                                           base: base, used: used,
                                                            lengths: lengths, values: values, stamps: stamps)
                 read = next
                 // An entry that is not the known one, or one more: the merging thread reads the file.
@@ -133,16 +134,9 @@ private final class ReadAheadSlot: @unchecked Sendable {
         ready = ReadValues(source: .file(identity: identity, used: used, mapping: mapping), count: n, values: values, stamps: stamps)
     }
 
-    /// Reads the file at `path` if its entries are the first of `shared`'s (the merging
-    /// thread's template of its kind), compared with the reading thread's copy of it.
-    private func prepare(path: String, kind: FileKind, template shared: KeyTemplate, thread: ThreadTools) {
-        let template: KeyTemplate
-        if let mine = thread.templates[kind], mine.generation == shared.generation {
-            template = mine
-        } else {
-            template = KeyTemplate(copying: shared)
-            thread.templates[kind] = template
-        }
+    /// Reads the file at `path` if its entries are the first of `template`'s (the merging
+    /// thread's template of its kind, or its lead image).
+    private func prepare(path: String, kind: FileKind, template: KeyTemplate, thread: ThreadTools) {
         if template.count > scratch.capacity { scratch.grow(to: template.count, keeping: 0) }
         // Key ids come from the template's sequence, not the slot; timestamps only count in
         // gauge files (see `ReadValues.stamps`).
@@ -164,7 +158,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
         }
         guard complete != nil, read > 0 else { return }
         let source: ReadValues.Source = template.sequence.map { .template(identity: identity, used: used, sequence: $0) }
-            ?? .lead(identity: identity, used: used, lead: shared)
+            ?? .lead(identity: identity, used: used, lead: template)
         ready = ReadValues(source: source, count: read, values: scratch.values, stamps: stamps ? scratch.stamps : nil)
     }
 
@@ -188,7 +182,7 @@ private final class ReadAheadSlot: @unchecked Sendable {
                 while pos < used {
                     let entry: (key: UnsafeRawBufferPointer, valueAt: Int, end: Int)?
                     do {
-                        entry = try EntryBounds.entry(at: pos, in: chunk, base: base, used: used, path: path)
+                        entry = try EntryBounds.entry(at: pos, in: UnsafeRawBufferPointer(chunk), base: base, used: used, path: path)
                     } catch {
                         ended = true
                         break
@@ -213,14 +207,12 @@ private final class ReadAheadSlot: @unchecked Sendable {
     }
 }
 
-/// What one thread reads files with: its reader, and its copies of the templates it compares
-/// files with, per kind (each thread writes values into its own: see
-/// ``KeyTemplate/run(from:at:in:base:used:into:ids:stamps:)``); both stay in its cache from file to file.
+/// What one thread reads files with: its reader, whose buffer stays in its cache from file to
+/// file.
 ///
 /// `@unchecked Sendable`, without run-time exclusivity checks: only its thread uses it.
 private final class ThreadTools: @unchecked Sendable {
     @exclusivity(unchecked) var reader = MetricFileReader()
-    @exclusivity(unchecked) var templates: [FileKind: KeyTemplate] = [:]
 }
 
 /// The files of one merge, read ahead by threads while the merging thread merges them in
@@ -271,8 +263,8 @@ private final class ReadAhead: Sendable {
         var readersWaiting: [Bool]
     }
     private let state: Locked<State>
-    /// Entries the read-ahead slots of one merge hold at most, about (20 bytes each), where
-    /// the slots are more than two per thread.
+    /// Entries the read-ahead slots of one merge hold at most, about (8 bytes each, 16 with
+    /// timestamps), where the slots are more than two per thread.
     static let window = 1 << 19
     private let mergerWakes = DispatchSemaphore(value: 0)
     private let readerWakes: [DispatchSemaphore]
@@ -571,7 +563,7 @@ extension MergeEngine {
                    entries.keys.count == lead.count, agreement(lead, entries) == lead.count {
                     ahead.adopt(generation, for: kind)
                 } else if let template = keyTemplate(for: kind) {
-                    ahead.publish(KeyTemplate(copying: template), for: kind)
+                    ahead.publish(template, for: kind)
                 }
             }
         }
