@@ -31,7 +31,7 @@ struct SiblingKeyTests {
         let previousBytes = Array(previous.utf8)
         previousBytes.withUnsafeBytes { previous in
             let id = catalog.keys.intern(previous, hint: -1).id
-            catalog.decode(id: id, key: previous, histogramFile: false)
+            catalog.decode(id: id, histogramFile: false)
         }
         return Array(key.utf8).withUnsafeBytes { key in
             catalog.labelScratch.removeAll()

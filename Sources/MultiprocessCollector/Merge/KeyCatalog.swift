@@ -139,8 +139,10 @@ struct KeyCatalog: ~Copyable, Sendable {
     ///
     /// - Parameter histogramFile: whether the key comes from a histogram file: the group of a
     ///   new series (``computeGroup(_:)``) is then computed at once, from the key's bytes.
-    mutating func decode(id: Int32, key: UnsafeRawBufferPointer, histogramFile: Bool) {
-        decodeSeries(id: id, key: key, histogramFile: histogramFile)
+    mutating func decode(id: Int32, histogramFile: Bool) {
+        // The interned copy, which lives as long as the catalog: a series identity is kept
+        // where its bytes lie in it.
+        decodeSeries(id: id, key: keys.bytes(of: id), histogramFile: histogramFile)
         let s = Int(keySeries[Int(id)])
         keyCheck.append(s < 0 ? 2 : seriesLeState[s] == 2 ? 1 : 0)
     }
@@ -150,8 +152,9 @@ struct KeyCatalog: ~Copyable, Sendable {
         labelScratch.removeAll(keepingCapacity: true)
         let changed = sibling.key >= 0 && sibling.histogramFile == histogramFile ? parseSibling(key) : nil
         if let plain = changed?.plain ?? PlainKey(parsing: key, labels: &labelScratch) {
-            // The series identity: the key's bytes up to its help text (see `series`).
-            let (s, isNew) = identities.intern(UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]), hint: -1)
+            // The series identity: the key's bytes up to its help text (see `series`), where they
+            // lie in `keys`.
+            let (s, isNew) = identities.intern(keeping: UnsafeRawBufferPointer(rebasing: key[0..<plain.helpQuote]))
             let helpText = changed != nil ? sibling.help : help(UnsafeRawBufferPointer(rebasing: key[plain.help]))
             if isNew {
                 let f: Int32
@@ -815,7 +818,7 @@ struct PlainKey {
 }
 
 /// The last plain key a catalog decoded to a new series, and what it decoded to: where the
-/// next key is the same but for one label's value (``KeyCatalog/decode(id:key:histogramFile:)``),
+/// next key is the same but for one label's value (``KeyCatalog/decode(id:histogramFile:)``),
 /// its family, sample name, label names, help text and, when that label is not `le`, its
 /// bound are the same.
 struct PlainSibling {

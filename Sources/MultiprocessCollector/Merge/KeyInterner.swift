@@ -8,12 +8,14 @@ import SystemCalls
 /// one probe and one comparison, and never build an array or a string. The bytes of each
 /// distinct key are copied once into an arena (blocks that are never moved, so a key's bytes
 /// stay where they are while the interner lives); the table is open addressing with linear
-/// probing over a power-of-two slot array, kept at most half full.
+/// probing over a power-of-two slot array, kept at most half full. Bytes that already lie
+/// where they stay as long as the interner (another interner's, owned with it) are interned
+/// where they are, not copied (``intern(keeping:)``).
 ///
 /// `@unchecked Sendable`: it owns its buffers alone and is noncopyable, so it can only move
 /// between threads, never be shared.
 struct KeyInterner: ~Copyable, @unchecked Sendable {
-    /// Key bytes of every interned key, back to back.
+    /// Key bytes of every interned key copied, back to back.
     /// The arena block being filled, its size and how much of it is used; and every block.
     private var arena: UnsafeMutableRawPointer
     private var arenaCapacity: Int
@@ -96,7 +98,14 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
             let i = Int(hint)
             if Int(lengths[i]) == length && Self.equal(starts[i], key.baseAddress, length) { return (hint, false) }
         }
-        return lookUp(key)
+        return lookUp(key, copying: true)
+    }
+
+    /// The id of `key`, and whether it was new; a new key's bytes are not copied but kept
+    /// where they are, so they must stay there, unchanged, as long as this interner lives
+    /// (they are another interner's that is owned alongside this one: a key catalog's raw keys).
+    mutating func intern(keeping key: UnsafeRawBufferPointer) -> (id: Int32, isNew: Bool) {
+        lookUp(key, copying: false)
     }
 
     /// The id of `key`, or -1 when it is not interned; changes nothing, so several threads may
@@ -126,10 +135,11 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         }
     }
 
-    /// `intern` without a hint: the hash table, and insertion. Kept out of line so that the
-    /// hint check inlines into the caller's loop.
+    /// `intern` without a hint: the hash table, and insertion, of a copy of `key`'s bytes in
+    /// the arena or (not `copying`) of where they are. Kept out of line so that the hint
+    /// check inlines into the caller's loop.
     @inline(never)
-    private mutating func lookUp(_ key: UnsafeRawBufferPointer) -> (id: Int32, isNew: Bool) {
+    private mutating func lookUp(_ key: UnsafeRawBufferPointer, copying: Bool) -> (id: Int32, isNew: Bool) {
         let length = key.count
         let h = Self.hash(key)
         var slot = Int(truncatingIfNeeded: h) & tableMask
@@ -144,13 +154,17 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         }
         // Insert.
         if count == idCapacity { growIDs() }
-        if arenaUsed + length > arenaCapacity { addBlock(needed: length) }
-        if length > 0, let src = key.baseAddress { (arena + arenaUsed).copyMemory(from: src, byteCount: length) }
         let id = count
-        starts[id] = UnsafeRawPointer(arena + arenaUsed)
+        if copying || key.baseAddress == nil {
+            if arenaUsed + length > arenaCapacity { addBlock(needed: length) }
+            if length > 0, let src = key.baseAddress { (arena + arenaUsed).copyMemory(from: src, byteCount: length) }
+            starts[id] = UnsafeRawPointer(arena + arenaUsed)
+            arenaUsed += length
+        } else if let src = key.baseAddress {
+            starts[id] = src
+        }
         lengths[id] = Int32(truncatingIfNeeded: length)
         hashes[id] = h
-        arenaUsed += length
         count += 1
         table[slot] = Int32(truncatingIfNeeded: id)
         if count * 2 > tableMask + 1 { rehash() }

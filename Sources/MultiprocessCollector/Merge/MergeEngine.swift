@@ -405,7 +405,7 @@ struct MergeEngine: ~Copyable {
             guard case let (key, valueAt, end)? = try EntryBounds.entry(at: pos, in: bytes, base: base, used: used, path: path) else { break }
             let hint = previous >= 0 ? catalog.successor[Int(previous)] : catalog.firstKeyOfKind[kind] ?? -1
             let (id, isNew) = catalog.keys.intern(key, hint: hint)
-            if isNew { catalog.decode(id: id, key: key, histogramFile: isHistogramFile) }
+            if isNew { catalog.decode(id: id, histogramFile: isHistogramFile) }
             if id != hint {
                 if previous >= 0 { catalog.successor[Int(previous)] = id } else { catalog.firstKeyOfKind[kind] = id }
             }
