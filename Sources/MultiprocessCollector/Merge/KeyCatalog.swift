@@ -52,7 +52,8 @@ struct KeyCatalog: ~Copyable, Sendable {
     var histogramOrder: [[Int32]?] = []
 
     // Series: ids are the ids of their canonical `[family, sample, labels, ""]` JSON without
-    // its help text (up to the `, ` before it).
+    // its help text (up to the `, ` before it). A plain key's identity is kept where it lies
+    // in `keys` (`KeyInterner.intern(keeping:)`), so the two are never replaced apart.
     var identities = KeyInterner()
     var seriesFamily: [Int32] = []
     var seriesSample: [String] = []

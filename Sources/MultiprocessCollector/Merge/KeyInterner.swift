@@ -12,8 +12,9 @@ import SystemCalls
 /// where they stay as long as the interner (another interner's, owned with it) are interned
 /// where they are, not copied (``intern(keeping:)``).
 ///
-/// `@unchecked Sendable`: it owns its buffers alone and is noncopyable, so it can only move
-/// between threads, never be shared.
+/// `@unchecked Sendable`: it owns its buffers alone (keys interned with
+/// ``intern(keeping:)`` aside, whose bytes belong to whoever owns it alongside) and is
+/// noncopyable, so it can only move between threads, never be shared.
 struct KeyInterner: ~Copyable, @unchecked Sendable {
     /// Key bytes of every interned key copied, back to back.
     /// The arena block being filled, its size and how much of it is used; and every block.
@@ -54,7 +55,8 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         table.deallocate()
     }
 
-    /// The bytes of key `id`; valid while the interner lives.
+    /// The bytes of key `id`; valid while the interner lives (a key interned with
+    /// ``intern(keeping:)``: while the bytes' owner lives).
     func bytes(of id: Int32) -> UnsafeRawBufferPointer {
         let i = Int(id)
         return UnsafeRawBufferPointer(start: starts[i], count: Int(lengths[i]))
@@ -155,13 +157,13 @@ struct KeyInterner: ~Copyable, @unchecked Sendable {
         // Insert.
         if count == idCapacity { growIDs() }
         let id = count
-        if copying || key.baseAddress == nil {
+        if !copying, let src = key.baseAddress {
+            starts[id] = src
+        } else {
             if arenaUsed + length > arenaCapacity { addBlock(needed: length) }
             if length > 0, let src = key.baseAddress { (arena + arenaUsed).copyMemory(from: src, byteCount: length) }
             starts[id] = UnsafeRawPointer(arena + arenaUsed)
             arenaUsed += length
-        } else if let src = key.baseAddress {
-            starts[id] = src
         }
         lengths[id] = Int32(truncatingIfNeeded: length)
         hashes[id] = h
