@@ -189,11 +189,9 @@ public enum Exposition {
         sampleName.withUTF8Bytes { sample in
             let extra = sample.count - familyLength
             guard extra == 5 || extra == 7 || extra == 8 else { return nil }  // _gsum, _gcount, _created
-            let sameFamily = familyName.withUTF8Bytes { family in
-                for i in 0 ..< familyLength where sample[i] != family[i] { return false }
-                return true
-            }
-            guard sameFamily else { return nil }
+            // The suffix first: a histogram's `_bucket` samples are as long as `_gcount` ones,
+            // and differ from them in the last bytes, not in the family name before.
+            var found: Int?
             for (index, suffix) in openMetricsOnlySuffixes.enumerated() where suffix.utf8CodeUnitCount == extra {
                 let tail = suffix.utf8Start
                 var equal = true
@@ -201,9 +199,17 @@ public enum Exposition {
                     equal = false
                     break
                 }
-                if equal { return index }
+                if equal {
+                    found = index
+                    break
+                }
             }
-            return nil
+            guard let found else { return nil }
+            let sameFamily = familyName.withUTF8Bytes { family in
+                for i in 0 ..< familyLength where sample[i] != family[i] { return false }
+                return true
+            }
+            return sameFamily ? found : nil
         }
     }
 
