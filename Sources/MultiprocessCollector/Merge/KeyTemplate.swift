@@ -159,54 +159,48 @@ final class KeyTemplate {
     /// go to `scratch` at their index, and their timestamps and key ids too where `stamps`
     /// and `ids` say so (no ids from a lead image, which has none). The values and timestamps
     /// of the blocks resolved are zeroed in `bytes`; the rest of `bytes` is left as it was.
+    ///
+    /// A block is taken where the image has it: its values and timestamps are read, and
+    /// zeroed, at the image's value offsets, then one `memcmp` compares it with the image.
+    /// Equal, every byte but those is the image's, lengths included, so the block's entries
+    /// lie exactly where the image's do and hold their keys; no entry's length is read on
+    /// the way (each would wait for the one before it).
     /// - Returns: the entries resolved up to (not including) `next`, and the offset of
     ///   `next`; `next == first` when the first block differs or does not fit.
     func run(from first: Int, at pos: Int, in bytes: UnsafeMutableRawBufferPointer, base: Int, used: Int,
              into scratch: borrowing EntryScratch, ids: Bool, stamps writeStamps: Bool) -> (next: Int, pos: Int) {
-        guard let start = bytes.baseAddress, let room = image.baseAddress else { return (first, pos) }
+        guard let start = bytes.baseAddress, let room = image.baseAddress, first < count, pos == self.start(of: first),
+              pos >= base else { return (first, pos) }
         // Offsets below `used` (an Int32) plus one entry: they cannot overflow an Int.
         let limit = Swift.min(used, base &+ bytes.count, image.count)
         let values = scratch.values, stamps = scratch.stamps
         return valueOffsets.withUnsafeBufferPointer { valueOffsets in
+            let offsets = valueOffsets.baseAddress.unsafelyUnwrapped
             // A block's values and timestamps as read, to put back where it is not the image's.
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 &* Self.block) { saved in
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 &* Self.block) { saved in
                 let saved = saved.baseAddress.unsafelyUnwrapped
                 var i = first, pos = pos
                 while i &+ Self.block <= count {
-                    // Bounds as `EntryBounds.entry` checks them; the values out, zero in their place.
-                    var at = pos
-                    var k = 0
-                    var whole = true
-                    while k < Self.block {
-                        guard at &+ 4 <= limit else {
-                            whole = false
-                            break
-                        }
-                        let length = Int32(littleEndian: start.loadUnaligned(fromByteOffset: at &- base, as: Int32.self))
-                        let valueAt = at &+ ((Int(length) &+ 4) & ~7) &+ 8
-                        // Where the image has its value (else the layouts differ: the entry is not
-                        // the image's).
-                        guard length >= 0, valueAt &+ 16 <= limit, valueAt == Int(valueOffsets[i &+ k]) else {
-                            whole = false
-                            break
-                        }
-                        let value = start.loadUnaligned(fromByteOffset: valueAt &- base, as: UInt64.self)
-                        let stamp = start.loadUnaligned(fromByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                    // The block's end where the image has it; past what was read: not whole here.
+                    let end = Int(offsets[i &+ Self.block &- 1]) &+ 16
+                    guard end <= limit else { return (i, pos) }
+                    for k in 0..<Self.block {
+                        let valueAt = Int(offsets[i &+ k]) &- base
+                        let value = start.loadUnaligned(fromByteOffset: valueAt, as: UInt64.self)
+                        let stamp = start.loadUnaligned(fromByteOffset: valueAt &+ 8, as: UInt64.self)
                         saved[2 &* k] = value
                         saved[2 &* k &+ 1] = stamp
-                        start.storeBytes(of: 0, toByteOffset: valueAt &- base, as: UInt64.self)
-                        start.storeBytes(of: 0, toByteOffset: valueAt &- base &+ 8, as: UInt64.self)
+                        start.storeBytes(of: 0, toByteOffset: valueAt, as: UInt64.self)
+                        start.storeBytes(of: 0, toByteOffset: valueAt &+ 8, as: UInt64.self)
                         values[i &+ k] = Double(bitPattern: UInt64(littleEndian: value))
                         if writeStamps { stamps[i &+ k] = Double(bitPattern: UInt64(littleEndian: stamp)) }
-                        at = valueAt &+ 16
-                        k &+= 1
                     }
-                    guard whole, Sys.bytesEqual(start + (pos &- base), room + pos, count: at &- pos) else {
-                        // The first k entries' values and timestamps back where they were.
-                        for j in 0..<k {
-                            let valueAt = Int(valueOffsets[i &+ j]) &- base
-                            start.storeBytes(of: saved[2 &* j], toByteOffset: valueAt, as: UInt64.self)
-                            start.storeBytes(of: saved[2 &* j &+ 1], toByteOffset: valueAt &+ 8, as: UInt64.self)
+                    guard Sys.bytesEqual(start + (pos &- base), room + pos, count: end &- pos) else {
+                        // The block's values and timestamps back where they were.
+                        for k in 0..<Self.block {
+                            let valueAt = Int(offsets[i &+ k]) &- base
+                            start.storeBytes(of: saved[2 &* k], toByteOffset: valueAt, as: UInt64.self)
+                            start.storeBytes(of: saved[2 &* k &+ 1], toByteOffset: valueAt &+ 8, as: UInt64.self)
                         }
                         return (i, pos)
                     }
@@ -216,7 +210,7 @@ final class KeyTemplate {
                         }
                     }
                     i &+= Self.block
-                    pos = at
+                    pos = end
                 }
                 return (i, pos)
             }
