@@ -61,6 +61,16 @@ struct ByteWriter: ~Copyable {
         count += n
     }
 
+    /// Writes again the bytes written at `range` (inside what is written).
+    @inline(__always)
+    mutating func repeatBytes(_ range: Range<Int>) {
+        let n = range.count
+        guard n > 0, range.lowerBound >= 0, range.upperBound <= count else { return }
+        reserve(n)
+        (base + count).update(from: base + range.lowerBound, count: n)
+        count += n
+    }
+
     /// Writes the UTF-8 bytes of `text` unchanged.
     @inline(__always)
     mutating func write(_ text: String) {
@@ -300,13 +310,21 @@ extension String {
     /// Native strings (all on Linux) have contiguous UTF-8: this is a pointer into their
     /// storage, or for a small string into a copy of its 16 bytes on the stack, with no
     /// allocation and no call into the runtime (unlike `utf8.span`, whose getter is not
-    /// inlinable). Any other string is copied first.
+    /// inlinable). Any other string is copied first, out of line: inlined, the copy left a
+    /// retain and a release of the string around every use, though native strings never take
+    /// that path (about 25 pairs per sample line in the renderer).
     @inline(__always)
     func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         if let result = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
             return result
         }
-        var copy = self
+        return Self.withCopiedUTF8Bytes(of: self, body)
+    }
+
+    /// ``withUTF8Bytes(_:)`` for a string without contiguous UTF-8.
+    @inline(never)
+    private static func withCopiedUTF8Bytes<R>(of string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var copy = string
         return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -151,13 +151,20 @@ public enum Exposition {
             buffer.valueLog?.pointee.samples = samples
             defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
             if let first = samples.baseAddress {
+                // A family's samples share a few names (`_bucket`, `_count`, ...), each usually one
+                // storage: a name is looked at where it changes, not on every line.
+                var name = WrittenName()
+                var suffix: Int?
                 for index in range {
-                    if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name,
-                                                         familyLength: familyLength) {
+                    if !name.holds(first + index) {
+                        name = WrittenName(first + index)
+                        suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength)
+                    }
+                    if let suffix {
                         deferred |= 1 << suffix
                         continue
                     }
-                    appendSample(first + index, escaping: escaping, into: &buffer)
+                    appendSample(first + index, escaping: escaping, name: &name, into: &buffer)
                 }
             }
             guard tail else { return }
@@ -238,6 +245,7 @@ public enum Exposition {
             buffer.valueLog?.pointee.samples = samples
             defer { buffer.valueLog?.pointee.samples = UnsafeBufferPointer(start: nil, count: 0) }
             guard let first = samples.baseAddress else { return }
+            var name = WrittenName()
             for index in range {
                 if !withoutSum.isEmpty, samples[index].name == family.name + "_sum" || samples[index].name == family.name + "_count",
                    withoutSum.contains(samples[index].labels.sorted { nameLess($0.name, $1.name) }) {
@@ -248,7 +256,7 @@ public enum Exposition {
                     buffer.valueLog?.pointee.reusable = false
                     continue
                 }
-                appendSample(first + index, escaping: escaping, exemplar: true, into: &buffer)
+                appendSample(first + index, escaping: escaping, exemplar: true, name: &name, into: &buffer)
             }
         }
         guard tail else { return }
@@ -328,16 +336,34 @@ public enum Exposition {
     /// inlined; by pointer it is inlined into the loop, and the fields are read in place.
     private static func appendSample(_ pointer: UnsafePointer<Sample>, escaping: NameEscaping, exemplar: Bool = false,
                                      into buffer: inout ByteWriter) {
-        if escaping == .allowUTF8 && !ExpositionNames.isLegacy(pointer.pointee.name, metric: true) {
-            buffer.write(ExpositionBytes.openBrace)
+        var name = WrittenName()
+        appendSample(pointer, escaping: escaping, exemplar: exemplar, name: &name, into: &buffer)
+    }
+
+    /// The same, where `name` may hold the bytes the sample's name was written as on an
+    /// earlier line of `buffer` (then they are copied, and the name is not looked at); if it
+    /// does not, it is made to hold them.
+    @inline(__always)
+    private static func appendSample(_ pointer: UnsafePointer<Sample>, escaping: NameEscaping, exemplar: Bool = false,
+                                     name: inout WrittenName, into buffer: inout ByteWriter) {
+        let braced: Bool
+        if name.holds(pointer), let written = name.written {
+            buffer.repeatBytes(written.bytes)
+            braced = written.braced
+        } else {
+            let start = buffer.count
+            braced = escaping == .allowUTF8 && !ExpositionNames.isLegacy(pointer.pointee.name, metric: true)
+            if braced { buffer.write(ExpositionBytes.openBrace) }
             ExpositionNames.write(pointer.pointee.name, metric: true, escaping: escaping, to: &buffer)
+            name = WrittenName(pointer, bytes: start..<buffer.count, braced: braced)
+        }
+        if braced {
             if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.comma)
                 appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
             }
             buffer.write(ExpositionBytes.closeBrace)
         } else {
-            ExpositionNames.write(pointer.pointee.name, metric: true, escaping: escaping, to: &buffer)
             if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.openBrace)
                 appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
@@ -368,20 +394,23 @@ public enum Exposition {
     @inline(__always)
     private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, exemplar: Bool = false,
                                      into buffer: inout ByteWriter) {
+        // Labels by pointer, read in place: taken out of the buffer (`labels[i]`), their names
+        // and values were retained and released around every use.
         labels.withUnsafeBufferPointer { labels in
+            guard let label = labels.baseAddress else { return }
             if labels.count == 2 {
                 // The usual unsorted case, a histogram bucket's `le` after one label: one
                 // comparison. (Equal names keep their order, as the stable sort below keeps them.)
-                let swap = nameLess(labels[1].name, labels[0].name)
-                appendLabel(labels[swap ? 1 : 0], escaping: escaping, exemplar: exemplar, into: &buffer)
+                let swap = nameLess(label + 1, label)
+                appendLabel(label + (swap ? 1 : 0), escaping: escaping, exemplar: exemplar, into: &buffer)
                 buffer.write(ExpositionBytes.comma)
-                appendLabel(labels[swap ? 0 : 1], escaping: escaping, exemplar: exemplar, into: &buffer)
+                appendLabel(label + (swap ? 0 : 1), escaping: escaping, exemplar: exemplar, into: &buffer)
                 return
             }
             if isSortedByName(labels) {
                 for index in labels.indices {
                     if index != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[index], escaping: escaping, exemplar: exemplar, into: &buffer)
+                    appendLabel(label + index, escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
                 return
             }
@@ -391,7 +420,7 @@ public enum Exposition {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
                 for index in labels.indices {
                     var position = index
-                    while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
+                    while position > 0 && nameLess(label + index, label + order[position - 1]) {
                         order[position] = order[position - 1]
                         position -= 1
                     }
@@ -399,34 +428,41 @@ public enum Exposition {
                 }
                 for position in labels.indices {
                     if position != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[order[position]], escaping: escaping, exemplar: exemplar, into: &buffer)
+                    appendLabel(label + order[position], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
             }
         }
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
+    private static func appendLabel(_ label: UnsafePointer<Label>, escaping: NameEscaping, exemplar: Bool,
                                     into buffer: inout ByteWriter) {
         if exemplar {
-            ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
+            ExpositionNames.write(label.pointee.name, metric: false, escaping: escaping, to: &buffer)
         } else {
-            ExpositionNames.writeTextLabelName(label.name, escaping: escaping, to: &buffer)
+            ExpositionNames.writeTextLabelName(label.pointee.name, escaping: escaping, to: &buffer)
         }
         buffer.write(ExpositionBytes.equals)
         buffer.write(ExpositionBytes.quote)
-        buffer.writeEscaped(label.value, quote: true)
+        buffer.writeEscaped(label.pointee.value, quote: true)
         buffer.write(ExpositionBytes.quote)
     }
 
     @inline(__always)
     private static func isSortedByName(_ labels: UnsafeBufferPointer<Label>) -> Bool {
+        guard let label = labels.baseAddress else { return true }
         var index = 1
         while index < labels.count {
-            if nameLess(labels[index].name, labels[index - 1].name) { return false }
+            if nameLess(label + index, label + (index - 1)) { return false }
             index += 1
         }
         return true
+    }
+
+    /// Whether label `a`'s name comes before `b`'s (``nameLess(_:_:)-(String,String)``), read in place.
+    @inline(__always)
+    static func nameLess(_ a: UnsafePointer<Label>, _ b: UnsafePointer<Label>) -> Bool {
+        nameLess(a.pointee.name, b.pointee.name)
     }
 
     /// Code-point order, as Python's `sorted` on strings: UTF-8 byte order is code-point order.
@@ -444,6 +480,51 @@ public enum Exposition {
                 return x.count < y.count
             }
         }
+    }
+}
+
+/// A sample name as a render wrote it last: the name (kept, so that its storage lives on), its
+/// bits, and where its bytes lie in the buffer being written.
+///
+/// Samples that share a name usually share its storage, so their names are recognised by
+/// their bits (``SeriesLabels/identical(_:_:)``), read in place: no reference count is
+/// touched on the way. That matters twice: a retain and a release cost more than copying a
+/// name's bytes, and where two threads render one family, both counting references to the
+/// same name storage makes each wait for the other's cache line.
+struct WrittenName {
+    private var name = ""
+    private var bits: (UInt64, UInt64)?
+    /// Where the name was written last, and whether in braces (a quoted name).
+    private(set) var written: (bytes: Range<Int>, braced: Bool)?
+
+    /// Holds no name.
+    init() {}
+
+    /// Holds the name of `sample`, not written yet.
+    init(_ sample: UnsafePointer<Sample>) {
+        name = sample.pointee.name
+        bits = Self.bits(of: sample)
+    }
+
+    /// Holds the name of `sample`, written at `bytes`.
+    init(_ sample: UnsafePointer<Sample>, bytes: Range<Int>, braced: Bool) {
+        self.init(sample)
+        written = (bytes, braced)
+    }
+
+    /// Whether `sample`'s name is the one held, bit for bit (false says nothing).
+    @inline(__always)
+    func holds(_ sample: UnsafePointer<Sample>) -> Bool {
+        guard let bits, let other = Self.bits(of: sample) else { return false }
+        return other == bits
+    }
+
+    /// The bits of `sample`'s name, read where the sample holds it (nil where a `String` is not
+    /// two words).
+    @inline(__always)
+    private static func bits(of sample: UnsafePointer<Sample>) -> (UInt64, UInt64)? {
+        guard MemoryLayout<String>.size == 16, let offset = MemoryLayout<Sample>.offset(of: \Sample.name) else { return nil }
+        return UnsafeRawPointer(sample).loadUnaligned(fromByteOffset: offset, as: (UInt64, UInt64).self)
     }
 }
 
