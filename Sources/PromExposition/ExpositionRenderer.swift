@@ -65,8 +65,16 @@ public enum Exposition {
         } else {
             let shared = out.shared
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
-                (shared.writers + i).initialize(to: write(families, piece: pieces[i], format: format, escaping: escaping,
-                                                          log: shared.logs.map { $0 + i }))
+                // Each piece logs on its own thread's stack, and the log is moved into place when
+                // done: side by side in one allocation, two threads' logs shared a cache line,
+                // which every logged value writes.
+                var log = ValueLog()
+                var writer = withUnsafeMutablePointer(to: &log) { log in
+                    write(families, piece: pieces[i], format: format, escaping: escaping, log: shared.logs == nil ? nil : log)
+                }
+                writer.valueLog = nil
+                (shared.writers + i).initialize(to: writer)
+                if let logs = shared.logs { logs[i] = log }
             }
             var offset = 0
             for i in 0..<pieces.count {
@@ -171,9 +179,13 @@ public enum Exposition {
             // A native-only histogram has no samples, and still its classic part.
             for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
             // The suffixes of the samples an earlier piece wrote.
-            for index in 0..<range.lowerBound {
-                if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength) {
-                    deferred |= 1 << suffix
+            if let first = samples.baseAddress {
+                var name = WrittenName()
+                for index in 0..<range.lowerBound where !name.holds(first + index) {
+                    name = WrittenName(first + index)
+                    if let suffix = openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength) {
+                        deferred |= 1 << suffix
+                    }
                 }
             }
             guard deferred != 0, let first = samples.baseAddress else { return }
