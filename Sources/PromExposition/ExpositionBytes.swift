@@ -9,6 +9,8 @@ struct ByteWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
     private(set) var count = 0
+    /// Whether `base` is the caller's storage (``init(inPlace:)``), not this writer's own.
+    private(set) var isInPlace = false
     /// Where the sample lines' values go, when the caller keeps the body to re-render only its
     /// values (``ExpositionCache``); nil otherwise. The log outlives the writer.
     var valueLog: UnsafeMutablePointer<ValueLog>?
@@ -18,7 +20,21 @@ struct ByteWriter: ~Copyable {
         base = .allocate(capacity: self.capacity)
     }
 
-    deinit { base.deallocate() }
+    /// A writer that writes at the start of `storage`, which the caller owns and keeps for the
+    /// writer's life, while the bytes fit in it (``isInPlace``); then into storage of its own,
+    /// the bytes written so far copied there.
+    init(inPlace storage: UnsafeMutableBufferPointer<UInt8>) {
+        if let start = storage.baseAddress, storage.count > 0 {
+            base = start
+            capacity = storage.count
+            isInPlace = true
+        } else {
+            capacity = 256
+            base = .allocate(capacity: capacity)
+        }
+    }
+
+    deinit { if !isInPlace { base.deallocate() } }
 
     /// Makes room for `extra` more bytes.
     @inline(__always)
@@ -31,9 +47,10 @@ struct ByteWriter: ~Copyable {
         let newCapacity = max(capacity * 2, count + extra)
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         newBase.update(from: base, count: count)
-        base.deallocate()
+        if !isInPlace { base.deallocate() }
         base = newBase
         capacity = newCapacity
+        isInPlace = false
     }
 
     @inline(__always)

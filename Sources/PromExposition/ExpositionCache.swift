@@ -59,8 +59,8 @@ package final class ExpositionCache: Sendable {
     package func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                         escaping: NameEscaping = .underscores) -> [UInt8] {
         guard format != .protobuf else {
-            return Exposition.write(families, format: format, escaping: escaping, log: nil, threads: threads,
-                                    minimumPieceLines: minimumPieceLines).bytes()
+            return Exposition.bytes(families, format: format, escaping: escaping, log: nil, threads: threads,
+                                    minimumPieceLines: minimumPieceLines)
         }
         let last = state.withLock { $0.kept.removeValue(forKey: format) }
         if let last, last.escaping == escaping, Self.sameSamples(last.families, families, format: format) {
@@ -73,7 +73,7 @@ package final class ExpositionCache: Sendable {
         }
         var log = ValueLog()
         let body = withUnsafeMutablePointer(to: &log) { log in
-            Exposition.write(families, format: format, escaping: escaping, log: log, threads: threads, minimumPieceLines: minimumPieceLines).bytes()
+            Exposition.bytes(families, format: format, escaping: escaping, log: log, threads: threads, minimumPieceLines: minimumPieceLines)
         }
         if log.reusable {
             let kept = Kept(escaping: escaping, families: families, body: body, slots: log.slots)

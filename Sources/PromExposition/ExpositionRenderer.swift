@@ -56,21 +56,64 @@ public enum Exposition {
     static func write(_ families: [MetricFamilySnapshot], format: ExpositionFormat, escaping: NameEscaping,
                       log: UnsafeMutablePointer<ValueLog>?, threads: Int = 1,
                       minimumPieceLines: Int = RenderPiece.minimumLines) -> RenderedPieces {
+        let pieces = RenderPiece.cut(families, format: format, into: threads, minimumLines: minimumPieceLines)
+        return write(families, pieces: pieces, format: format, escaping: escaping, log: log, firstPiece: nil)
+    }
+
+    /// The exposition of `families` as one array, rendered as ``write(_:format:escaping:log:threads:minimumPieceLines:)``
+    /// renders it: the first piece is written in place in the array, which has room for what
+    /// every piece is expected to take, and the others are copied after it. (Joined from
+    /// pieces of their own, the bytes were copied once more, into memory never touched
+    /// before: a page fault every 4 KiB.) Where the first piece outgrows that room, or the
+    /// others do not fit after it, the pieces are joined as before.
+    static func bytes(_ families: [MetricFamilySnapshot], format: ExpositionFormat, escaping: NameEscaping,
+                      log: UnsafeMutablePointer<ValueLog>?, threads: Int = 1,
+                      minimumPieceLines: Int = RenderPiece.minimumLines) -> [UInt8] {
+        let pieces = RenderPiece.cut(families, format: format, into: threads, minimumLines: minimumPieceLines)
+        let room = pieces.reduce(0) { $0 + capacity(of: $1, in: families) }
+        var joined: [UInt8]?
+        let inPlace = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
+            let rendered = write(families, pieces: pieces, format: format, escaping: escaping, log: log, firstPiece: buffer)
+            if let end = rendered.joinInPlace(buffer) {
+                initialized = end
+            } else {
+                joined = rendered.bytes()
+                initialized = 0
+            }
+        }
+        return joined ?? inPlace
+    }
+
+    /// The bytes a writer of `piece` of `families` starts with room for.
+    private static func capacity(of piece: RenderPiece, in families: [MetricFamilySnapshot]) -> Int {
+        var lines = 0
+        for f in piece.start.family..<min(piece.end.family + 1, families.count) {
+            lines += 1 + piece.samples(of: f, count: families[f].samples.count).count + families[f].nativeHistograms.count * 4
+        }
+        return lines * 80 + 8
+    }
+
+    /// `pieces` of `families` rendered, the first written in place at the start of
+    /// `firstPiece`, where given (``ByteWriter/init(inPlace:)``).
+    private static func write(_ families: [MetricFamilySnapshot], pieces: [RenderPiece], format: ExpositionFormat,
+                              escaping: NameEscaping, log: UnsafeMutablePointer<ValueLog>?,
+                              firstPiece: UnsafeMutableBufferPointer<UInt8>?) -> RenderedPieces {
         // Native histograms write samples made while rendering, whose values are not logged.
         if families.contains(where: { !$0.nativeHistograms.isEmpty }) { log?.pointee.reusable = false }
-        let pieces = RenderPiece.cut(families, format: format, into: threads, minimumLines: minimumPieceLines)
         var out = RenderedPieces(count: pieces.count, logged: log != nil)
         if pieces.count == 1 {
-            out.writers.initialize(to: write(families, piece: pieces[0], format: format, escaping: escaping, log: log))
+            out.writers.initialize(to: write(families, piece: pieces[0], format: format, escaping: escaping, log: log,
+                                             storage: firstPiece))
         } else {
-            let shared = out.shared
+            let shared = out.shared(firstPiece: firstPiece)
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 // Each piece logs on its own thread's stack, and the log is moved into place when
                 // done: side by side in one allocation, two threads' logs shared a cache line,
                 // which every logged value writes.
                 var log = ValueLog()
                 var writer = withUnsafeMutablePointer(to: &log) { log in
-                    write(families, piece: pieces[i], format: format, escaping: escaping, log: shared.logs == nil ? nil : log)
+                    write(families, piece: pieces[i], format: format, escaping: escaping, log: shared.logs == nil ? nil : log,
+                          storage: i == 0 ? shared.firstPiece : nil)
                 }
                 writer.valueLog = nil
                 (shared.writers + i).initialize(to: writer)
@@ -86,14 +129,17 @@ public enum Exposition {
         return out
     }
 
-    /// The exposition of the part of `families` that `piece` covers.
+    /// The exposition of the part of `families` that `piece` covers, written in place at the
+    /// start of `storage` where given (``ByteWriter/init(inPlace:)``).
     private static func write(_ families: [MetricFamilySnapshot], piece: RenderPiece, format: ExpositionFormat,
-                              escaping: NameEscaping, log: UnsafeMutablePointer<ValueLog>?) -> ByteWriter {
-        var lines = 0
-        for f in piece.start.family..<min(piece.end.family + 1, families.count) {
-            lines += 1 + piece.samples(of: f, count: families[f].samples.count).count + families[f].nativeHistograms.count * 4
+                              escaping: NameEscaping, log: UnsafeMutablePointer<ValueLog>?,
+                              storage: UnsafeMutableBufferPointer<UInt8>?) -> ByteWriter {
+        var writer: ByteWriter
+        if let storage {
+            writer = ByteWriter(inPlace: storage)
+        } else {
+            writer = ByteWriter(capacity: capacity(of: piece, in: families))
         }
-        var writer = ByteWriter(capacity: lines * 80 + 8)
         writer.valueLog = log
         for f in piece.start.family..<min(piece.end.family + 1, families.count) {
             let family = families[f]
@@ -121,9 +167,7 @@ public enum Exposition {
     /// - Returns: The bytes of the exposition (UTF-8 text for the text formats).
     public static func render(_ families: [MetricFamilySnapshot], format: ExpositionFormat,
                               escaping: NameEscaping = .underscores) -> [UInt8] {
-        var buffer: [UInt8] = []
-        render(families, format: format, escaping: escaping, into: &buffer)
-        return buffer
+        bytes(families, format: format, escaping: escaping, log: nil)
     }
 
     // MARK: - Prometheus text 0.0.4
@@ -576,9 +620,13 @@ struct RenderedPieces: ~Copyable {
     fileprivate struct Shared: @unchecked Sendable {
         let writers: UnsafeMutablePointer<ByteWriter>
         let logs: UnsafeMutablePointer<ValueLog>?
+        /// Where the first piece is written in place, if anywhere.
+        let firstPiece: UnsafeMutableBufferPointer<UInt8>?
     }
 
-    fileprivate var shared: Shared { Shared(writers: writers, logs: logs) }
+    fileprivate func shared(firstPiece: UnsafeMutableBufferPointer<UInt8>?) -> Shared {
+        Shared(writers: writers, logs: logs, firstPiece: firstPiece)
+    }
 
     /// The number of bytes of all pieces.
     var byteCount: Int {
@@ -591,6 +639,24 @@ struct RenderedPieces: ~Copyable {
     func append(to array: inout [UInt8]) {
         array.reserveCapacity(array.count + byteCount)
         for i in 0..<count { writers[i].withBytes { array.append(contentsOf: $0) } }
+    }
+
+    /// Copies the pieces after the first into `buffer`, after the first piece's bytes, which
+    /// were written in place at its start.
+    /// - Returns: the end of the bytes in `buffer`; nil, having copied nothing, where the
+    ///   first piece is not in place (it outgrew `buffer`) or the pieces do not fit.
+    fileprivate func joinInPlace(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        guard initialized, count > 0, writers[0].isInPlace, byteCount <= buffer.count, let base = buffer.baseAddress else { return nil }
+        var offset = writers[0].count
+        for i in 1..<count {
+            writers[i].withBytes { piece in
+                if let source = piece.baseAddress {
+                    UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
+                }
+                offset += piece.count
+            }
+        }
+        return offset
     }
 
     /// The pieces' bytes, joined.

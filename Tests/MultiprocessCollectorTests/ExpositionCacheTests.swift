@@ -185,6 +185,39 @@ struct ExpositionCacheTests {
         }
     }
 
+    /// A body is written in place in the array returned where it fits the room the renderer
+    /// expects (80 bytes a line), and joined from pieces of their own where it does not.
+    /// Lines of hundreds of bytes, in the first piece or after it, and short lines around
+    /// them: on one thread and in pieces, every body is prometheus_client's, and the next one
+    /// takes the new values.
+    @Test(arguments: [1, 2, 3])
+    func bodiesLongerThanTheRoomExpectedMatchPrometheusClient(threads: Int) throws {
+        func family(_ name: String, valueLength: Int, seed: Int) -> MetricFamilySnapshot {
+            let path = "/" + String(repeating: "ab", count: valueLength / 2)
+            let samples = (0 ..< 40).map { (i: Int) -> Sample in
+                let value = Double(seed * 100 + i) + 0.25
+                return Sample(name: name, labels: [Label("path", "\(path)/\(i)")], value: value)
+            }
+            return MetricFamilySnapshot(name: name, kind: .gauge, help: "Lines of about \(valueLength) bytes.", samples: samples)
+        }
+        for (long, short) in [(600, 4), (4, 600), (600, 600), (4, 4)] {
+            let rounds = (0 ..< 2).map { seed in
+                [family("a_first", valueLength: long, seed: seed), family("b_second", valueLength: short, seed: seed),
+                 family("c_third", valueLength: long, seed: seed)]
+            }
+            for format in [ExpositionFormat.prometheusText, .openMetrics] {
+                let python = try rounds.map { try Differential.pythonRenders($0, renders: [(format, .underscores)])[0] }
+                let cache = ExpositionCache(threads: threads, minimumPieceLines: 1)
+                for (round, families) in rounds.enumerated() {
+                    Differential.expectSameText(cache.render(families, format: format), python[round],
+                                                "\(format), lines of \(long) and \(short) bytes, \(threads) threads, round \(round)")
+                }
+                Differential.expectSameText(Exposition.render(rounds[0], format: format), python[0],
+                                            "\(format), lines of \(long) and \(short) bytes, Exposition.render")
+            }
+        }
+    }
+
     /// Every format, with native histograms (never cut, and writing classic samples of their
     /// own after their last sample) and empty families among the others: a render in pieces
     /// has the bytes of a render on one thread, whatever the number of threads.
