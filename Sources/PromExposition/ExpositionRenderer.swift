@@ -141,6 +141,14 @@ public enum Exposition {
             writer = ByteWriter(capacity: capacity(of: piece, in: families))
         }
         writer.valueLog = log
+        if let log, format != .protobuf {
+            // A slot per sample line: reserved at once, the log is not copied as it grows.
+            var lines = 0
+            for f in piece.start.family..<min(piece.end.family + 1, families.count) {
+                lines += piece.samples(of: f, count: families[f].samples.count).count
+            }
+            log.pointee.slots.reserveCapacity(log.pointee.slots.count + lines)
+        }
         for f in piece.start.family..<min(piece.end.family + 1, families.count) {
             let family = families[f]
             let samples = piece.samples(of: f, count: family.samples.count)
