@@ -327,21 +327,13 @@ extension String {
     /// Native strings (all on Linux) have contiguous UTF-8: this is a pointer into their
     /// storage, or for a small string into a copy of its 16 bytes on the stack, with no
     /// allocation and no call into the runtime (unlike `utf8.span`, whose getter is not
-    /// inlinable). Any other string is copied first, out of line: inlined, the copy left a
-    /// retain and a release of the string around every use, though native strings never take
-    /// that path (about 25 pairs per sample line in the renderer).
+    /// inlinable). Any other string is copied first.
     @inline(__always)
     func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         if let result = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
             return result
         }
-        return Self.withCopiedUTF8Bytes(of: self, body)
-    }
-
-    /// ``withUTF8Bytes(_:)`` for a string without contiguous UTF-8.
-    @inline(never)
-    private static func withCopiedUTF8Bytes<R>(of string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        var copy = string
+        var copy = self
         return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -458,23 +458,20 @@ public enum Exposition {
     @inline(__always)
     private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, exemplar: Bool = false,
                                      into buffer: inout ByteWriter) {
-        // Labels by pointer, read in place: taken out of the buffer (`labels[i]`), their names
-        // and values were retained and released around every use.
         labels.withUnsafeBufferPointer { labels in
-            guard let label = labels.baseAddress else { return }
             if labels.count == 2 {
                 // The usual unsorted case, a histogram bucket's `le` after one label: one
                 // comparison. (Equal names keep their order, as the stable sort below keeps them.)
-                let swap = nameLess(label + 1, label)
-                appendLabel(label + (swap ? 1 : 0), escaping: escaping, exemplar: exemplar, into: &buffer)
+                let swap = nameLess(labels[1].name, labels[0].name)
+                appendLabel(labels[swap ? 1 : 0], escaping: escaping, exemplar: exemplar, into: &buffer)
                 buffer.write(ExpositionBytes.comma)
-                appendLabel(label + (swap ? 0 : 1), escaping: escaping, exemplar: exemplar, into: &buffer)
+                appendLabel(labels[swap ? 0 : 1], escaping: escaping, exemplar: exemplar, into: &buffer)
                 return
             }
             if isSortedByName(labels) {
                 for index in labels.indices {
                     if index != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(label + index, escaping: escaping, exemplar: exemplar, into: &buffer)
+                    appendLabel(labels[index], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
                 return
             }
@@ -484,7 +481,7 @@ public enum Exposition {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
                 for index in labels.indices {
                     var position = index
-                    while position > 0 && nameLess(label + index, label + order[position - 1]) {
+                    while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
                         order[position] = order[position - 1]
                         position -= 1
                     }
@@ -492,41 +489,34 @@ public enum Exposition {
                 }
                 for position in labels.indices {
                     if position != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(label + order[position], escaping: escaping, exemplar: exemplar, into: &buffer)
+                    appendLabel(labels[order[position]], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
             }
         }
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: UnsafePointer<Label>, escaping: NameEscaping, exemplar: Bool,
+    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
                                     into buffer: inout ByteWriter) {
         if exemplar {
-            ExpositionNames.write(label.pointee.name, metric: false, escaping: escaping, to: &buffer)
+            ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
         } else {
-            ExpositionNames.writeTextLabelName(label.pointee.name, escaping: escaping, to: &buffer)
+            ExpositionNames.writeTextLabelName(label.name, escaping: escaping, to: &buffer)
         }
         buffer.write(ExpositionBytes.equals)
         buffer.write(ExpositionBytes.quote)
-        buffer.writeEscaped(label.pointee.value, quote: true)
+        buffer.writeEscaped(label.value, quote: true)
         buffer.write(ExpositionBytes.quote)
     }
 
     @inline(__always)
     private static func isSortedByName(_ labels: UnsafeBufferPointer<Label>) -> Bool {
-        guard let label = labels.baseAddress else { return true }
         var index = 1
         while index < labels.count {
-            if nameLess(label + index, label + (index - 1)) { return false }
+            if nameLess(labels[index].name, labels[index - 1].name) { return false }
             index += 1
         }
         return true
-    }
-
-    /// Whether label `a`'s name comes before `b`'s (``nameLess(_:_:)-(String,String)``), read in place.
-    @inline(__always)
-    static func nameLess(_ a: UnsafePointer<Label>, _ b: UnsafePointer<Label>) -> Bool {
-        nameLess(a.pointee.name, b.pointee.name)
     }
 
     /// Code-point order, as Python's `sorted` on strings: UTF-8 byte order is code-point order.
