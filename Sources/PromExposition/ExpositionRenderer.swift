@@ -541,10 +541,9 @@ public enum Exposition {
 /// bits, and where its bytes lie in the buffer being written.
 ///
 /// Samples that share a name usually share its storage, so their names are recognised by
-/// their bits (``SeriesLabels/identical(_:_:)``), read in place: no reference count is
-/// touched on the way. That matters twice: a retain and a release cost more than copying a
-/// name's bytes, and where two threads render one family, both counting references to the
-/// same name storage makes each wait for the other's cache line.
+/// their bits (``SeriesLabels/identical(_:_:)``), read in place, and a name's checks (an
+/// OpenMetrics-only suffix, a legacy name) and its writing are done once per run of samples
+/// that share it: the next lines copy its bytes.
 struct WrittenName {
     private var name = ""
     private var bits: (UInt64, UInt64)?
