@@ -107,17 +107,9 @@ public enum Exposition {
         } else {
             let shared = out.shared(firstPiece: firstPiece)
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
-                // Each piece logs on its own thread's stack, and the log is moved into place when
-                // done: side by side in one allocation, two threads' logs shared a cache line,
-                // which every logged value writes.
-                var log = ValueLog()
-                var writer = withUnsafeMutablePointer(to: &log) { log in
-                    write(families, piece: pieces[i], format: format, escaping: escaping, log: shared.logs == nil ? nil : log,
-                          storage: i == 0 ? shared.firstPiece : nil)
-                }
-                writer.valueLog = nil
-                (shared.writers + i).initialize(to: writer)
-                if let logs = shared.logs { logs[i] = log }
+                (shared.writers + i).initialize(to: write(families, piece: pieces[i], format: format, escaping: escaping,
+                                                          log: shared.logs.map { $0 + i },
+                                                          storage: i == 0 ? shared.firstPiece : nil))
             }
             var offset = 0
             for i in 0..<pieces.count {
