@@ -84,13 +84,21 @@ public enum Exposition {
         return joined ?? inPlace
     }
 
-    /// The bytes a writer of `piece` of `families` starts with room for.
+    /// The bytes a writer of `piece` of `families` starts with room for: 80 a line (a sample,
+    /// a family's header, four per native histogram).
     private static func capacity(of piece: RenderPiece, in families: [MetricFamilySnapshot]) -> Int {
+        var lines = sampleLines(of: piece, in: families)
+        for f in piece.start.family..<min(piece.end.family + 1, families.count) { lines += 1 + families[f].nativeHistograms.count * 4 }
+        return lines * 80 + 8
+    }
+
+    /// The samples of `families` that `piece` covers.
+    private static func sampleLines(of piece: RenderPiece, in families: [MetricFamilySnapshot]) -> Int {
         var lines = 0
         for f in piece.start.family..<min(piece.end.family + 1, families.count) {
-            lines += 1 + piece.samples(of: f, count: families[f].samples.count).count + families[f].nativeHistograms.count * 4
+            lines += piece.samples(of: f, count: families[f].samples.count).count
         }
-        return lines * 80 + 8
+        return lines
     }
 
     /// `pieces` of `families` rendered, the first written in place at the start of
@@ -133,13 +141,9 @@ public enum Exposition {
             writer = ByteWriter(capacity: capacity(of: piece, in: families))
         }
         writer.valueLog = log
-        if let log, format != .protobuf {
+        if let log {
             // A slot per sample line: reserved at once, the log is not copied as it grows.
-            var lines = 0
-            for f in piece.start.family..<min(piece.end.family + 1, families.count) {
-                lines += piece.samples(of: f, count: families[f].samples.count).count
-            }
-            log.pointee.slots.reserveCapacity(log.pointee.slots.count + lines)
+            log.pointee.slots.reserveCapacity(log.pointee.slots.count + sampleLines(of: piece, in: families))
         }
         for f in piece.start.family..<min(piece.end.family + 1, families.count) {
             let family = families[f]
@@ -574,7 +578,8 @@ struct WrittenName {
 }
 
 /// An exposition in pieces (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``),
-/// joined by one copy into the caller's bytes.
+/// joined by one copy into the caller's bytes, or after the first piece where it was written
+/// in place (``Exposition/bytes(_:format:escaping:log:threads:minimumPieceLines:)``).
 struct RenderedPieces: ~Copyable {
     /// One writer per piece, in order; each thread of a cut render initializes its own.
     fileprivate let writers: UnsafeMutablePointer<ByteWriter>
@@ -636,8 +641,23 @@ struct RenderedPieces: ~Copyable {
     ///   first piece is not in place (it outgrew `buffer`) or the pieces do not fit.
     fileprivate func joinInPlace(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Int? {
         guard initialized, count > 0, writers[0].isInPlace, byteCount <= buffer.count, let base = buffer.baseAddress else { return nil }
-        var offset = writers[0].count
-        for i in 1..<count {
+        return copyPieces(from: 1, to: base, at: writers[0].count)
+    }
+
+    /// The pieces' bytes, joined.
+    func bytes() -> [UInt8] {
+        let total = byteCount
+        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            if let base = buffer.baseAddress { _ = copyPieces(from: 0, to: base, at: 0) }
+            initialized = total
+        }
+    }
+
+    /// Copies the bytes of pieces `first...` one after the other to `base + offset` (room for
+    /// them there); returns the offset after them.
+    private func copyPieces(from first: Int, to base: UnsafeMutablePointer<UInt8>, at offset: Int) -> Int {
+        var offset = offset
+        for i in first..<count {
             writers[i].withBytes { piece in
                 if let source = piece.baseAddress {
                     UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
@@ -646,23 +666,6 @@ struct RenderedPieces: ~Copyable {
             }
         }
         return offset
-    }
-
-    /// The pieces' bytes, joined.
-    func bytes() -> [UInt8] {
-        let total = byteCount
-        return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            var offset = 0
-            for i in 0..<count {
-                writers[i].withBytes { piece in
-                    if let base = buffer.baseAddress, let source = piece.baseAddress {
-                        UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
-                    }
-                    offset += piece.count
-                }
-            }
-            initialized = total
-        }
     }
 }
 
