@@ -226,6 +226,9 @@ package final class SeriesHandle: @unchecked Sendable {
     @usableFromInline let boundEpoch: UnsafePointer<Atomic<UInt64>>
     let file: StoreFile
     let key: [UInt8]
+    /// What every use of the handle stops the process with (see ``init(refusing:)``); nil for
+    /// every other handle.
+    let refusal: String?
 
     init(store: ProcessStore?, file: StoreFile, key: [UInt8], address: UnsafeMutableRawPointer) {
         self.store = store
@@ -233,6 +236,7 @@ package final class SeriesHandle: @unchecked Sendable {
         self.boundEpoch = store.map { UnsafePointer($0.boundEpoch) } ?? ForkEpoch.pointer
         self.file = file
         self.key = key
+        refusal = nil
         self.address.store(UInt(bitPattern: address), ordering: .releasing)
     }
 
@@ -245,6 +249,21 @@ package final class SeriesHandle: @unchecked Sendable {
         boundEpoch = ForkEpoch.pointer
         file = .values(.counter)
         key = []
+        refusal = nil
+        detach()
+    }
+
+    /// A handle whose every use stops the process with `message`: a labelled metric's
+    /// stand-in for its unlabelled operations. Its bound epoch never equals the process's, so
+    /// the check every update makes anyway (``slot``) takes it to the refusal; an unlabelled
+    /// update then tests nothing that a cached child's does not.
+    package init(refusing message: String) {
+        store = nil
+        epochSource = ForkEpoch.pointer
+        boundEpoch = ForkEpoch.never
+        file = .values(.counter)
+        key = []
+        refusal = message
         detach()
     }
 
@@ -271,9 +290,18 @@ package final class SeriesHandle: @unchecked Sendable {
     @inlinable
     package var slot: ValueSlot {
         if _slowPath(boundEpoch.pointee.load(ordering: .acquiring) != epochSource.pointee.load(ordering: .relaxed)) {
-            store?.rebindIfNeeded()
+            epochChanged()
         }
         return ValueSlot(UnsafeMutableRawPointer(bitPattern: address.load(ordering: .acquiring)).unsafelyUnwrapped)
+    }
+
+    /// The slow path of ``slot``: the process forked since the store's files were bound (they
+    /// are re-created for this process), or the handle refuses every use.
+    @usableFromInline @inline(never)
+    func epochChanged() {
+        // fatalError, not precondition: an optimised build drops a precondition's message.
+        if let refusal { fatalError(refusal) }
+        store?.rebindIfNeeded()
     }
 
     /// Adds `delta` to the value.
@@ -316,6 +344,14 @@ package enum ForkEpoch {
         let p = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
         p.initialize(to: Atomic(1))
         ForkAwareLock.installHandlers(epoch: p)
+        return UnsafePointer(p)
+    }()
+
+    /// An epoch no process ever has (epochs count forks up from 1): a handle bound to it
+    /// takes its slow path on every use (``SeriesHandle/init(refusing:)``).
+    nonisolated(unsafe) package static let never: UnsafePointer<Atomic<UInt64>> = {
+        let p = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: 1)
+        p.initialize(to: Atomic(.max))
         return UnsafePointer(p)
     }()
 }

@@ -90,11 +90,11 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     /// The unlabelled child, in a `let` of this class made before the base class's initialiser
     /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
     /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
-    /// costs what one on a cached child does. A labelled metric has a stand-in over private
-    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    /// costs what one on a cached child does. A labelled metric has a stand-in here whose
+    /// handles refuse every use (`SeriesHandle(refusing:)`): the fork-epoch check each update
+    /// makes stops the process naming the metric and its labels, so the update itself tests
+    /// nothing more.
     @usableFromInline let unlabelledChild: CounterChild
-    /// Whether the metric has label names (then the unlabelled operations are misuse).
-    @usableFromInline let hasLabels: Bool
 
     /// Creates and registers a counter.
     /// - Parameters:
@@ -119,10 +119,10 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
                                 exemplarSlot: ExemplarSlot(store: storage.store, key: key), storage: storage, clock: clock)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(), metricName: family,
+        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
+        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(refusing: refusal), metricName: family,
                                                 exemplarSlot: ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)),
                                                 storage: storage, clock: clock)
-        hasLabels = !labelNames.isEmpty
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }
@@ -132,7 +132,6 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
     /// Adds `amount` to an unlabelled counter.
     @inlinable
     public func increment(by amount: Double = 1) {
-        if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.increment(by: amount)
     }
 

@@ -5,21 +5,13 @@ public final class GaugeChild: Sendable, DurationRecording {
     @usableFromInline let mode: GaugeMode
     // Cached: `GaugeMode.isMostRecent` is not inlinable, and `set` is a hot path.
     @usableFromInline let isMostRecent: Bool
-    /// Whether `set` takes ``setSlowly(_:)``: in a `mostrecent` mode, or as a labelled gauge's
-    /// stand-in (one test on the fast path for both).
-    @usableFromInline let setsSlowly: Bool
-    /// A labelled gauge's stand-in for its unlabelled operations: what a `set` on the gauge
-    /// itself stops the process with. Nil for a real series.
-    @usableFromInline let refusal: String?
     @usableFromInline let clock: MetricClock
     @usableFromInline let metricName: String
 
-    init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String, refusal: String? = nil) {
+    init(handle: SeriesHandle, mode: GaugeMode, clock: MetricClock, metricName: String) {
         self.handle = handle
         self.mode = mode
         self.isMostRecent = mode.isMostRecent
-        self.setsSlowly = mode.isMostRecent || refusal != nil
-        self.refusal = refusal
         self.clock = clock
         self.metricName = metricName
     }
@@ -47,18 +39,11 @@ public final class GaugeChild: Sendable, DurationRecording {
     /// Sets the value; in the `mostrecent` modes the wall-clock time is stored with it.
     @inlinable
     public func set(_ value: Double) {
-        if setsSlowly {
-            setSlowly(value)
+        if isMostRecent {
+            handle.set(value, timestamp: clock.wallTime())
         } else {
             handle.set(value)
         }
-    }
-
-    /// `set` in a `mostrecent` mode, or refused on a labelled gauge's stand-in.
-    @inlinable
-    func setSlowly(_ value: Double) {
-        if let refusal { misuse(refusal) }
-        handle.set(value, timestamp: clock.wallTime())
     }
 
     /// Sets the value to the current wall-clock time in seconds.
@@ -109,11 +94,11 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     /// The unlabelled child, in a `let` of this class made before the base class's initialiser
     /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
     /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
-    /// costs what one on a cached child does. A labelled metric has a stand-in over private
-    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    /// costs what one on a cached child does. A labelled metric has a stand-in here whose
+    /// handle refuses every use (`SeriesHandle(refusing:)`): the fork-epoch check each update
+    /// makes stops the process naming the gauge and its labels, so the update itself tests
+    /// nothing more.
     @usableFromInline let unlabelledChild: GaugeChild
-    /// Whether the metric has label names (then the unlabelled operations are misuse).
-    @usableFromInline let hasLabels: Bool
 
     /// Creates and registers a gauge.
     /// - Parameters:
@@ -194,11 +179,10 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
                        mode: mode, clock: clock, metricName: family)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        // The stand-in refuses a `set` itself (`Gauge.set` does not test `hasLabels`, to cost
-        // what a cached child's `set` does), with `refuseUnlabelledUse`'s message.
-        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(), mode: mode, clock: clock, metricName: family,
-                                              refusal: Self.unlabelledUseMessage(name: family, labelNames: labelNames))
-        hasLabels = !labelNames.isEmpty
+        // The stand-in in mode `all`: its every update reaches the handle, which refuses it
+        // (an increment in a `mostrecent` mode would otherwise be refused for the mode).
+        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
+        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(refusing: refusal), mode: .all, clock: clock, metricName: family)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }
@@ -208,21 +192,18 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
     /// Adds `amount` to an unlabelled gauge.
     @inlinable
     public func increment(by amount: Double = 1) {
-        if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.increment(by: amount)
     }
 
     /// Subtracts `amount` from an unlabelled gauge.
     @inlinable
     public func decrement(by amount: Double = 1) {
-        if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.decrement(by: amount)
     }
 
     /// Sets an unlabelled gauge.
     @inlinable
     public func set(_ value: Double) {
-        // A labelled gauge's stand-in refuses it (`GaugeChild.setSlowly`).
         unlabelledChild.set(value)
     }
 

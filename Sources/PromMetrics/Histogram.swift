@@ -129,11 +129,11 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
     /// The unlabelled child, in a `let` of this class made before the base class's initialiser
     /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
     /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
-    /// costs what one on a cached child does. A labelled metric has a stand-in over private
-    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    /// costs what one on a cached child does. A labelled metric has a stand-in here whose
+    /// handles refuse every use (`SeriesHandle(refusing:)`): the fork-epoch check each update
+    /// makes stops the process naming the metric and its labels, so the update itself tests
+    /// nothing more.
     @usableFromInline let unlabelledChild: HistogramChild
-    /// Whether the metric has label names (then the unlabelled operations are misuse).
-    @usableFromInline let hasLabels: Bool
 
     /// Creates and registers a histogram.
     /// - Parameters:
@@ -187,10 +187,11 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             }
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle() }, sum: SeriesHandle(),
+        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
+        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle(refusing: refusal) },
+                                                  sum: SeriesHandle(refusing: refusal),
                                                   clock: clock, exemplarSlots: finalBounds.map { _ in ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)) },
                                                   storage: nil, metricName: family) { _ in nil }
-        hasLabels = !labelNames.isEmpty
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }
@@ -200,7 +201,6 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
     /// Records one observation on an unlabelled histogram.
     @inlinable
     public func observe(_ value: Double) {
-        if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.observe(value)
     }
 

@@ -60,11 +60,11 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
     /// The unlabelled child, in a `let` of this class made before the base class's initialiser
     /// runs: an update loads it like a cached child's handle, with no run-time exclusivity
     /// check, no retain and release, and a loop keeps it in a register, so an unlabelled update
-    /// costs what one on a cached child does. A labelled metric has a stand-in over private
-    /// memory here, never exported and never updated (``hasLabels`` stops that first).
+    /// costs what one on a cached child does. A labelled metric has a stand-in here whose
+    /// handles refuse every use (`SeriesHandle(refusing:)`): the fork-epoch check each update
+    /// makes stops the process naming the metric and its labels, so the update itself tests
+    /// nothing more.
     @usableFromInline let unlabelledChild: SummaryChild
-    /// Whether the metric has label names (then the unlabelled operations are misuse).
-    @usableFromInline let hasLabels: Bool
 
     /// Creates and registers a summary.
     /// - Parameters:
@@ -102,8 +102,8 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
             return SummaryChild(count: count, sum: sum, clock: clock, window: window)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        unlabelledChild = child ?? SummaryChild(count: SeriesHandle(), sum: SeriesHandle(), clock: clock)
-        hasLabels = !labelNames.isEmpty
+        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
+        unlabelledChild = child ?? SummaryChild(count: SeriesHandle(refusing: refusal), sum: SeriesHandle(refusing: refusal), clock: clock)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }
@@ -113,7 +113,6 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
     /// Records one observation on an unlabelled summary.
     @inlinable
     public func observe(_ value: Double) {
-        if hasLabels { refuseUnlabelledUse() }
         unlabelledChild.observe(value)
     }
 

@@ -13,8 +13,7 @@ let metricsModes: [String: WorkerMode] = [
     "torture-writer": WorkerMode(usage: "torture-writer DIR pid|ID BATCH PAUSE_MICROSECONDS", run: tortureWriterMode),
     "mostrecent-increment": WorkerMode(
         usage: "mostrecent-increment DIR mostrecent|livemostrecent increment|decrement", run: mostRecentIncrementMode),
-    "labelled-gauge-unlabelled-use": WorkerMode(
-        usage: "labelled-gauge-unlabelled-use DIR set|increment", run: labelledGaugeUnlabelledUseMode),
+    "labelled-unlabelled-use": WorkerMode(usage: "labelled-unlabelled-use DIR OPERATION", run: labelledUnlabelledUseMode),
     "fork-metrics": WorkerMode(usage: "fork-metrics DIR", run: forkMetricsMode),
     "default-registry": WorkerMode(usage: "default-registry", run: defaultRegistryMode),
     "bootstrapped-reporter": WorkerMode(usage: "bootstrapped-reporter", run: bootstrappedReporterMode),
@@ -209,20 +208,45 @@ func burstObservation(_ i: Int) -> Double { Double(i % 4) * 0.25 }
     return 0
 }
 
-/// Creates a gauge `queue_depth` with the label `path`, sets `queue_depth{path="a"}` to 5
-/// (printing `set`), then sets or increments the gauge itself, without labels, which must stop
-/// the process naming the gauge and its labels. Exits 0 (and prints `not refused`) if the
-/// update went through.
-@Sendable func labelledGaugeUnlabelledUseMode(_ a: [String]) throws -> Int32 {
-    let usage = "labelled-gauge-unlabelled-use DIR set|increment"
-    let dir = try argument(a, 0, usage)
+/// Creates a metric `queue_depth` with the label `path` of the kind OPERATION names, updates
+/// its child `path="a"` once (a counter by 5, a gauge set to 5, an observation of 0.25;
+/// printing `updated`), then applies OPERATION to the metric itself, without labels, which
+/// must stop the process naming the metric and its labels. Exits 0 (and prints `not refused`)
+/// if the update went through. OPERATION: counter-increment, gauge-set, gauge-increment,
+/// gauge-decrement, mostrecent-gauge-set, mostrecent-gauge-increment, histogram-observe,
+/// histogram-observe-nan, summary-observe.
+@Sendable func labelledUnlabelledUseMode(_ a: [String]) throws -> Int32 {
+    let usage = "labelled-unlabelled-use DIR OPERATION"
+    let registry = Registry(storage: try .multiprocess(directory: try argument(a, 0, usage)))
     let op = try argument(a, 1, usage)
-    guard op == "set" || op == "increment" else { throw UsageError(description: usage) }
-    let registry = Registry(storage: try .multiprocess(directory: dir))
-    let gauge = try Gauge("queue_depth", help: "Queued jobs.", labelNames: ["path"], mode: .all, registry: registry)
-    gauge.labels("a").set(5)
-    say("set")
-    if op == "set" { gauge.set(7) } else { gauge.increment() }
+    func gauge(_ mode: GaugeMode) throws -> Gauge {
+        let gauge = try Gauge("queue_depth", help: "Queued jobs.", labelNames: ["path"], mode: mode, registry: registry)
+        gauge.labels("a").set(5)
+        return gauge
+    }
+    let refused: () -> Void
+    switch op {
+    case "counter-increment":
+        let counter = try Counter("queue_depth", help: "Queued jobs.", labelNames: ["path"], registry: registry)
+        counter.labels("a").increment(by: 5)
+        refused = { counter.increment() }
+    case "gauge-set": let g = try gauge(.all); refused = { g.set(7) }
+    case "gauge-increment": let g = try gauge(.all); refused = { g.increment() }
+    case "gauge-decrement": let g = try gauge(.all); refused = { g.decrement() }
+    case "mostrecent-gauge-set": let g = try gauge(.mostrecent); refused = { g.set(7) }
+    case "mostrecent-gauge-increment": let g = try gauge(.mostrecent); refused = { g.increment() }
+    case "histogram-observe", "histogram-observe-nan":
+        let histogram = try Histogram("queue_depth", help: "Queued jobs.", labelNames: ["path"], buckets: [0.5, 1], registry: registry)
+        histogram.labels("a").observe(0.25)
+        refused = { histogram.observe(op == "histogram-observe" ? 0.75 : .nan) }
+    case "summary-observe":
+        let summary = try Summary("queue_depth", help: "Queued jobs.", labelNames: ["path"], registry: registry)
+        summary.labels("a").observe(0.25)
+        refused = { summary.observe(0.75) }
+    default: throw UsageError(description: usage)
+    }
+    say("updated")
+    refused()
     say("not refused")
     return 0
 }

@@ -24,21 +24,35 @@ import TestSupport
         #expect(entries.first.map { $0.timestamp > 1_600_000_000 } == true)
     }
 
-    /// An unlabelled update of a labelled gauge is refused: `set` by the gauge's stand-in
-    /// child (it has no test of its own on the gauge, to cost what a cached child's does),
-    /// `increment` by the gauge.
-    @Test(arguments: ["set", "increment"])
-    func anUnlabelledUpdateOfALabelledGaugeStopsTheProcessNamingTheGaugeAndItsLabels(op: String) throws {
+    /// An unlabelled update of a labelled metric is refused, for every kind and operation: by
+    /// the stand-in child's handle, which refuses every use (the metric itself tests nothing,
+    /// to cost what a cached child's update does). The message names the metric and its
+    /// labels, whatever the gauge's mode, and the file keeps only the labelled child's values.
+    @Test(arguments: [("counter-increment", "counter"), ("gauge-set", "gauge_all"), ("gauge-increment", "gauge_all"),
+                      ("gauge-decrement", "gauge_all"), ("mostrecent-gauge-set", "gauge_mostrecent"),
+                      ("mostrecent-gauge-increment", "gauge_mostrecent"), ("histogram-observe", "histogram"),
+                      ("histogram-observe-nan", "histogram"), ("summary-observe", "summary")])
+    func anUnlabelledUpdateOfALabelledMetricStopsTheProcessNamingTheMetricAndItsLabels(op: String, file: String) throws {
         let dir = TempDirectory(); defer { dir.remove() }
-        let r = try run(executable("prom-multiproc-testworker"), ["labelled-gauge-unlabelled-use", dir.path, op])
+        let r = try run(executable("prom-multiproc-testworker"), ["labelled-unlabelled-use", dir.path, op])
         #expect(r.signaled, "the \(op) was not refused: status \(r.status), stdout \(r.stdout)")
-        #expect(r.stdout.contains("set") && !r.stdout.contains("not refused"))
+        #expect(r.stdout.contains("updated") && !r.stdout.contains("not refused"))
         #expect(r.stderr.contains("metric 'queue_depth' has labels [\"path\"]: call labels(...) first"), "stderr: \(r.stderr)")
-        // Only the labelled series is in the file, with the value set before.
-        let files = dir.names().filter { $0.hasPrefix("gauge_all_") }
-        #expect(files.count == 1)
+        // Only the labelled child's series are in the file, with the values of its one update:
+        // +5 on a counter, 5 on a gauge, an observation of 0.25 (buckets 0.5, 1, +Inf).
+        let files = dir.names().filter { $0.hasPrefix(file + "_") }
+        #expect(files.count == 1, "\(dir.names())")
         let entries = try MetricFileReader.decodeAll(path: dir.file(files.first ?? "missing")).entries
-        #expect(entries.map(\.value) == [5])
+        #expect(entries.allSatisfy { $0.key.labels.contains(Label("path", "a")) }, "\(entries)")
+        let values = Dictionary(entries.map { ($0.key.sample + ($0.key.labels.first { $0.name == "le" }.map { "@" + $0.value } ?? ""), $0.value) },
+                                uniquingKeysWith: +)
+        switch file {
+        case "counter": #expect(values == ["queue_depth_total": 5])
+        case "histogram":
+            #expect(values == ["queue_depth_sum": 0.25, "queue_depth_bucket@0.5": 1, "queue_depth_bucket@1.0": 0, "queue_depth_bucket@+Inf": 0])
+        case "summary": #expect(values == ["queue_depth_count": 1, "queue_depth_sum": 0.25])
+        default: #expect(values == ["queue_depth": 5])
+        }
     }
 
     @Test func aForkedChildWritesItsOwnFilesFromZeroAndLeavesTheParentsAlone() throws {
