@@ -172,6 +172,11 @@ def instr_section(args, results):
     if not valgrind:
         raise SystemExit("bench: valgrind not found (needed for the instr section; skip it with --only)")
     small, large = 1_000, 101_000
+    # Swift seeds its hash function per process: the set-up's dictionaries probe differently
+    # from run to run, and the difference of the two counts moved with them (18.8 to 20.7
+    # instructions per operation for one row in three runs). A fixed seed makes every count
+    # the same on every run.
+    env = dict(os.environ, SWIFT_DETERMINISTIC_HASHING="1")
     per_op = {}
     for op, _, _ in HOT_OPS:
         counts = []
@@ -179,7 +184,7 @@ def instr_section(args, results):
             log(f"instr: {op} n={n} under callgrind")
             proc = subprocess.run(
                 [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", args.bin, "alloc-probe", "--op", op,
-                 "--n", str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+                 "--n", str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True, env=env)
             m = re.search(r"Collected : (\d+)", proc.stderr)
             if not m:
                 raise SystemExit(f"bench: no instruction count from callgrind for {op}:\n{proc.stderr[-2000:]}")
