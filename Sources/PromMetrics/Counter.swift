@@ -119,8 +119,8 @@ public final class Counter: MetricBase<CounterChild>, MetricCollectable, @unchec
                                 exemplarSlot: ExemplarSlot(store: storage.store, key: key), storage: storage, clock: clock)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
-        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(refusing: refusal), metricName: family,
+        unlabelledChild = child ?? CounterChild(handle: SeriesHandle(refusing: Self.unlabelledUseMessage(name: family, labelNames: labelNames)),
+                                                metricName: family,
                                                 exemplarSlot: ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)),
                                                 storage: storage, clock: clock)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .counter) { base, values in

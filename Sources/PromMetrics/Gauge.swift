@@ -181,8 +181,8 @@ public final class Gauge: MetricBase<GaugeChild>, MetricCollectable, @unchecked 
         let child = labelNames.isEmpty ? make([]) : nil
         // The stand-in in mode `all`: its every update reaches the handle, which refuses it
         // (an increment in a `mostrecent` mode would otherwise be refused for the mode).
-        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
-        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(refusing: refusal), mode: .all, clock: clock, metricName: family)
+        unlabelledChild = child ?? GaugeChild(handle: SeriesHandle(refusing: Self.unlabelledUseMessage(name: family, labelNames: labelNames)),
+                                              mode: .all, clock: clock, metricName: family)
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .gauge) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }

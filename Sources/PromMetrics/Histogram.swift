@@ -187,11 +187,13 @@ public final class Histogram: MetricBase<HistogramChild>, MetricCollectable, @un
             }
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
-        unlabelledChild = child ?? HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in SeriesHandle(refusing: refusal) },
-                                                  sum: SeriesHandle(refusing: refusal),
-                                                  clock: clock, exemplarSlots: finalBounds.map { _ in ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help)) },
-                                                  storage: nil, metricName: family) { _ in nil }
+        unlabelledChild = child ?? {
+            // One handle for every bucket and the sum: it refuses every use.
+            let refusing = SeriesHandle(refusing: Self.unlabelledUseMessage(name: family, labelNames: labelNames))
+            let slot = ExemplarSlot(store: nil, key: SeriesKey(family: family, sample: family, labels: [], help: help))
+            return HistogramChild(upperBounds: finalBounds, buckets: finalBounds.map { _ in refusing }, sum: refusing, clock: clock,
+                                  exemplarSlots: finalBounds.map { _ in slot }, storage: nil, metricName: family) { _ in nil }
+        }()
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .histogram) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }

@@ -102,8 +102,11 @@ public final class Summary: MetricBase<SummaryChild>, MetricCollectable, @unchec
             return SummaryChild(count: count, sum: sum, clock: clock, window: window)
         }
         let child = labelNames.isEmpty ? make([]) : nil
-        let refusal = Self.unlabelledUseMessage(name: family, labelNames: labelNames)
-        unlabelledChild = child ?? SummaryChild(count: SeriesHandle(refusing: refusal), sum: SeriesHandle(refusing: refusal), clock: clock)
+        unlabelledChild = child ?? {
+            // One handle for the count and the sum: it refuses every use.
+            let refusing = SeriesHandle(refusing: Self.unlabelledUseMessage(name: family, labelNames: labelNames))
+            return SummaryChild(count: refusing, sum: refusing, clock: clock)
+        }()
         try super.init(name: family, help: help, labelNames: labelNames, unit: unit, registry: registry, kind: .summary) { base, values in
             make(zip(base.labelNames, values).map { Label($0, $1) })
         }
