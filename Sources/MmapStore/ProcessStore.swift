@@ -242,28 +242,23 @@ package final class SeriesHandle: @unchecked Sendable {
 
     /// A handle over private memory, for single-process use and for series that could not be
     /// stored in a file.
-    package init() {
-        store = nil
-        // Both point at the process epoch, so a store-less handle never takes the slow path.
-        epochSource = ForkEpoch.pointer
-        boundEpoch = ForkEpoch.pointer
-        file = .values(.counter)
-        key = []
-        refusal = nil
-        detach()
-    }
+    package convenience init() { self.init(privateRefusing: nil) }
 
     /// A handle whose every use stops the process with `message`: a labelled metric's
     /// stand-in for its unlabelled operations. Its bound epoch never equals the process's, so
     /// the check every update makes anyway (``slot``) takes it to the refusal; an unlabelled
     /// update then tests nothing that a cached child's does not.
-    package init(refusing message: String) {
+    package convenience init(refusing message: String) { self.init(privateRefusing: message) }
+
+    /// A store-less handle over private memory; with a `refusal`, bound to an epoch no process
+    /// has, else to the process epoch itself (so it never takes the slow path).
+    private init(privateRefusing refusal: String?) {
         store = nil
         epochSource = ForkEpoch.pointer
-        boundEpoch = ForkEpoch.never
+        boundEpoch = refusal == nil ? ForkEpoch.pointer : ForkEpoch.never
         file = .values(.counter)
         key = []
-        refusal = message
+        self.refusal = refusal
         detach()
     }
 
