@@ -165,7 +165,7 @@ struct SiblingKeyTests {
             let s = Int(engine.catalog.keySeries[id])
             #expect(engine.catalog.familyName[Int(engine.catalog.seriesFamily[s])] == expected.family)
             #expect(engine.catalog.seriesSample[s] == expected.sample)
-            #expect(engine.catalog.seriesLabels[s] == expected.labels)
+            #expect(engine.catalog.labels(of: s) == expected.labels)
             #expect(engine.catalog.helpText(ofKey: id) == expected.help)
             let withoutLe = expected.labels.filter { $0.name != "le" }
             // Keys not in the plain spelling get their group when the family is output.

@@ -77,6 +77,9 @@ struct KeyCatalog: ~Copyable, Sendable {
     var leTexts = KeyInterner()
     var leParsed: [(UInt8, Double)] = []
     var leGoTexts: [String] = []
+    /// Per `le` text: whether it is a number spelled as Go writes it (as prometheus_client
+    /// writes every bound), so that a bucket's labels can give it back as its key spells it.
+    var leIsGoText: [Bool] = []
     var lastLeText: Int32 = -1
     /// The group of the last series whose group was computed from its key's bytes.
     var lastGroup: Int32 = -1
@@ -168,9 +171,15 @@ struct KeyCatalog: ~Copyable, Sendable {
                     (f, sample, le) = (sibling.family, sibling.sample, sibling.le)
                     let value = UnsafeRawBufferPointer(rebasing: key[labelScratch[4 * k + 2]..<labelScratch[4 * k + 3]])
                     leText = k == le ? self.leText(value) : sibling.leText
-                    let siblings = seriesLabels[Int(sibling.series)]
-                    labels = Label.array(count: siblings.count) { j in
-                        j == k ? Label(siblings[j].name, String(decoding: value, as: UTF8.self)) : siblings[j]
+                    if k == le, histogramFile, sibling.group >= 0, leIsGoText[Int(leText)] {
+                        // Only the bound changed: the series' labels are its group's and this
+                        // bound, which its bucket labels hold (``labels(of:)``); none made here.
+                        labels = []
+                    } else {
+                        let siblings = self.labels(of: Int(sibling.series))
+                        labels = Label.array(count: siblings.count) { j in
+                            j == k ? Label(siblings[j].name, String(decoding: value, as: UTF8.self)) : siblings[j]
+                        }
                     }
                 } else {
                     // Names and samples repeat from key to key: interned by their bytes, each
@@ -358,11 +367,23 @@ struct KeyCatalog: ~Copyable, Sendable {
         histogramOrder[Int(f)] = nil
     }
 
+    /// The labels of series `s` as its key spells them (sorted by name). A bucket decoded from
+    /// the key before it, where only the bound changed, keeps none of its own (`decodeSeries`):
+    /// they are its bucket labels, its group's then `le`, with `le` moved to its place.
+    func labels(of s: Int) -> [Label] {
+        let stored = seriesLabels[s]
+        // Any other series with an `le` label keeps its labels, so they are not empty.
+        guard stored.isEmpty, seriesLeState[s] == 1, let le = seriesBucketLabels[s].last else { return stored }
+        var labels = Array(seriesBucketLabels[s].dropLast())
+        labels.insert(le, at: labels.firstIndex { Label.codePointLess(le.name, $0.name) } ?? labels.count)
+        return labels
+    }
+
     /// Computes the group (label set without `le`) of series `s`, once. Groups are interned
     /// by the label set's sort key, so the key doubles as the start of the series' sort key.
     mutating func computeGroup(_ s: Int) {
         guard seriesGroup[s] < 0 else { return }
-        let labels = seriesLabels[s]
+        let labels = self.labels(of: s)
         let hasLe = seriesLeState[s] != 0
         groupScratch.bytes.removeAll(keepingCapacity: true)
         groupScratch.append(labels: labels, skippingLe: hasLe)
@@ -374,15 +395,18 @@ struct KeyCatalog: ~Copyable, Sendable {
     /// labels are the series' without `le`; a bucket's output labels are the group's, then
     /// `le` as `goLe` writes it in Go's form.
     private mutating func setGroup(_ g: Int32, isNew: Bool, of s: Int, goLe: (inout KeyCatalog) -> String) {
-        let labels = seriesLabels[s]
-        if isNew { groupLabels.append(seriesLeState[s] != 0 ? labels.filter { $0.name != "le" } : labels) }
+        // Not read for a bucket of a group met before (whose labels may not be kept).
+        if isNew {
+            let labels = self.labels(of: s)
+            groupLabels.append(seriesLeState[s] != 0 ? labels.filter { $0.name != "le" } : labels)
+        }
         seriesGroup[s] = g
         if seriesLeState[s] == 1 {
             let group = groupLabels[Int(g)]
             let le = Label("le", goLe(&self))
             seriesBucketLabels[s] = Label.array(count: group.count + 1) { $0 < group.count ? group[$0] : le }
         } else {
-            seriesBucketLabels[s] = labels
+            seriesBucketLabels[s] = self.labels(of: s)
         }
     }
 
@@ -422,12 +446,15 @@ struct KeyCatalog: ~Copyable, Sendable {
         let (t, isNew) = leTexts.intern(text, hint: lastLeText &+ 1)
         lastLeText = t
         if isNew {
-            if let v = pythonFloat(String(decoding: text, as: UTF8.self)) {
+            let raw = String(decoding: text, as: UTF8.self)
+            if let v = pythonFloat(raw) {
                 leParsed.append((1, v))
                 leGoTexts.append(goText(v))
+                leIsGoText.append(leGoTexts[leGoTexts.count - 1] == raw)
             } else {
                 leParsed.append((2, 0))
                 leGoTexts.append("")
+                leIsGoText.append(false)
             }
         }
         return t
@@ -453,7 +480,7 @@ struct KeyCatalog: ~Copyable, Sendable {
     mutating func derive(_ s: Int32, owner: Int32) -> Int32 {
         let memo = UInt64(UInt32(bitPattern: s)) << 32 | UInt64(UInt32(bitPattern: owner &+ 1))
         if let d = derived[memo] { return d }
-        let labels = seriesLabels[Int(s)]
+        let labels = self.labels(of: Int(s))
         var d = s
         if owner >= 0 || labels.contains(where: { $0.name == "pid" }) {
             var new = labels.filter { $0.name != "pid" }
@@ -480,7 +507,7 @@ struct KeyCatalog: ~Copyable, Sendable {
         }
         var keys = SortKeys(count: series.count)
         for s in series {
-            keys.key.append(labels: seriesLabels[Int(s)])
+            keys.key.append(labels: labels(of: Int(s)))
             keys.key.append(rank: sampleRank[Int(seriesSampleID[Int(s)])])
             keys.next()
         }

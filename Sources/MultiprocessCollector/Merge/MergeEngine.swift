@@ -416,7 +416,7 @@ struct MergeEngine: ~Copyable {
                     offset: pos, catalog.keyErrors[id] ?? KeyDecodingError(offset: 0, reason: "invalid key")))
             }
             if isHistogramFile && catalog.seriesLeState[Int(series)] == 2 {
-                let le = catalog.seriesLabels[Int(series)].first { $0.name == "le" }?.value ?? ""
+                let le = catalog.labels(of: Int(series)).first { $0.name == "le" }?.value ?? ""
                 throw MetricFileError(path: path, kind: .invalidKey(
                     offset: pos, KeyDecodingError(offset: 0, reason: "bucket bound le=\"\(le)\" is not a number")))
             }
@@ -752,7 +752,7 @@ struct MergeEngine: ~Copyable {
             samples = histogramSamples(family: f, order: order, accumulate: accumulate)
         } else {
             samples = order.compactMap { s in
-                seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.seriesLabels[Int(s)], value: values[Int(s)]) : nil
+                seen[Int(s)] ? Sample(name: catalog.seriesSample[Int(s)], labels: catalog.labels(of: Int(s)), value: values[Int(s)]) : nil
             }
         }
         let snapshot = MetricFamilySnapshot(name: catalog.familyName[f], kind: item.kind, help: familyHelp[f], samples: samples)
