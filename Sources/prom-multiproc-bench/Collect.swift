@@ -5,9 +5,9 @@ import PromMetrics
 
 // `collect`: one scrape of a directory in this fresh process, as `serve` does it (merge every
 // file, then render the text format), without the HTTP part. Prints the time of the merge plus
-// rendering, the output size and this process's peak RSS (VmHWM) before and after, so that the
-// driver can compare with prometheus_client's MultiProcessCollector + generate_latest
-// (scripts/bench/collect.py) measured the same way. `--metadata on` reads the metadata files
+// rendering (and of the rendering alone, `render_ms`), the output size and this process's
+// peak RSS (VmHWM) before and after, so that the driver can compare with prometheus_client's
+// MultiProcessCollector + generate_latest (scripts/bench/collect.py) measured the same way. `--metadata on` reads the metadata files
 // as `/metrics` does for OpenMetrics (Info/Enum types and `_created`), to measure what they add;
 // `--names a,b` restricts the scrape to those samples, as `name[]` does.
 //
@@ -46,13 +46,15 @@ func collectCommand(_ options: Options) throws {
     for _ in 0..<(options.int("warm") ?? 0) { _ = exposition.render(collect().families, format: format) }
     let start = Sys.monotonicNanoseconds()
     let result = collect()
+    let merged = Sys.monotonicNanoseconds()
     let body = exposition.render(result.families, format: format)
     let elapsed = Sys.monotonicNanoseconds() - start
     if !result.problems.isEmpty {
         Sys.writeStandardError("prom-multiproc-bench: \(result.problems.count) bad files in \(directory)\n")
     }
     print(jsonLine([
-        "impl": .string("swift"), "ms": .double(Double(elapsed) / 1e6), "bytes": .int(body.count),
+        "impl": .string("swift"), "ms": .double(Double(elapsed) / 1e6),
+        "render_ms": .double(Double(elapsed - (merged - start)) / 1e6), "bytes": .int(body.count),
         "entries": .int(result.statistics.entries), "mapped_entries": .int(result.statistics.mappedEntries), "baseline_hwm_kib": .int(baseline), "hwm_kib": .int(peakRSSKiB()),
     ]))
     for _ in 0..<(options.int("render-pairs") ?? 0) {

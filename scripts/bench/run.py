@@ -330,12 +330,21 @@ def collect_section(args, results):
     return rows
 
 
+# Rounds of `merge_threads_rows` at least (but with --quick): ours alone, well under a second
+# a round where a peer's collect of the same directory takes seconds, so the medians of issue
+# 15's targets rest on 11 fresh processes each, not 3. On our shared 2-core machines one
+# process's time swings from 41 to over 100 ms with the neighbours' load; a median of three
+# moves with the one slow minute that catches two of them.
+THREAD_ROUNDS = 11
+
+
 def merge_threads_rows(args, path, rounds, name, python_ms, merge_ms):
     """Our collect of one directory with the merge on 1 and on 2 threads, interleaved: in a
     fresh process; as the second collection of one process (a `serve` scrape after the first:
     keys known); and as the fourth (the steady state: files read twice unchanged are mapped,
     only their values read). On 2 threads the second reads ahead the values of the files the
     last scrape read; a fresh process reads every file on the merging thread."""
+    rounds = rounds if args.quick else max(rounds, THREAD_ROUNDS)
     runs = {}
     for r in range(rounds):
         for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
@@ -346,11 +355,12 @@ def merge_threads_rows(args, path, rounds, name, python_ms, merge_ms):
     for warm, what in (("0", "fresh process"), ("1", "second scrape"), ("3", "steady scrape")):
         for threads in (1, 2):
             xs = runs[(threads, warm)]
-            note = ""
+            render = statistics.median(x["render_ms"] for x in xs)
+            note = f"{len(xs)} rounds; of which rendering {render:.1f} ms"
             if warm == "3":
                 mapped = statistics.median(x.get("mapped_entries", 0) for x in xs)
                 rss = statistics.median(x["hwm_kib"] for x in xs) / 1024
-                note = f"entries read through kept mappings: {mapped:,.0f}; peak RSS {rss:.0f} MiB (mapped file pages)"
+                note += f"; entries read through kept mappings: {mapped:,.0f}; peak RSS {rss:.0f} MiB (mapped file pages)"
             rows.append(report.Row("collect", f"collect + render text, {name}, {what}, {threads} merge thread(s)",
                                    statistics.median(x["ms"] for x in xs), python_ms if warm == "0" else None, "ms",
                                    peers=merge_ms if warm == "0" else None, note=note))
