@@ -145,6 +145,8 @@ public enum Exposition {
             // A slot per sample line: reserved at once, the log is not copied as it grows.
             log.pointee.slots.reserveCapacity(log.pointee.slots.count + sampleLines(of: piece, in: families))
         }
+        // Label pairs written in this piece, copied where they come again (text formats only).
+        var labels = WrittenLabels(caching: format != .protobuf)
         for f in piece.start.family..<min(piece.end.family + 1, families.count) {
             let family = families[f]
             let samples = piece.samples(of: f, count: family.samples.count)
@@ -152,8 +154,10 @@ public enum Exposition {
             log?.pointee.family = f
             let head = samples.lowerBound == 0, tail = samples.upperBound == family.samples.count
             switch format {
-            case .prometheusText: renderText(family, samples: samples, head: head, tail: tail, escaping: escaping, into: &writer)
-            case .openMetrics: renderOpenMetrics(family, samples: samples, head: head, tail: tail, escaping: escaping, into: &writer)
+            case .prometheusText:
+                renderText(family, samples: samples, head: head, tail: tail, escaping: escaping, labels: &labels, into: &writer)
+            case .openMetrics:
+                renderOpenMetrics(family, samples: samples, head: head, tail: tail, escaping: escaping, labels: &labels, into: &writer)
             case .protobuf:
                 log?.pointee.reusable = false
                 ProtobufExposition.render(family, escaping: escaping, into: &writer)
@@ -184,7 +188,7 @@ public enum Exposition {
     /// comes after its last sample (a native histogram's classic part, then the
     /// OpenMetrics-only samples of the whole family as gauges of their own).
     private static func renderText(_ family: MetricFamilySnapshot, samples range: Range<Int>, head: Bool, tail: Bool,
-                                   escaping: NameEscaping, into buffer: inout ByteWriter) {
+                                   escaping: NameEscaping, labels: inout WrittenLabels, into buffer: inout ByteWriter) {
         if head {
             let headerName: String
             let typeName: StaticString
@@ -220,12 +224,12 @@ public enum Exposition {
                         deferred |= 1 << suffix
                         continue
                     }
-                    appendSample(first + index, escaping: escaping, name: &name, into: &buffer)
+                    appendSample(first + index, escaping: escaping, name: &name, labels: &labels, into: &buffer)
                 }
             }
             guard tail else { return }
             // A native-only histogram has no samples, and still its classic part.
-            for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+            for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, labels: &labels, into: &buffer) }
             // The suffixes of the samples an earlier piece wrote.
             if let first = samples.baseAddress {
                 var name = WrittenName()
@@ -242,7 +246,7 @@ public enum Exposition {
                                  into: &buffer)
                 for index in samples.indices
                 where openMetricsOnlyIndex(samples[index].name, familyName: family.name, familyLength: familyLength) == suffix {
-                    appendSample(first + index, escaping: escaping, into: &buffer)
+                    appendSample(first + index, escaping: escaping, labels: &labels, into: &buffer)
                 }
             }
         }
@@ -298,7 +302,7 @@ public enum Exposition {
     /// The lines of `family` for `samples`: its header first when `head`, and a native
     /// histogram's classic part after its last sample when `tail`.
     private static func renderOpenMetrics(_ family: MetricFamilySnapshot, samples range: Range<Int>, head: Bool, tail: Bool,
-                                          escaping: NameEscaping, into buffer: inout ByteWriter) {
+                                          escaping: NameEscaping, labels: inout WrittenLabels, into buffer: inout ByteWriter) {
         if head { appendOpenMetricsHeader(family, escaping: escaping, into: &buffer) }
         let withoutSum = family.kind == .histogram ? seriesWithNegativeBuckets(family) : []
         family.samples.withUnsafeBufferPointer { samples in
@@ -316,11 +320,11 @@ public enum Exposition {
                     buffer.valueLog?.pointee.reusable = false
                     continue
                 }
-                appendSample(first + index, escaping: escaping, exemplar: true, name: &name, into: &buffer)
+                appendSample(first + index, escaping: escaping, exemplar: true, name: &name, labels: &labels, into: &buffer)
             }
         }
         guard tail else { return }
-        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, into: &buffer) }
+        for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, labels: &labels, into: &buffer) }
     }
 
     private static func appendOpenMetricsHeader(_ family: MetricFamilySnapshot, escaping: NameEscaping,
@@ -384,8 +388,9 @@ public enum Exposition {
     /// non-legacy name under `allow-utf-8`; with `exemplar` (OpenMetrics only), the sample's
     /// exemplar, if any, before the newline: ` # {trace_id="..."} value timestamp`.
     @inline(__always)
-    private static func appendSample(_ sample: borrowing Sample, escaping: NameEscaping, exemplar: Bool = false, into buffer: inout ByteWriter) {
-        withUnsafePointer(to: sample) { appendSample($0, escaping: escaping, exemplar: exemplar, into: &buffer) }
+    private static func appendSample(_ sample: borrowing Sample, escaping: NameEscaping, exemplar: Bool = false,
+                                     labels: inout WrittenLabels, into buffer: inout ByteWriter) {
+        withUnsafePointer(to: sample) { appendSample($0, escaping: escaping, exemplar: exemplar, labels: &labels, into: &buffer) }
     }
 
     /// The same, for a sample in a buffer the caller holds for the duration of the call.
@@ -395,9 +400,9 @@ public enum Exposition {
     /// about 190 instructions of retains and releases per sample, and the function was not
     /// inlined; by pointer it is inlined into the loop, and the fields are read in place.
     private static func appendSample(_ pointer: UnsafePointer<Sample>, escaping: NameEscaping, exemplar: Bool = false,
-                                     into buffer: inout ByteWriter) {
+                                     labels: inout WrittenLabels, into buffer: inout ByteWriter) {
         var name = WrittenName()
-        appendSample(pointer, escaping: escaping, exemplar: exemplar, name: &name, into: &buffer)
+        appendSample(pointer, escaping: escaping, exemplar: exemplar, name: &name, labels: &labels, into: &buffer)
     }
 
     /// The same, where `name` may hold the bytes the sample's name was written as on an
@@ -405,7 +410,7 @@ public enum Exposition {
     /// does not, it is made to hold them.
     @inline(__always)
     private static func appendSample(_ pointer: UnsafePointer<Sample>, escaping: NameEscaping, exemplar: Bool = false,
-                                     name: inout WrittenName, into buffer: inout ByteWriter) {
+                                     name: inout WrittenName, labels: inout WrittenLabels, into buffer: inout ByteWriter) {
         let braced: Bool
         if name.holds(pointer), let written = name.written {
             buffer.repeatBytes(written.bytes)
@@ -420,13 +425,13 @@ public enum Exposition {
         if braced {
             if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.comma)
-                appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
+                appendLabels(pointer.pointee.labels, escaping: escaping, written: &labels, into: &buffer)
             }
             buffer.write(ExpositionBytes.closeBrace)
         } else {
             if !pointer.pointee.labels.isEmpty {
                 buffer.write(ExpositionBytes.openBrace)
-                appendLabels(pointer.pointee.labels, escaping: escaping, into: &buffer)
+                appendLabels(pointer.pointee.labels, escaping: escaping, written: &labels, into: &buffer)
                 buffer.write(ExpositionBytes.closeBrace)
             }
         }
@@ -438,7 +443,8 @@ public enum Exposition {
             // The exemplar's value and time change between scrapes, outside the logged slots.
             buffer.valueLog?.pointee.reusable = false
             buffer.write(" # {" as StaticString)
-            appendLabels(e.labels, escaping: escaping, exemplar: true, into: &buffer)
+            var exemplarLabels = WrittenLabels(caching: false)
+            appendLabels(e.labels, escaping: escaping, exemplar: true, written: &exemplarLabels, into: &buffer)
             buffer.write("} " as StaticString)
             buffer.writeValue(e.value)
             buffer.write(ExpositionBytes.space)
@@ -450,24 +456,26 @@ public enum Exposition {
 
     /// The labels sorted by name, comma-separated, without braces. A sample's label names
     /// follow prometheus_client's reserved-name rule (``ExpositionNames/writeTextLabelName(_:escaping:to:)``);
-    /// an exemplar's (`exemplar`), which prometheus_client writes as they are, do not.
+    /// an exemplar's (`exemplar`), which prometheus_client writes as they are, do not. Labels
+    /// `written` already are copied from where they were (``WrittenLabels``).
     @inline(__always)
     private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, exemplar: Bool = false,
-                                     into buffer: inout ByteWriter) {
+                                     written: inout WrittenLabels, into buffer: inout ByteWriter) {
         labels.withUnsafeBufferPointer { labels in
+            guard let first = labels.baseAddress else { return }
             if labels.count == 2 {
                 // The usual unsorted case, a histogram bucket's `le` after one label: one
                 // comparison. (Equal names keep their order, as the stable sort below keeps them.)
-                let swap = nameLess(labels[1].name, labels[0].name)
-                appendLabel(labels[swap ? 1 : 0], escaping: escaping, exemplar: exemplar, into: &buffer)
+                let swap = written.secondSortsFirst(first)
+                written.append(first + (swap ? 1 : 0), escaping: escaping, exemplar: exemplar, into: &buffer)
                 buffer.write(ExpositionBytes.comma)
-                appendLabel(labels[swap ? 0 : 1], escaping: escaping, exemplar: exemplar, into: &buffer)
+                written.append(first + (swap ? 0 : 1), escaping: escaping, exemplar: exemplar, into: &buffer)
                 return
             }
             if isSortedByName(labels) {
                 for index in labels.indices {
                     if index != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[index], escaping: escaping, exemplar: exemplar, into: &buffer)
+                    written.append(first + index, escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
                 return
             }
@@ -485,14 +493,14 @@ public enum Exposition {
                 }
                 for position in labels.indices {
                     if position != 0 { buffer.write(ExpositionBytes.comma) }
-                    appendLabel(labels[order[position]], escaping: escaping, exemplar: exemplar, into: &buffer)
+                    written.append(first + order[position], escaping: escaping, exemplar: exemplar, into: &buffer)
                 }
             }
         }
     }
 
     @inline(__always)
-    private static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
+    fileprivate static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
                                     into buffer: inout ByteWriter) {
         if exemplar {
             ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
@@ -574,6 +582,95 @@ struct WrittenName {
     private static func bits(of sample: UnsafePointer<Sample>) -> (UInt64, UInt64)? {
         guard MemoryLayout<String>.size == 16, let offset = MemoryLayout<Sample>.offset(of: \Sample.name) else { return nil }
         return UnsafeRawPointer(sample).loadUnaligned(fromByteOffset: offset, as: (UInt64, UInt64).self)
+    }
+}
+
+/// The labels one piece of an exposition wrote (`name="value"`), by the bits of their two
+/// strings, so that a label met again is copied from where it was written and its strings
+/// are not looked at: a histogram's buckets repeat their series' labels line after line and
+/// their bounds series after series. Looking at a string (its bytes, its order against
+/// another) retains and releases it; a bucket line did that about 36 times, more than a third
+/// of its instructions.
+///
+/// Equal bits are equal strings: a small string holds its bytes in its bits, a large one the
+/// address of its storage, which the families rendered keep alive (and unchanged) for the
+/// whole render. The bytes a label is written as depend on its strings, the escaping and
+/// whether it is an exemplar's; a piece has one escaping, and exemplar labels are not kept.
+struct WrittenLabels: ~Copyable {
+    private typealias Bits = (UInt64, UInt64, UInt64, UInt64)
+    /// Slots, each the last label whose bits map to it; a power of two.
+    private static let slotCount = 64
+    /// Per slot, a label's bits (all zero: none; no string is two zero words) and where its
+    /// bytes lie in the writer; nil where labels are not kept.
+    private let keys: UnsafeMutablePointer<Bits>?
+    private let ranges: UnsafeMutablePointer<Range<Int>>?
+    /// The names of the last two labels ordered, and whether the second sorts first.
+    private var pairNames: Bits = (0, 0, 0, 0)
+    private var pairSwapped = false
+
+    /// Whether a label is its name's two words, then its value's.
+    private static let layoutKnown: Bool = {
+        guard MemoryLayout<String>.size == 16, MemoryLayout<Label>.size == 32 else { return false }
+        let label = Label("name", "a value longer than fifteen bytes")
+        let bits = withUnsafeBytes(of: label) { $0.loadUnaligned(as: Bits.self) }
+        let name = unsafeBitCast(label.name, to: (UInt64, UInt64).self)
+        let value = unsafeBitCast(label.value, to: (UInt64, UInt64).self)
+        return bits == (name.0, name.1, value.0, value.1)
+    }()
+
+    /// Keeps labels where `caching` and a label is two two-word strings, else writes each.
+    init(caching: Bool) {
+        guard caching, Self.layoutKnown else {
+            keys = nil
+            ranges = nil
+            return
+        }
+        let keys = UnsafeMutablePointer<Bits>.allocate(capacity: Self.slotCount)
+        keys.initialize(repeating: (0, 0, 0, 0), count: Self.slotCount)
+        let ranges = UnsafeMutablePointer<Range<Int>>.allocate(capacity: Self.slotCount)
+        ranges.initialize(repeating: 0..<0, count: Self.slotCount)
+        self.keys = keys
+        self.ranges = ranges
+    }
+
+    deinit {
+        keys?.deallocate()
+        ranges?.deallocate()
+    }
+
+    /// Writes `label`, a sample's (not `exemplar`) copied from where this piece wrote it last.
+    @inline(__always)
+    mutating func append(_ label: UnsafePointer<Label>, escaping: NameEscaping, exemplar: Bool, into buffer: inout ByteWriter) {
+        guard let keys, let ranges, !exemplar else {
+            Exposition.appendLabel(label.pointee, escaping: escaping, exemplar: exemplar, into: &buffer)
+            return
+        }
+        let bits = UnsafeRawPointer(label).load(as: Bits.self)
+        var h = (bits.0 ^ bits.2) &* 0x9E37_79B9_7F4A_7C15 ^ (bits.1 ^ bits.3)
+        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        let slot = Int(truncatingIfNeeded: h >> 58) & (Self.slotCount - 1)
+        if keys[slot] == bits {
+            buffer.repeatBytes(ranges[slot])
+            return
+        }
+        let start = buffer.count
+        Exposition.appendLabel(label.pointee, escaping: escaping, exemplar: false, into: &buffer)
+        keys[slot] = bits
+        ranges[slot] = start..<buffer.count
+    }
+
+    /// Whether the second of the two labels at `labels` sorts before the first, by name;
+    /// decided once for each pair of names that comes again.
+    @inline(__always)
+    mutating func secondSortsFirst(_ labels: UnsafePointer<Label>) -> Bool {
+        guard keys != nil else { return Exposition.nameLess(labels[1].name, labels[0].name) }
+        let raw = UnsafeRawPointer(labels)
+        let names: Bits = (raw.load(as: UInt64.self), raw.load(fromByteOffset: 8, as: UInt64.self),
+                           raw.load(fromByteOffset: 32, as: UInt64.self), raw.load(fromByteOffset: 40, as: UInt64.self))
+        if names == pairNames { return pairSwapped }
+        pairSwapped = Exposition.nameLess(labels[1].name, labels[0].name)
+        pairNames = names
+        return pairSwapped
     }
 }
 

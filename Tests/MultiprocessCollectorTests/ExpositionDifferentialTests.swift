@@ -241,6 +241,41 @@ for render in request['renders']:
             + [NameEscaping.underscores, .allowUTF8, .dots].map { (.openMetrics, $0) })
     }
 
+    /// Labels that come again, which a render copies from where it wrote them (`WrittenLabels`):
+    /// more distinct labels than it keeps (so kept ones are replaced and met again), values
+    /// that need escapes, non-legacy and reserved names, equal long strings that share their
+    /// storage and equal ones that do not, and a pair of names in both orders. Every format
+    /// and escaping, on one thread and cut into pieces, is what prometheus_client writes.
+    @Test func labelsThatComeAgainAreWrittenAsPrometheusClientWritesThem() throws {
+        let shared = String(repeating: "long-path/", count: 3) + "x"
+        let names = ["path", "__reserved", "dotted.name", "é", "le"]
+        var samples: [Sample] = []
+        for i in 0 ..< 400 {
+            let value: String
+            switch i % 5 {
+            case 0: value = shared
+            case 1: value = String(repeating: "long-path/", count: 3) + "x"  // equal, own storage
+            case 2: value = "q\"uote\\back\nline \(i % 97)"
+            case 3: value = "v\(i % 131)"
+            default: value = "\(i % 7)"
+            }
+            let other = Label(names[i % 4], value)
+            let bound = Label("le", ["0.005", "1.0", "+Inf"][i % 3])
+            // Two labels in the order given, then the other way round, then three unsorted.
+            let labels = i % 3 == 0 ? [other, bound] : i % 3 == 1 ? [bound, other] : [other, Label("a", value), bound]
+            samples.append(Sample(name: "repeated", labels: labels, value: Double(i)))
+        }
+        let families = [MetricFamilySnapshot(name: "repeated", kind: .gauge, help: "Labels met again.", samples: samples)]
+        let renders: [(ExpositionFormat, NameEscaping)] = NameEscaping.allCases.map { (.prometheusText, $0) }
+            + [NameEscaping.underscores, .allowUTF8, .dots].map { (.openMetrics, $0) }
+        let python = try Self.pythonRenders(families, renders: renders)
+        for ((format, escaping), expected) in zip(renders, python) {
+            Self.expectSameText(Exposition.render(families, format: format, escaping: escaping), expected, "\(format) \(escaping)")
+            let cut = ExpositionCache(threads: 3, minimumPieceLines: 1).render(families, format: format, escaping: escaping)
+            Self.expectSameText(cut, expected, "\(format) \(escaping), 3 pieces")
+        }
+    }
+
     /// The deliberate difference: a `:` in a family name stays in its OpenMetrics samples, so the
     /// samples belong to the family (prometheus_client writes `job_requests_total` under
     /// `# TYPE job:requests counter`).
