@@ -229,7 +229,7 @@ public enum Exposition {
             }
             guard tail else { return }
             // A native-only histogram has no samples, and still its classic part.
-            for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, labels: &labels, into: &buffer) }
+            appendClassicFallback(family, escaping: escaping, into: &buffer)
             // The suffixes of the samples an earlier piece wrote.
             if let first = samples.baseAddress {
                 var name = WrittenName()
@@ -324,6 +324,14 @@ public enum Exposition {
             }
         }
         guard tail else { return }
+        appendClassicFallback(family, escaping: escaping, into: &buffer)
+    }
+
+    /// The samples ``classicFallbackSamples(_:)`` makes for `family`. Made here and gone after,
+    /// their labels are not kept (``WrittenLabels`` keeps only labels the families hold).
+    private static func appendClassicFallback(_ family: MetricFamilySnapshot, escaping: NameEscaping,
+                                              into buffer: inout ByteWriter) {
+        var labels = WrittenLabels(caching: false)
         for sample in classicFallbackSamples(family) { appendSample(sample, escaping: escaping, labels: &labels, into: &buffer) }
     }
 
@@ -589,13 +597,15 @@ struct WrittenName {
 /// strings, so that a label met again is copied from where it was written and its strings
 /// are not looked at: a histogram's buckets repeat their series' labels line after line and
 /// their bounds series after series. Looking at a string (its bytes, its order against
-/// another) retains and releases it; a bucket line did that about 36 times, more than a third
-/// of its instructions.
+/// another) retains and releases it: 10.3 M of the 27.0 M instructions of a text render of
+/// 27,000 lines, 64 workers' histograms and counters, before labels were kept.
 ///
 /// Equal bits are equal strings: a small string holds its bytes in its bits, a large one the
 /// address of its storage, which the families rendered keep alive (and unchanged) for the
-/// whole render. The bytes a label is written as depend on its strings, the escaping and
-/// whether it is an exemplar's; a piece has one escaping, and exemplar labels are not kept.
+/// whole render. So only labels of samples the families hold are kept: a sample made during
+/// the render, once gone, could leave its address to another string of the same length.
+/// The bytes a label is written as depend on its strings, the escaping and whether it is an
+/// exemplar's; a piece has one escaping, and exemplar labels are not kept.
 struct WrittenLabels: ~Copyable {
     private typealias Bits = (UInt64, UInt64, UInt64, UInt64)
     /// Slots, each the last label whose bits map to it; a power of two.
