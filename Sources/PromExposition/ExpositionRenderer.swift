@@ -57,15 +57,16 @@ public enum Exposition {
                       log: UnsafeMutablePointer<ValueLog>?, threads: Int = 1,
                       minimumPieceLines: Int = RenderPiece.minimumLines) -> RenderedPieces {
         let pieces = RenderPiece.cut(families, format: format, into: threads, minimumLines: minimumPieceLines)
-        return write(families, pieces: pieces, format: format, escaping: escaping, log: log, firstPiece: nil)
+        return write(families, pieces: pieces, format: format, escaping: escaping, log: log, room: nil)
     }
 
     /// The exposition of `families` as one array, rendered as ``write(_:format:escaping:log:threads:minimumPieceLines:)``
-    /// renders it: the first piece is written in place in the array, which has room for what
-    /// every piece is expected to take, and the others are copied after it. (Joined from
-    /// pieces of their own, the bytes were copied once more, into memory never touched
-    /// before: a page fault every 4 KiB.) Where the first piece outgrows that room, or the
-    /// others do not fit after it, the pieces are joined as before.
+    /// renders it: the array has room for what every piece is expected to take, each piece is
+    /// written in place in its share of it, and each after the first is then moved down to
+    /// follow the one before. (Copied from a buffer of its own, a piece's bytes went into
+    /// memory never touched before, a page fault every 4 KiB, on the joining thread alone:
+    /// that made a render on two threads slower than on one.) Where a piece outgrows its
+    /// share, the pieces are joined from where they are, as before.
     static func bytes(_ families: [MetricFamilySnapshot], format: ExpositionFormat, escaping: NameEscaping,
                       log: UnsafeMutablePointer<ValueLog>?, threads: Int = 1,
                       minimumPieceLines: Int = RenderPiece.minimumLines) -> [UInt8] {
@@ -73,7 +74,7 @@ public enum Exposition {
         let room = pieces.reduce(0) { $0 + capacity(of: $1, in: families) }
         var joined: [UInt8]?
         let inPlace = [UInt8](unsafeUninitializedCapacity: room) { buffer, initialized in
-            let rendered = write(families, pieces: pieces, format: format, escaping: escaping, log: log, firstPiece: buffer)
+            let rendered = write(families, pieces: pieces, format: format, escaping: escaping, log: log, room: buffer)
             if let end = rendered.joinInPlace(buffer) {
                 initialized = end
             } else {
@@ -101,23 +102,31 @@ public enum Exposition {
         return lines
     }
 
-    /// `pieces` of `families` rendered, the first written in place at the start of
-    /// `firstPiece`, where given (``ByteWriter/init(inPlace:)``).
+    /// `pieces` of `families` rendered, each written in place in its share of `room`, where
+    /// given (``ByteWriter/init(inPlace:)``): the shares are the pieces' capacities, in order.
     private static func write(_ families: [MetricFamilySnapshot], pieces: [RenderPiece], format: ExpositionFormat,
                               escaping: NameEscaping, log: UnsafeMutablePointer<ValueLog>?,
-                              firstPiece: UnsafeMutableBufferPointer<UInt8>?) -> RenderedPieces {
+                              room: UnsafeMutableBufferPointer<UInt8>?) -> RenderedPieces {
         // Native histograms write samples made while rendering, whose values are not logged.
         if families.contains(where: { !$0.nativeHistograms.isEmpty }) { log?.pointee.reusable = false }
         var out = RenderedPieces(count: pieces.count, logged: log != nil)
         if pieces.count == 1 {
             out.writers.initialize(to: write(families, piece: pieces[0], format: format, escaping: escaping, log: log,
-                                             storage: firstPiece))
+                                             storage: room))
         } else {
-            let shared = out.shared(firstPiece: firstPiece)
+            var shares: [Range<Int>] = []
+            if let room {
+                var start = 0
+                for piece in pieces {
+                    let end = Swift.min(room.count, start + capacity(of: piece, in: families))
+                    shares.append(start..<end)
+                    start = end
+                }
+            }
+            let shared = out.shared(room: room, shares: shares)
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 (shared.writers + i).initialize(to: write(families, piece: pieces[i], format: format, escaping: escaping,
-                                                          log: shared.logs.map { $0 + i },
-                                                          storage: i == 0 ? shared.firstPiece : nil))
+                                                          log: shared.logs.map { $0 + i }, storage: shared.share(i)))
             }
             var offset = 0
             for i in 0..<pieces.count {
@@ -430,16 +439,16 @@ public enum Exposition {
             ExpositionNames.write(pointer.pointee.name, metric: true, escaping: escaping, to: &buffer)
             name = WrittenName(pointer, bytes: start..<buffer.count, braced: braced)
         }
-        if braced {
-            if !pointer.pointee.labels.isEmpty {
-                buffer.write(ExpositionBytes.comma)
-                appendLabels(pointer.pointee.labels, escaping: escaping, written: &labels, into: &buffer)
-            }
-            buffer.write(ExpositionBytes.closeBrace)
-        } else {
-            if !pointer.pointee.labels.isEmpty {
+        WrittenLabels.withLabels(of: pointer, offset: labels.labelsOffset) { sampleLabels in
+            if braced {
+                if !sampleLabels.isEmpty {
+                    buffer.write(ExpositionBytes.comma)
+                    appendLabels(sampleLabels, escaping: escaping, written: &labels, into: &buffer)
+                }
+                buffer.write(ExpositionBytes.closeBrace)
+            } else if !sampleLabels.isEmpty {
                 buffer.write(ExpositionBytes.openBrace)
-                appendLabels(pointer.pointee.labels, escaping: escaping, written: &labels, into: &buffer)
+                appendLabels(sampleLabels, escaping: escaping, written: &labels, into: &buffer)
                 buffer.write(ExpositionBytes.closeBrace)
             }
         }
@@ -452,7 +461,9 @@ public enum Exposition {
             buffer.valueLog?.pointee.reusable = false
             buffer.write(" # {" as StaticString)
             var exemplarLabels = WrittenLabels(caching: false)
-            appendLabels(e.labels, escaping: escaping, exemplar: true, written: &exemplarLabels, into: &buffer)
+            e.labels.withUnsafeBufferPointer {
+                appendLabels($0, escaping: escaping, exemplar: true, written: &exemplarLabels, into: &buffer)
+            }
             buffer.write("} " as StaticString)
             buffer.writeValue(e.value)
             buffer.write(ExpositionBytes.space)
@@ -467,49 +478,47 @@ public enum Exposition {
     /// an exemplar's (`exemplar`), which prometheus_client writes as they are, do not. Labels
     /// `written` already are copied from where they were (``WrittenLabels``).
     @inline(__always)
-    private static func appendLabels(_ labels: borrowing [Label], escaping: NameEscaping, exemplar: Bool = false,
+    private static func appendLabels(_ labels: UnsafeBufferPointer<Label>, escaping: NameEscaping, exemplar: Bool = false,
                                      written: inout WrittenLabels, into buffer: inout ByteWriter) {
-        labels.withUnsafeBufferPointer { labels in
-            guard let first = labels.baseAddress else { return }
-            if labels.count == 2 {
-                // The usual unsorted case, a histogram bucket's `le` after one label: one
-                // comparison. (Equal names keep their order, as the stable sort below keeps them.)
-                let swap = written.secondSortsFirst(first)
-                written.append(first + (swap ? 1 : 0), escaping: escaping, exemplar: exemplar, into: &buffer)
-                buffer.write(ExpositionBytes.comma)
-                written.append(first + (swap ? 0 : 1), escaping: escaping, exemplar: exemplar, into: &buffer)
-                return
+        guard let first = labels.baseAddress else { return }
+        if labels.count == 2 {
+            // The usual unsorted case, a histogram bucket's `le` after one label: one
+            // comparison. (Equal names keep their order, as the stable sort below keeps them.)
+            let swap = written.secondSortsFirst(first)
+            written.append(first + (swap ? 1 : 0), escaping: escaping, exemplar: exemplar, into: &buffer)
+            buffer.write(ExpositionBytes.comma)
+            written.append(first + (swap ? 0 : 1), escaping: escaping, exemplar: exemplar, into: &buffer)
+            return
+        }
+        if isSortedByName(labels) {
+            for index in labels.indices {
+                if index != 0 { buffer.write(ExpositionBytes.comma) }
+                written.append(first + index, escaping: escaping, exemplar: exemplar, into: &buffer)
             }
-            if isSortedByName(labels) {
-                for index in labels.indices {
-                    if index != 0 { buffer.write(ExpositionBytes.comma) }
-                    written.append(first + index, escaping: escaping, exemplar: exemplar, into: &buffer)
+            return
+        }
+        // Typically a histogram bucket, whose `le` comes last: an insertion sort of the
+        // indices, on the stack, puts it in place with a handful of comparisons. Stable, so
+        // duplicate names (which a well-formed sample never has) keep their order.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
+            for index in labels.indices {
+                var position = index
+                while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
+                    order[position] = order[position - 1]
+                    position -= 1
                 }
-                return
+                order[position] = index
             }
-            // Typically a histogram bucket, whose `le` comes last: an insertion sort of the
-            // indices, on the stack, puts it in place with a handful of comparisons. Stable, so
-            // duplicate names (which a well-formed sample never has) keep their order.
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: labels.count) { order in
-                for index in labels.indices {
-                    var position = index
-                    while position > 0 && nameLess(labels[index].name, labels[order[position - 1]].name) {
-                        order[position] = order[position - 1]
-                        position -= 1
-                    }
-                    order[position] = index
-                }
-                for position in labels.indices {
-                    if position != 0 { buffer.write(ExpositionBytes.comma) }
-                    written.append(first + order[position], escaping: escaping, exemplar: exemplar, into: &buffer)
-                }
+            for position in labels.indices {
+                if position != 0 { buffer.write(ExpositionBytes.comma) }
+                written.append(first + order[position], escaping: escaping, exemplar: exemplar, into: &buffer)
             }
         }
     }
 
     @inline(__always)
     fileprivate static func appendLabel(_ label: borrowing Label, escaping: NameEscaping, exemplar: Bool,
-                                    into buffer: inout ByteWriter) {
+                                        into buffer: inout ByteWriter) {
         if exemplar {
             ExpositionNames.write(label.name, metric: false, escaping: escaping, to: &buffer)
         } else {
@@ -549,15 +558,18 @@ public enum Exposition {
     }
 }
 
-/// A sample name as a render wrote it last: the name (kept, so that its storage lives on), its
-/// bits, and where its bytes lie in the buffer being written.
+/// A sample name as a render wrote it last: its bits, and where its bytes lie in the buffer
+/// being written.
 ///
 /// Samples that share a name usually share its storage, so their names are recognised by
 /// their bits (``SeriesLabels/identical(_:_:)``), read in place, and a name's checks (an
 /// OpenMetrics-only suffix, a legacy name) and its writing are done once per run of samples
-/// that share it: the next lines copy its bytes.
+/// that share it: the next lines copy its bytes. Only the bits are kept, not the name: the
+/// samples compared are the families', whose names live as long as the render, and a copy of
+/// the name retained and released its storage, which every thread of a cut render shares,
+/// on every line (two threads' atomic updates of one reference count made a render on two
+/// threads slower than on one).
 struct WrittenName {
-    private var name = ""
     private var bits: (UInt64, UInt64)?
     /// Where the name was written last, and whether in braces (a quoted name).
     private(set) var written: (bytes: Range<Int>, braced: Bool)?
@@ -567,7 +579,6 @@ struct WrittenName {
 
     /// Holds the name of `sample`, not written yet.
     init(_ sample: UnsafePointer<Sample>) {
-        name = sample.pointee.name
         bits = Self.bits(of: sample)
     }
 
@@ -627,6 +638,40 @@ struct WrittenLabels: ~Copyable {
         let value = unsafeBitCast(label.value, to: (UInt64, UInt64).self)
         return bits == (name.0, name.1, value.0, value.1)
     }()
+
+    /// Where a sample holds its labels' array, when an array is one reference to its storage,
+    /// which holds the count 16 bytes in and the elements from 32 on (checked on a sample of
+    /// known labels); nil where not.
+    private static let sampleLabelsOffset: Int? = {
+        guard MemoryLayout<[Label]>.size == 8, let offset = MemoryLayout<Sample>.offset(of: \Sample.labels) else { return nil }
+        func inPlace(_ labels: [Label]) -> Bool {
+            withUnsafePointer(to: Sample(name: "n", labels: labels, value: 0)) { sample in
+                let storage = UnsafeRawPointer(sample).load(fromByteOffset: offset, as: UnsafeRawPointer.self)
+                guard storage.load(fromByteOffset: 16, as: Int.self) == labels.count else { return false }
+                return labels.withUnsafeBufferPointer { $0.isEmpty || UnsafeRawPointer($0.baseAddress) == storage + 32 }
+            }
+        }
+        let labels = [Label("a", "b"), Label("a name longer than fifteen bytes", "c"), Label("le", "+Inf")]
+        return inPlace(labels) && inPlace([]) && inPlace(Array(labels.prefix(1))) ? offset : nil
+    }()
+    /// ``sampleLabelsOffset``, read once a piece.
+    let labelsOffset = WrittenLabels.sampleLabelsOffset
+
+    /// Calls `body` with the labels of `sample`, read in place through `offset` (see
+    /// ``sampleLabelsOffset``) where given, else through the array.
+    ///
+    /// Read through the array (`sample.pointee.labels`), every line retained and released it:
+    /// an atomic update of a reference count in memory the merging thread wrote, which a
+    /// render thread on another core must first take over. A render on two threads was no
+    /// faster than on one. The sample outlives the call.
+    @inline(__always)
+    static func withLabels<R>(of sample: UnsafePointer<Sample>, offset: Int?,
+                              _ body: (UnsafeBufferPointer<Label>) -> R) -> R {
+        guard let offset else { return sample.pointee.labels.withUnsafeBufferPointer(body) }
+        let storage = UnsafeRawPointer(sample).load(fromByteOffset: offset, as: UnsafeRawPointer.self)
+        let count = storage.load(fromByteOffset: 16, as: Int.self)
+        return body(UnsafeBufferPointer(start: (storage + 32).assumingMemoryBound(to: Label.self), count: count))
+    }
 
     /// Keeps labels where `caching` and a label is two two-word strings, else writes each.
     init(caching: Bool) {
@@ -717,16 +762,23 @@ struct RenderedPieces: ~Copyable {
     }
 
     /// The storage, for the threads of a cut render (`@unchecked Sendable`: no two threads
-    /// touch one index, and nothing reads it before every thread is done).
+    /// touch one index or one share, and nothing reads it before every thread is done).
     fileprivate struct Shared: @unchecked Sendable {
         let writers: UnsafeMutablePointer<ByteWriter>
         let logs: UnsafeMutablePointer<ValueLog>?
-        /// Where the first piece is written in place, if anywhere.
-        let firstPiece: UnsafeMutableBufferPointer<UInt8>?
+        /// Where the pieces are written in place, if anywhere, and each one's share of it.
+        let room: UnsafeMutableBufferPointer<UInt8>?
+        let shares: [Range<Int>]
+
+        /// Where piece `i` is written in place; nil where nowhere.
+        func share(_ i: Int) -> UnsafeMutableBufferPointer<UInt8>? {
+            guard let room, i < shares.count, !shares[i].isEmpty else { return nil }
+            return UnsafeMutableBufferPointer(rebasing: room[shares[i]])
+        }
     }
 
-    fileprivate func shared(firstPiece: UnsafeMutableBufferPointer<UInt8>?) -> Shared {
-        Shared(writers: writers, logs: logs, firstPiece: firstPiece)
+    fileprivate func shared(room: UnsafeMutableBufferPointer<UInt8>?, shares: [Range<Int>]) -> Shared {
+        Shared(writers: writers, logs: logs, room: room, shares: shares)
     }
 
     /// The number of bytes of all pieces.
@@ -742,13 +794,26 @@ struct RenderedPieces: ~Copyable {
         for i in 0..<count { writers[i].withBytes { array.append(contentsOf: $0) } }
     }
 
-    /// Copies the pieces after the first into `buffer`, after the first piece's bytes, which
-    /// were written in place at its start.
-    /// - Returns: the end of the bytes in `buffer`; nil, having copied nothing, where the
-    ///   first piece is not in place (it outgrew `buffer`) or the pieces do not fit.
+    /// Moves each piece after the first down in `buffer` to follow the one before; each was
+    /// written in place in its share of `buffer` (the shares in order, each piece no longer
+    /// than its share, so a piece moves only over its own share and the unused end of the
+    /// ones before).
+    /// - Returns: the end of the bytes in `buffer`; nil, having moved nothing, where a piece
+    ///   is not in place (it outgrew its share).
     fileprivate func joinInPlace(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Int? {
-        guard initialized, count > 0, writers[0].isInPlace, byteCount <= buffer.count, let base = buffer.baseAddress else { return nil }
-        return copyPieces(from: 1, to: base, at: writers[0].count)
+        guard initialized, count > 0, let base = buffer.baseAddress else { return nil }
+        for i in 0..<count { guard writers[i].isInPlace else { return nil } }
+        var offset = 0
+        for i in 0..<count {
+            writers[i].withBytes { piece in
+                if let source = piece.baseAddress, UnsafeRawPointer(base + offset) != source {
+                    // A memmove: the piece may overlap where it goes.
+                    UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
+                }
+                offset += piece.count
+            }
+        }
+        return offset
     }
 
     /// The pieces' bytes, joined.
