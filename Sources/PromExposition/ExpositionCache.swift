@@ -39,17 +39,17 @@ package final class ExpositionCache: Sendable {
     /// The most threads a full render uses, and the fewest lines it gives a thread
     /// (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``).
     private let threads: Int
-    private let minimumPieceLines: Int
+    private let minimumPieceLines: Int?
 
     /// Creates an empty cache.
     /// - Parameters:
     ///   - threads: the most threads a render in full uses (at least one): a large exposition
     ///     is cut into pieces rendered at once, with the same bytes.
-    ///   - minimumPieceLines: the fewest lines worth a thread (nil: a few thousand; tests
-    ///     cut small expositions with 1).
+    ///   - minimumPieceLines: the fewest lines worth a thread (nil: the format's,
+    ///     ``RenderPiece/minimumLines(for:)``; tests cut small expositions with 1).
     package init(threads: Int = 1, minimumPieceLines: Int? = nil) {
         self.threads = Swift.max(1, threads)
-        self.minimumPieceLines = minimumPieceLines ?? RenderPiece.minimumLines
+        self.minimumPieceLines = minimumPieceLines
     }
 
     /// Renders made by writing new values into a kept body.
