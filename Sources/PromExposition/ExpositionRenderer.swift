@@ -732,8 +732,8 @@ struct WrittenLabels: ~Copyable {
 }
 
 /// An exposition in pieces (``Exposition/write(_:format:escaping:log:threads:minimumPieceLines:)``),
-/// joined by one copy into the caller's bytes, or after the first piece where it was written
-/// in place (``Exposition/bytes(_:format:escaping:log:threads:minimumPieceLines:)``).
+/// joined by one copy into the caller's bytes, or moved down in place where each was written
+/// in its share of them (``Exposition/bytes(_:format:escaping:log:threads:minimumPieceLines:)``).
 struct RenderedPieces: ~Copyable {
     /// One writer per piece, in order; each thread of a cut render initializes its own.
     fileprivate let writers: UnsafeMutablePointer<ByteWriter>

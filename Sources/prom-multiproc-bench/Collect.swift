@@ -7,9 +7,10 @@ import PromMetrics
 // file, then render the text format), without the HTTP part. Prints the time of the merge plus
 // rendering (and of the rendering alone, `render_ms`), the output size and this process's
 // peak RSS (VmHWM) before and after, so that the driver can compare with prometheus_client's
-// MultiProcessCollector + generate_latest (scripts/bench/collect.py) measured the same way. `--metadata on` reads the metadata files
-// as `/metrics` does for OpenMetrics (Info/Enum types and `_created`), to measure what they add;
-// `--names a,b` restricts the scrape to those samples, as `name[]` does.
+// MultiProcessCollector + generate_latest (scripts/bench/collect.py) measured the same way.
+// `--metadata on` reads the metadata files as `/metrics` does for OpenMetrics (Info/Enum types
+// and `_created`), to measure what they add; `--names a,b` restricts the scrape to those
+// samples, as `name[]` does.
 //
 // `--threads N` sets the merge threads (default: the collector's, one per usable processor,
 // at most 8). `--warm N` first collects N times
