@@ -805,35 +805,26 @@ struct RenderedPieces: ~Copyable {
     fileprivate func joinInPlace(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Int? {
         guard initialized, count > 0, let base = buffer.baseAddress else { return nil }
         for i in 0..<count { guard writers[i].isInPlace else { return nil } }
-        var offset = 0
-        for i in 0..<count {
-            writers[i].withBytes { piece in
-                if let source = piece.baseAddress, UnsafeRawPointer(base + offset) != source {
-                    // A memmove: the piece may overlap where it goes.
-                    UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
-                }
-                offset += piece.count
-            }
-        }
-        return offset
+        return copyPieces(to: base)
     }
 
     /// The pieces' bytes, joined.
     func bytes() -> [UInt8] {
         let total = byteCount
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            if let base = buffer.baseAddress { _ = copyPieces(from: 0, to: base, at: 0) }
+            if let base = buffer.baseAddress { _ = copyPieces(to: base) }
             initialized = total
         }
     }
 
-    /// Copies the bytes of pieces `first...` one after the other to `base + offset` (room for
-    /// them there); returns the offset after them.
-    private func copyPieces(from first: Int, to base: UnsafeMutablePointer<UInt8>, at offset: Int) -> Int {
-        var offset = offset
-        for i in first..<count {
+    /// Copies the pieces' bytes one after the other to `base` (room for them there), leaving
+    /// a piece that lies there already; returns the offset after them. A memmove: a piece
+    /// written in place in `base` may overlap where it goes.
+    private func copyPieces(to base: UnsafeMutablePointer<UInt8>) -> Int {
+        var offset = 0
+        for i in 0..<count {
             writers[i].withBytes { piece in
-                if let source = piece.baseAddress {
+                if let source = piece.baseAddress, UnsafeRawPointer(base + offset) != source {
                     UnsafeMutableRawPointer(base + offset).copyMemory(from: source, byteCount: piece.count)
                 }
                 offset += piece.count

@@ -449,8 +449,9 @@ struct KeyCatalog: ~Copyable, Sendable {
             let raw = String(decoding: text, as: UTF8.self)
             if let v = pythonFloat(raw) {
                 leParsed.append((1, v))
-                leGoTexts.append(goText(v))
-                leIsGoText.append(leGoTexts[leGoTexts.count - 1] == raw)
+                let go = goText(v)
+                leGoTexts.append(go)
+                leIsGoText.append(go == raw)
             } else {
                 leParsed.append((2, 0))
                 leGoTexts.append("")
